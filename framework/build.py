@@ -1,0 +1,174 @@
+"""Build stage: turn a frozen `Plan` into RDataFrame graphs with every result booked.
+
+One RDataFrame per dataset of the plan; all are run together by `framework.run`.
+Nothing is decided here that the plan did not say: this module only translates
+steps into Define / Vary / Filter calls and histograms into fill actions, and turns
+compiler errors into messages that point at the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigError, Location
+from .plan import CUTFLOW_WEIGHTS, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
+from .rootenv import FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
+
+AXIS_KINDS = {"regular": 0, "variable": 1, "integer": 2, "int_category": 3, "str_category": 3, "boolean": 4}
+
+
+@dataclass
+class BookedDataset:
+    """The booked results of one dataset: histograms (nominal and varied) and cutflow rows."""
+
+    plan: DatasetPlan
+    histograms: dict[str, Any] = field(default_factory=dict)  # name -> RResultMap or RResultPtr
+    cutflow: list[Any] = field(default_factory=list)  # one RResultPtr per cutflow row
+    varied: bool = False
+
+
+@dataclass
+class BookedGraph:
+    datasets: list[BookedDataset]
+
+    def handles(self) -> list[Any]:
+        """One result per dataset graph, for RunGraphs."""
+        return [d.cutflow[0] for d in self.datasets]
+
+
+def _compiled(action: str, origin: Location, call: Any) -> Any:
+    """Run an RDataFrame call that JIT-compiles user C++; map failures to the YAML place."""
+    with captured_stderr() as lines:
+        try:
+            return call()
+        except Exception as err:  # cppyy raises C++ exceptions as their own Python types
+            failure = err
+    detail = compiler_messages(lines) if lines else str(failure).splitlines()[-1]
+    raise ConfigError(f"{action} does not compile: {detail}", origin, "fix the C++ expression in the YAML") from None
+
+
+def _sample_lookup_code(d: DatasetPlan) -> str:
+    entries = ", ".join(f'{{"{f}/{d.tree}", {s}}}' for f, s in zip(d.files, d.file_samples))
+    return (
+        f"int fw_sample_of_dataset_{d.index}(const ROOT::RDF::RSampleInfo &info) {{\n"
+        f"  static const std::unordered_map<std::string, int> table{{{entries}}};\n"
+        f"  const auto it = table.find(std::string(info.AsString()));\n"
+        f'  if (it == table.end()) throw std::runtime_error("file not in the plan: " + std::string(info.AsString()));\n'
+        f"  return it->second;\n}}\n"
+    )
+
+
+def _entry_end_code(plan: Plan, d: DatasetPlan) -> str | None:
+    """C++ giving, per file, the global entry where reading stops (--max-events), or None."""
+    limits = [plan.sample(name).entry_limit for name in d.samples]
+    if all(limit is None for limit in limits):
+        return None
+    ends, offset, read_in_sample = [], 0, dict.fromkeys(range(len(d.samples)), 0)
+    for f, s in zip(d.files, d.file_samples):
+        n = plan.sample(d.samples[s]).entries[plan.sample(d.samples[s]).files.index(f)]
+        limit = limits[s]
+        take = n if limit is None else max(0, min(n, limit - read_in_sample[s]))
+        read_in_sample[s] += n
+        ends.append(f'{{"{f}/{d.tree}", {offset + take}LL}}')
+        offset += n
+    return (
+        f"long long fw_entry_end_of_dataset_{d.index}(const ROOT::RDF::RSampleInfo &info) {{\n"
+        f"  static const std::unordered_map<std::string, long long> table{{{', '.join(ends)}}};\n"
+        f"  return table.at(std::string(info.AsString()));\n}}\n"
+    )
+
+
+def _axis(a: AxisPlan) -> Any:
+    r = root()
+    ax = r.fw.Axis()
+    ax.kind = AXIS_KINDS[a.kind]
+    ax.nbins = a.bins
+    ax.lo, ax.hi = a.low, a.high
+    for e in a.edges:
+        ax.edges.push_back(e)
+    values = a.values if a.kind == "int_category" else range(len(a.labels))
+    for v in values:
+        ax.values.push_back(v)
+    ax.underflow = a.kind in ("regular", "variable", "integer")
+    ax.overflow = a.kind != "boolean"
+    return ax
+
+
+def axis_extent(a: AxisPlan) -> int:
+    flow = {"regular": 2, "variable": 2, "integer": 2, "int_category": 1, "str_category": 1, "boolean": 0}
+    return a.bins + flow[a.kind]
+
+
+def _layout(nsamples: int, nweights: int, axes: list[AxisPlan]) -> Any:
+    layout = root().fw.Layout()
+    layout.nsamples = nsamples
+    layout.nweights = nweights
+    for a in axes:
+        layout.axes.push_back(_axis(a))
+    return layout
+
+
+def _book(node: Any, d: DatasetPlan, axes: list[AxisPlan], weights: str, nweights: int, origin: Location) -> Any:
+    r = root()
+    columns = [SAMPLE_COLUMN, weights, *(a.column for a in axes)]
+    types = [str(node.GetColumnType(a.column)) for a in axes]
+    book = r.fw.book_fill[tuple(types)] if types else r.fw.book_fill_no_axes
+    return _compiled("histogram", origin, lambda: book(r.RDF.AsRNode(node), _layout(len(d.samples), nweights, axes), columns))
+
+
+def _apply(node: Any, step: Step) -> Any:
+    if step.kind == "define":
+        return _compiled(f"column {step.name!r}", step.origin, lambda: node.Define(step.name, step.expression))
+    if step.kind == "vary":
+        kind = str(node.GetColumnType(step.name))
+        expr = f"ROOT::RVec<{kind}>{{fw::cast<{kind}>({step.expression}), fw::cast<{kind}>({step.down})}}"
+        return _compiled(
+            f"variation {step.variation!r} of {step.name!r}",
+            step.origin,
+            lambda: node.Vary(step.name, expr, ["up", "down"], step.variation),
+        )
+    return _compiled(f"cut {step.name!r}", step.origin, lambda: node.Filter(step.expression, step.name))
+
+
+def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph:
+    """Book every result of the plan; nothing runs yet."""
+    r = root()
+    if threads > 1:
+        r.EnableImplicitMT(threads)
+    elif r.IsImplicitMTEnabled():
+        r.DisableImplicitMT()
+    declare_file(FRAMEWORK_HEADER)
+    for path in plan.cpp:
+        declare_file(Path(path))
+    code = "".join(_sample_lookup_code(d) + (_entry_end_code(plan, d) or "") for d in plan.datasets)
+    if not r.gInterpreter.Declare(code):
+        raise ConfigError("internal error: the sample lookup tables did not compile")
+
+    booked = []
+    for d in plan.datasets:
+        node = r.RDataFrame(d.tree, d.files)
+        if progress:
+            r.RDF.Experimental.AddProgressBar(node)
+        # A varied action must not read a DefinePerSample column directly (aborts in ROOT 6.40).
+        node = node.DefinePerSample("__sample_of_file", f"return fw_sample_of_dataset_{d.index}(rdfsampleinfo_);")
+        node = node.Define(SAMPLE_COLUMN, "__sample_of_file")
+        if _entry_end_code(plan, d) is not None:
+            node = node.DefinePerSample("__entry_end_of_file", f"return fw_entry_end_of_dataset_{d.index}(rdfsampleinfo_);")
+            node = node.Define("__entry_end", "__entry_end_of_file").Filter("(long long)rdfentry_ < __entry_end")
+        result = BookedDataset(d, varied=bool(d.shape_variations))
+        # Defines come first in the plan, filters last: "all" is booked before the first filter.
+        for step in d.steps:
+            if step.kind == "filter" and not result.cutflow:
+                result.cutflow.append(_book(node, d, [], CUTFLOW_WEIGHTS, 3, step.origin))
+            node = _apply(node, step)
+            if step.kind == "filter":
+                result.cutflow.append(_book(node, d, [], CUTFLOW_WEIGHTS, 3, step.origin))
+        if not result.cutflow:
+            result.cutflow.append(_book(node, d, [], CUTFLOW_WEIGHTS, 3, d.histograms[0].origin))
+        for h in d.histograms:
+            res = _book(node, d, h.axes, h.weights_column, len(d.weight_entries), h.origin)
+            result.histograms[h.name] = r.RDF.Experimental.VariationsFor(res) if result.varied else res
+        booked.append(result)
+    return BookedGraph(booked)

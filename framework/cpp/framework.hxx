@@ -1,0 +1,277 @@
+// C++ side of the framework: collection views and the N-dimensional fill action.
+// Declared once per process, before any graph is built.
+#ifndef FRAMEWORK_HXX
+#define FRAMEWORK_HXX
+
+#include <ROOT/RDataFrame.hxx>
+#include <ROOT/RVec.hxx>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+namespace fw {
+
+// ---------------------------------------------------------------- columns
+
+// Indices of the objects passing `mask`, in their original order.
+template <typename M>
+ROOT::RVec<int> collection_indices(const ROOT::RVec<M> &mask)
+{
+   ROOT::RVec<int> idx;
+   idx.reserve(mask.size());
+   for (std::size_t i = 0; i < mask.size(); ++i)
+      if (mask[i])
+         idx.push_back(static_cast<int>(i));
+   return idx;
+}
+
+// Indices of the objects passing `mask`, ordered by `key` (stable, so ties keep input order).
+template <typename M, typename K>
+ROOT::RVec<int> collection_indices(const ROOT::RVec<M> &mask, const ROOT::RVec<K> &key, bool descending)
+{
+   auto idx = collection_indices(mask);
+   std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
+      return descending ? key[a] > key[b] : key[a] < key[b];
+   });
+   return idx;
+}
+
+// Element `i` of an array of weight factors, with an error naming the systematic when absent.
+template <typename T>
+double at(const ROOT::RVec<T> &array, std::size_t i, const char *systematic)
+{
+   if (i >= array.size())
+      throw std::out_of_range(std::string("systematic '") + systematic + "': index " + std::to_string(i) +
+                              " is out of range for an array of " + std::to_string(array.size()) + " entries");
+   return static_cast<double>(array[i]);
+}
+
+// Convert a value to the exact type of the column it varies (Vary requires it).
+template <typename T>
+struct Cast {
+   template <typename U>
+   static T from(const U &x) { return static_cast<T>(x); }
+};
+template <typename T>
+struct Cast<ROOT::RVec<T>> {
+   template <typename U>
+   static ROOT::RVec<T> from(const ROOT::RVec<U> &x) { return ROOT::RVec<T>(x.begin(), x.end()); }
+};
+template <typename T, typename U>
+T cast(const U &x) { return Cast<T>::from(x); }
+
+// ---------------------------------------------------------------- filling
+
+// One histogram axis as the fill action sees it. Index() returns the position of the
+// value in boost-histogram's flow-inclusive layout (underflow first), or -1 to drop it.
+struct Axis {
+   enum Kind : int { Regular = 0, Variable = 1, Integer = 2, Category = 3, Boolean = 4 };
+   int kind = Regular;
+   int nbins = 0;
+   double lo = 0., hi = 1.;
+   std::vector<double> edges;
+   std::vector<long long> values;
+   bool underflow = true;
+   bool overflow = true;
+
+   long Extent() const { return nbins + (underflow ? 1 : 0) + (overflow ? 1 : 0); }
+
+   long Index(double x) const
+   {
+      long i = 0; // bin index without flow; -1 underflow, nbins overflow
+      switch (kind) {
+      case Regular: {
+         const double z = (x - lo) / (hi - lo);
+         if (z < 1.)
+            i = z >= 0. ? static_cast<long>(z * nbins) : -1;
+         else
+            i = nbins; // also NaN, as boost-histogram does
+         break;
+      }
+      case Variable:
+         i = static_cast<long>(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin()) - 1;
+         if (i >= nbins)
+            i = nbins;
+         break;
+      case Integer: {
+         if (std::isnan(x)) {
+            i = nbins;
+            break;
+         }
+         const double v = std::floor(x) - lo;
+         i = v < 0. ? -1 : (v >= nbins ? nbins : static_cast<long>(v));
+         break;
+      }
+      case Category: {
+         const auto v = static_cast<long long>(x);
+         const auto it = std::find(values.begin(), values.end(), v);
+         i = it == values.end() ? nbins : static_cast<long>(it - values.begin());
+         break;
+      }
+      case Boolean: i = x != 0. ? 1 : 0; break;
+      }
+      if (i < 0)
+         return underflow ? 0 : -1;
+      if (i >= nbins)
+         return overflow ? nbins + (underflow ? 1 : 0) : -1;
+      return i + (underflow ? 1 : 0);
+   }
+};
+
+// Shape of one booked histogram: a leading sample dimension, the axes, and a last
+// dimension with one entry per weight variation.
+struct Layout {
+   int nsamples = 1;
+   int nweights = 1;
+   std::vector<Axis> axes;
+};
+
+// Result of a fill: interleaved (sum of weights, sum of squared weights), C order over
+// (sample, axes..., weight variation): the memory layout of boost-histogram's Weight storage.
+struct HistBuffer {
+   std::vector<double> data;
+   int nweights = 1;
+   std::size_t Size() const { return data.size(); }
+   const double *Data() const { return data.data(); }
+};
+
+template <typename T>
+struct IsRVec : std::false_type {};
+template <typename T>
+struct IsRVec<ROOT::RVec<T>> : std::true_type {};
+
+template <typename T>
+double ValueAt(const T &x, std::size_t) { return static_cast<double>(x); }
+template <typename T>
+double ValueAt(const ROOT::RVec<T> &x, std::size_t i) { return static_cast<double>(x[i]); }
+
+// Fills one histogram for all samples of a dataset and all weight variations in one
+// pass. Axis columns may be scalars or RVecs of equal length (one entry per object, the
+// event weights repeated). Under a Vary'd (shape) variation only the nominal weight
+// is filled: MakeNew builds a helper with a single weight entry.
+template <typename... Ts>
+class NDFill : public ROOT::Detail::RDF::RActionImpl<NDFill<Ts...>> {
+public:
+   using Result_t = HistBuffer;
+
+   NDFill(const Layout &layout, unsigned nslots, bool nominalOnly = false,
+          std::shared_ptr<HistBuffer> result = std::make_shared<HistBuffer>())
+      : fLayout(std::make_shared<const Layout>(layout)), fNominalOnly(nominalOnly), fResult(result), fSlots(nslots)
+   {
+      fNWeights = nominalOnly ? 1 : layout.nweights;
+      std::size_t size = static_cast<std::size_t>(layout.nsamples) * fNWeights;
+      for (auto it = layout.axes.rbegin(); it != layout.axes.rend(); ++it) {
+         fStrides.insert(fStrides.begin(), size / layout.nsamples);
+         size *= it->Extent();
+      }
+      fSampleStride = size / layout.nsamples;
+      fSize = size;
+      fResult->nweights = fNWeights;
+   }
+   NDFill(NDFill &&) = default;
+   NDFill(const NDFill &) = delete;
+
+   std::shared_ptr<HistBuffer> GetResultPtr() const { return fResult; }
+   void Initialize() {}
+   void InitTask(TTreeReader *, unsigned int) {}
+
+   void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const Ts &...xs)
+   {
+      std::size_t n = 1;
+      bool haveVector = false;
+      auto checkSize = [&](auto const &x) {
+         if constexpr (IsRVec<std::decay_t<decltype(x)>>::value) {
+            if (!haveVector) {
+               n = x.size();
+               haveVector = true;
+            } else if (x.size() != n) {
+               throw std::runtime_error("histogram axes hold collections of different lengths in one event");
+            }
+         }
+      };
+      (checkSize(xs), ...);
+      auto &buf = fSlots[slot];
+      if (buf.empty())
+         buf.assign(2 * fSize, 0.);
+      for (std::size_t i = 0; i < n; ++i) {
+         std::size_t offset = static_cast<std::size_t>(sample) * fSampleStride;
+         std::size_t a = 0;
+         bool inside = true;
+         auto addIndex = [&](double x) {
+            if (!inside)
+               return;
+            const long j = fLayout->axes[a].Index(x);
+            if (j < 0)
+               inside = false;
+            else
+               offset += static_cast<std::size_t>(j) * fStrides[a];
+            ++a;
+         };
+         (addIndex(ValueAt(xs, i)), ...);
+         if (!inside)
+            continue;
+         double *cell = buf.data() + 2 * offset;
+         for (int k = 0; k < fNWeights; ++k) {
+            const double w = weights[k];
+            cell[2 * k] += w;
+            cell[2 * k + 1] += w * w;
+         }
+      }
+   }
+
+   void Finalize()
+   {
+      fResult->data.assign(2 * fSize, 0.);
+      for (auto &buf : fSlots) {
+         if (buf.empty())
+            continue;
+         for (std::size_t i = 0; i < buf.size(); ++i)
+            fResult->data[i] += buf[i];
+         std::vector<double>().swap(buf);
+      }
+   }
+
+   std::string GetActionName() const { return "Histogram"; }
+
+   NDFill MakeNew(void *newResult, std::string_view /*variation*/ = "nominal")
+   {
+      auto &result = *static_cast<std::shared_ptr<HistBuffer> *>(newResult);
+      Layout layout = *fLayout;
+      return NDFill(layout, fSlots.size(), true, result);
+   }
+
+private:
+   std::shared_ptr<const Layout> fLayout;
+   bool fNominalOnly;
+   int fNWeights = 1;
+   std::shared_ptr<HistBuffer> fResult;
+   std::vector<std::vector<double>> fSlots;
+   std::vector<std::size_t> fStrides;
+   std::size_t fSampleStride = 0;
+   std::size_t fSize = 0;
+};
+
+template <typename... Ts>
+ROOT::RDF::RResultPtr<HistBuffer>
+book_fill(ROOT::RDF::RNode node, const Layout &layout, const std::vector<std::string> &columns)
+{
+   return node.Book<int, ROOT::RVecD, Ts...>(NDFill<Ts...>(layout, node.GetNSlots()), columns);
+}
+
+// The same action with no axes (cutflow rows: one cell per sample and weight entry).
+inline ROOT::RDF::RResultPtr<HistBuffer>
+book_fill_no_axes(ROOT::RDF::RNode node, const Layout &layout, const std::vector<std::string> &columns)
+{
+   return node.Book<int, ROOT::RVecD>(NDFill<>(layout, node.GetNSlots()), columns);
+}
+
+} // namespace fw
+
+#endif

@@ -1,0 +1,238 @@
+// Deterministic generator of NanoAOD-like events: Z->mumu and ttbar-like kinematics.
+// Every event is a pure function of (process, seed, entry), so files are identical
+// whatever the thread count or the order of generation.
+#ifndef FRAMEWORK_GENERATOR_HXX
+#define FRAMEWORK_GENERATOR_HXX
+
+#include <Math/Boost.h>
+#include <Math/Vector4D.h>
+#include <ROOT/RVec.hxx>
+#include <TRandom3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+
+namespace fwgen {
+
+using P4 = ROOT::Math::PxPyPzMVector;
+
+struct Event {
+   float genWeight = 1.f;
+   ROOT::RVecF Muon_pt, Muon_eta, Muon_phi, Muon_mass, Muon_pfRelIso04_all;
+   ROOT::RVecI Muon_charge;
+   ROOT::RVec<bool> Muon_tightId;
+   ROOT::RVecF Electron_pt, Electron_eta, Electron_phi, Electron_mass, Electron_pfRelIso03_all;
+   ROOT::RVecI Electron_charge, Electron_cutBased;
+   ROOT::RVecF Jet_pt, Jet_eta, Jet_phi, Jet_mass, Jet_btagCSVV2;
+   ROOT::RVecI Jet_jetId, Jet_hadronFlavour;
+   float MET_pt = 0.f, MET_phi = 0.f;
+   ROOT::RVecF LHEScaleWeight, PSWeight;
+   float Pileup_nTrueInt = 0.f;
+};
+
+inline std::uint64_t splitmix(std::uint64_t x)
+{
+   x += 0x9E3779B97F4A7C15ULL;
+   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+   x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+   return x ^ (x >> 31);
+}
+
+class Generator {
+public:
+   Generator(std::uint64_t seed, std::uint64_t entry) : fRng(0) { fRng.SetSeed(splitmix(seed * 0x100000001B3ULL ^ splitmix(entry)) | 1); }
+
+   Event Make(int process)
+   {
+      Event ev;
+      fMet = P4(0, 0, 0, 0);
+      double hardPt = 0.;
+      if (process == 0)
+         hardPt = Zmumu(ev);
+      else
+         hardPt = TTbar(ev);
+      const int nIsr = fRng.Poisson(process == 0 ? 0.8 : 1.2);
+      for (int i = 0; i < nIsr; ++i) {
+         const double pt = 20. + fRng.Exp(25.);
+         Jet(ev, P4(0, 0, 0, 0), pt, fRng.Gaus(0., 2.2), fRng.Uniform(-M_PI, M_PI), 0);
+      }
+      const int nFakeEle = fRng.Poisson(0.15);
+      for (int i = 0; i < nFakeEle; ++i)
+         Lepton(ev, 11, P4(), 7. + fRng.Exp(8.), fRng.Gaus(0., 1.3), fRng.Uniform(-M_PI, M_PI),
+                fRng.Rndm() < 0.5 ? 1 : -1, false);
+      Finish(ev, process, hardPt);
+      return ev;
+   }
+
+private:
+   TRandom3 fRng;
+   P4 fMet;
+
+   P4 FromPtEtaPhiM(double pt, double eta, double phi, double m)
+   {
+      return P4(pt * std::cos(phi), pt * std::sin(phi), pt * std::sinh(eta), m);
+   }
+
+   // Two-body decay of `parent` into masses m1, m2, isotropic in the parent frame.
+   std::pair<P4, P4> Decay(const P4 &parent, double m1, double m2)
+   {
+      const double M = parent.M();
+      const double p = std::sqrt(std::max(0., (M * M - (m1 + m2) * (m1 + m2)) * (M * M - (m1 - m2) * (m1 - m2)))) / (2 * M);
+      const double cost = fRng.Uniform(-1., 1.), sint = std::sqrt(1. - cost * cost), phi = fRng.Uniform(-M_PI, M_PI);
+      P4 a(p * sint * std::cos(phi), p * sint * std::sin(phi), p * cost, m1);
+      P4 b(-a.Px(), -a.Py(), -a.Pz(), m2);
+      ROOT::Math::Boost boost(parent.BoostToCM());
+      boost.Invert();
+      return {boost(a), boost(b)};
+   }
+
+   double BreitWigner(double mean, double width, double lo, double hi)
+   {
+      double m;
+      do
+         m = fRng.BreitWigner(mean, width);
+      while (m < lo || m > hi);
+      return m;
+   }
+
+   void Lepton(Event &ev, int flavour, const P4 &truth, double pt, double eta, double phi, int charge, bool prompt)
+   {
+      if (truth.E() > 0) {
+         pt = truth.Pt() * fRng.Gaus(1., flavour == 13 ? 0.015 : 0.025);
+         eta = truth.Eta();
+         phi = truth.Phi();
+      }
+      if (pt < 5. || std::abs(eta) > (flavour == 13 ? 2.4 : 2.5) || fRng.Rndm() > 0.96)
+         return;
+      fMet -= FromPtEtaPhiM(pt, eta, phi, 0.);
+      const float iso = prompt ? fRng.Exp(0.04) : fRng.Exp(0.4);
+      if (flavour == 13) {
+         ev.Muon_pt.push_back(pt);
+         ev.Muon_eta.push_back(eta);
+         ev.Muon_phi.push_back(phi);
+         ev.Muon_mass.push_back(0.10566f);
+         ev.Muon_charge.push_back(charge);
+         ev.Muon_pfRelIso04_all.push_back(iso);
+         ev.Muon_tightId.push_back(fRng.Rndm() < (prompt ? 0.97 : 0.3));
+      } else {
+         ev.Electron_pt.push_back(pt);
+         ev.Electron_eta.push_back(eta);
+         ev.Electron_phi.push_back(phi);
+         ev.Electron_mass.push_back(0.000511f);
+         ev.Electron_charge.push_back(charge);
+         ev.Electron_pfRelIso03_all.push_back(iso);
+         ev.Electron_cutBased.push_back(prompt ? 2 + static_cast<int>(fRng.Integer(3)) : static_cast<int>(fRng.Integer(3)));
+      }
+   }
+
+   void Jet(Event &ev, const P4 &truth, double pt, double eta, double phi, int flavour)
+   {
+      double mass = 5. + fRng.Exp(5.);
+      if (truth.E() > 0) {
+         pt = truth.Pt() * fRng.Gaus(1., 0.12);
+         eta = truth.Eta();
+         phi = truth.Phi();
+         mass = std::max(2., truth.M() + fRng.Exp(6.));
+      }
+      if (pt < 15. || std::abs(eta) > 4.7)
+         return;
+      fMet -= FromPtEtaPhiM(pt, eta, phi, mass);
+      ev.Jet_pt.push_back(pt);
+      ev.Jet_eta.push_back(eta);
+      ev.Jet_phi.push_back(phi);
+      ev.Jet_mass.push_back(mass);
+      const double u = fRng.Rndm();
+      ev.Jet_btagCSVV2.push_back(flavour == 5 ? 1. - u * u * u : (flavour == 4 ? u : u * u * u));
+      ev.Jet_jetId.push_back(fRng.Rndm() < 0.97 ? 6 : 2);
+      ev.Jet_hadronFlavour.push_back(flavour);
+   }
+
+   double Zmumu(Event &ev)
+   {
+      const double m = BreitWigner(91.1876, 2.4952, 50., 150.);
+      const double pt = fRng.Exp(12.), y = fRng.Gaus(0., 1.8), phi = fRng.Uniform(-M_PI, M_PI);
+      const double mt = std::sqrt(m * m + pt * pt);
+      const P4 z(pt * std::cos(phi), pt * std::sin(phi), mt * std::sinh(y), m);
+      const auto [mu1, mu2] = Decay(z, 0.10566, 0.10566);
+      const int q = fRng.Rndm() < 0.5 ? 1 : -1;
+      Lepton(ev, 13, mu1, 0, 0, 0, q, true);
+      Lepton(ev, 13, mu2, 0, 0, 0, -q, true);
+      return pt;
+   }
+
+   // One top quark decay: b jet, then W -> l nu (l = e, mu) or q q'.
+   void Top(Event &ev, const P4 &top, int charge, bool leptonic)
+   {
+      const double mw = BreitWigner(80.379, 2.085, 60., 100.);
+      const auto [b, w] = Decay(top, 4.8, mw);
+      Jet(ev, b, 0, 0, 0, 5);
+      if (leptonic) {
+         const int flavour = fRng.Rndm() < 0.5 ? 11 : 13;
+         const auto [l, nu] = Decay(w, 0., 0.);
+         Lepton(ev, flavour, l, 0, 0, 0, charge, true);
+      } else {
+         const auto [q1, q2] = Decay(w, 0.3, 1.5);
+         Jet(ev, q1, 0, 0, 0, 0);
+         Jet(ev, q2, 0, 0, 0, fRng.Rndm() < 0.5 ? 4 : 0);
+      }
+   }
+
+   double TTbar(Event &ev)
+   {
+      const double pt = fRng.Exp(70.), phi = fRng.Uniform(-M_PI, M_PI);
+      const double m1 = BreitWigner(172.5, 1.41, 150., 195.), m2 = BreitWigner(172.5, 1.41, 150., 195.);
+      const P4 t1 = FromPtEtaPhiM(pt, fRng.Gaus(0., 1.4), phi, m1);
+      const P4 t2 = FromPtEtaPhiM(std::max(1., pt * fRng.Gaus(1., 0.3)), fRng.Gaus(0., 1.4),
+                                  phi + M_PI + fRng.Gaus(0., 0.4), m2);
+      // W -> e/mu: 2/9 each side; taus are left out of the lepton count.
+      const bool l1 = fRng.Rndm() < 2. / 9., l2 = fRng.Rndm() < 2. / 9.;
+      Top(ev, t1, +1, l1);
+      Top(ev, t2, -1, l2);
+      return pt;
+   }
+
+   template <typename... Cols>
+   void SortBy(ROOT::RVecF &key, Cols &...cols)
+   {
+      auto idx = ROOT::VecOps::Reverse(ROOT::VecOps::Argsort(key));
+      key = ROOT::VecOps::Take(key, idx);
+      ((cols = ROOT::VecOps::Take(cols, idx)), ...);
+   }
+
+   void Finish(Event &ev, int process, double hardPt)
+   {
+      SortBy(ev.Muon_pt, ev.Muon_eta, ev.Muon_phi, ev.Muon_mass, ev.Muon_charge, ev.Muon_pfRelIso04_all, ev.Muon_tightId);
+      SortBy(ev.Electron_pt, ev.Electron_eta, ev.Electron_phi, ev.Electron_mass, ev.Electron_charge,
+             ev.Electron_pfRelIso03_all, ev.Electron_cutBased);
+      SortBy(ev.Jet_pt, ev.Jet_eta, ev.Jet_phi, ev.Jet_mass, ev.Jet_btagCSVV2, ev.Jet_jetId, ev.Jet_hadronFlavour);
+      const double metx = fMet.Px() + fRng.Gaus(0., 12.), mety = fMet.Py() + fRng.Gaus(0., 12.);
+      ev.MET_pt = std::hypot(metx, mety);
+      ev.MET_phi = std::atan2(mety, metx);
+      const double sign = fRng.Rndm() < (process == 0 ? 0.12 : 0.04) ? -1. : 1.;
+      ev.genWeight = sign * (0.5 + fRng.Rndm());
+      const double slope = process == 0 ? 50. : 150.;
+      ev.LHEScaleWeight.resize(9);
+      for (int i = 0; i < 9; ++i) {
+         const int muR = i / 3 - 1, muF = i % 3 - 1;
+         ev.LHEScaleWeight[i] = 1. + 0.08 * muR * (1. + hardPt / slope) + 0.04 * muF;
+      }
+      ev.PSWeight.resize(4);
+      for (int i = 0; i < 4; ++i)
+         ev.PSWeight[i] = std::max(0.5, fRng.Gaus(1., 0.05 * (i + 1)));
+      ev.Pileup_nTrueInt = std::max(0., fRng.Gaus(25., 6.));
+   }
+};
+
+// Process 0: Z->mumu, 1: ttbar; process -1 (data): entries below `split` are Z, the rest ttbar.
+inline Event generate(int process, std::uint64_t seed, std::uint64_t entry, std::uint64_t split)
+{
+   if (process < 0)
+      process = entry < split ? 0 : 1;
+   return Generator(seed + 7919 * process, entry).Make(process);
+}
+
+} // namespace fwgen
+
+#endif

@@ -1,0 +1,88 @@
+"""Input stage: find each sample's files, check them, and read their entries and columns.
+
+Opens files (no event loop). Globs and relative paths are resolved against the
+YAML file that declared them; `root://` and other URLs are passed through.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from .exceptions import InputError
+from .load import LoadedConfig
+from .plan import SampleInputs
+from .rootenv import root
+
+
+def _is_url(entry: str) -> bool:
+    return "://" in entry
+
+
+def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
+    spec = config.spec.samples[sample]
+    files: list[str] = []
+    for i, entry in enumerate(spec.files):
+        place = config.locate("samples", sample, "files", i)
+        if _is_url(entry):
+            files.append(entry)
+            continue
+        base = config.source.file_of(("samples", sample, "files", i)).parent
+        pattern = str(base / entry)
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(entry) else ([pattern] if Path(pattern).exists() else [])
+        if not matches:
+            raise InputError(
+                f"sample {sample!r}: no file matches {entry!r} (looked for {pattern})",
+                place,
+                "paths are relative to the YAML file that lists them",
+            )
+        files.extend(str(Path(m).resolve()) for m in matches)
+    return files
+
+
+def _open(path: str, sample: str, tree: str) -> tuple[int, str]:
+    """Entries and format ('TTree' or 'RNTuple') of `tree` in one file."""
+    r = root()
+    level = r.gErrorIgnoreLevel
+    r.gErrorIgnoreLevel = r.kFatal
+    try:
+        handle = r.TFile.Open(path)
+    except OSError as err:
+        raise InputError(f"sample {sample!r}: cannot open {path}", hint="is it a ROOT file?") from err
+    finally:
+        r.gErrorIgnoreLevel = level
+    if not handle or handle.IsZombie():
+        raise InputError(f"sample {sample!r}: cannot open {path}")
+    try:
+        key = handle.GetKey(tree)
+        if not key:
+            names = [k.GetName() for k in handle.GetListOfKeys()]
+            raise InputError(
+                f"sample {sample!r}: file {path} has no tree {tree!r}",
+                hint=f"set 'tree:' to one of: {', '.join(names)}" if names else "the file holds no objects",
+            )
+        if key.GetClassName() == "ROOT::RNTuple":
+            return int(r.RNTupleReader.Open(tree, path).GetNEntries()), "RNTuple"
+        return int(handle.Get(tree).GetEntries()), "TTree"
+    finally:
+        handle.Close()
+
+
+def inspect_sample(config: LoadedConfig, sample: str) -> SampleInputs:
+    spec = config.spec.samples[sample]
+    files = resolve_files(config, sample)
+    opened = [_open(f, sample, spec.tree) for f in files]
+    formats = {fmt for _, fmt in opened}
+    if len(formats) > 1:
+        raise InputError(f"sample {sample!r} mixes TTree and RNTuple files", config.locate("samples", sample, "files"))
+    columns = root().RDataFrame(spec.tree, files[0]).GetColumnNames()
+    return SampleInputs(
+        files=tuple(files),
+        entries=tuple(n for n, _ in opened),
+        columns=frozenset(str(c) for c in columns),
+        format=formats.pop(),
+    )
+
+
+def inspect_inputs(config: LoadedConfig, samples: list[str]) -> dict[str, SampleInputs]:
+    return {name: inspect_sample(config, name) for name in samples}

@@ -1,0 +1,574 @@
+"""Plan stage: a frozen, plain-data description of everything one run computes.
+
+No ROOT here. The plan lists, per dataset (one RDataFrame), the input files and
+the sample each belongs to, the columns to define in dependency order, the shape
+variations, the cuts, the weight vector (nominal first, then each weight
+variation) and the histograms with their axes. `--dry-run` prints it; tests
+assert on it; `framework.build` turns it into a graph without re-deciding anything.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigError, Location, did_you_mean
+from .expressions import is_identifier, referenced_names
+from .load import LoadedConfig, lumi_of
+from .schema import AnalysisSpec, AxisSpec, CategorySpec, ShapeSystematic, WeightSystematic
+
+SAMPLE_COLUMN = "__sample"
+WEIGHT_NOMINAL = "__weight_nominal"
+WEIGHTS = "__weights"
+CUTFLOW_WEIGHTS = "__cutflow_weights"
+CUTFLOW_ENTRIES = ("raw", "generator", "weighted")
+
+
+@dataclass(frozen=True)
+class SampleInputs:
+    """What the input stage found for one sample: its files, their entries, their columns."""
+
+    files: tuple[str, ...]
+    entries: tuple[int, ...]
+    columns: frozenset[str]
+    format: str = "TTree"
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """What the command line selected from the config."""
+
+    samples: tuple[str, ...] = ()
+    eras: tuple[str, ...] = ()
+    systematics: str = "all"
+    max_events: int | None = None
+
+
+@dataclass
+class SamplePlan:
+    name: str
+    process: str
+    is_data: bool
+    era: str | None
+    tree: str
+    files: list[str]
+    entries: list[int]
+    xsec: float | None
+    lumi: float | None
+    sum_weights: float | None
+    entry_limit: int | None
+    dataset: int
+
+
+@dataclass
+class Step:
+    """One node of the graph, in order: define a column, vary a column, or filter."""
+
+    kind: str  # "define" | "vary" | "filter"
+    name: str
+    expression: str
+    origin: Location
+    down: str = ""  # for "vary": the down expression (expression holds up)
+    variation: str = ""  # for "vary": the systematic's name
+
+
+@dataclass
+class AxisPlan:
+    name: str
+    kind: str  # regular | variable | integer | int_category | str_category | boolean
+    column: str
+    label: str
+    bins: int = 0
+    low: float = 0.0
+    high: float = 0.0
+    edges: list[float] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HistogramPlan:
+    name: str
+    axes: list[AxisPlan]
+    weights_column: str
+    origin: Location
+
+
+@dataclass
+class DatasetPlan:
+    """One RDataFrame: samples that share tree name, format, columns and data/MC status."""
+
+    index: int
+    tree: str
+    format: str
+    is_data: bool
+    samples: list[str]
+    files: list[str]
+    file_samples: list[int]  # position in `samples` of each file's sample
+    steps: list[Step]
+    cutflow: list[str]  # "all" then one row per cut, each after the step of that cut
+    weight_entries: list[str]  # names in the systematic axis filled from the weight vector
+    shape_variations: list[str]  # systematic names varied through Vary
+    histograms: list[HistogramPlan]
+
+    @property
+    def systematic_entries(self) -> list[str]:
+        return self.weight_entries + [f"{n}{d}" for n in self.shape_variations for d in ("Up", "Down")]
+
+
+@dataclass
+class Plan:
+    analysis: str
+    config: str
+    config_hash: str
+    cpp: list[str]
+    samples: list[SamplePlan]
+    datasets: list[DatasetPlan]
+    systematics: list[str]
+    max_events: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        datasets = []
+        for d in data["datasets"]:
+            hists = [
+                HistogramPlan(h["name"], [AxisPlan(**a) for a in h["axes"]], h["weights_column"], Location(**h["origin"]))
+                for h in d["histograms"]
+            ]
+            datasets.append(DatasetPlan(**{**d, "steps": [Step(**{**s, "origin": Location(**s["origin"])}) for s in d["steps"]], "histograms": hists}))
+        return cls(**{**data, "samples": [SamplePlan(**s) for s in data["samples"]], "datasets": datasets})
+
+    def sample(self, name: str) -> SamplePlan:
+        return next(s for s in self.samples if s.name == name)
+
+    def describe(self) -> str:
+        """Human-readable plan for --dry-run."""
+        lines = [f"analysis {self.analysis}  ({self.config}, config sha256 {self.config_hash[:12]})"]
+        if self.cpp:
+            lines.append("C++ helpers: " + ", ".join(self.cpp))
+        lines.append(f"systematics selected: {', '.join(self.systematics) or 'none'}")
+        if self.max_events:
+            lines.append(f"max events per sample: {self.max_events}")
+        lines.append("samples:")
+        for s in self.samples:
+            kind = "data" if s.is_data else f"MC xsec={s.xsec} pb lumi={s.lumi} /pb"
+            sumw = f" sum_weights={s.sum_weights}" if s.sum_weights is not None else ""
+            lines.append(
+                f"  {s.name:<20} process={s.process} era={s.era} {kind}{sumw}  "
+                f"{len(s.files)} file(s), {sum(s.entries)} events -> dataset {s.dataset}"
+            )
+        for d in self.datasets:
+            lines.append(f"dataset {d.index}: {'data' if d.is_data else 'MC'}, {d.format} '{d.tree}', "
+                         f"samples {', '.join(d.samples)}")
+            for st in d.steps:
+                if st.kind == "vary":
+                    lines.append(f"  vary    {st.name} [{st.variation}]: up={st.expression}  down={st.down}")
+                else:
+                    lines.append(f"  {st.kind:<7} {st.name} = {st.expression}")
+            lines.append(f"  cutflow: {' -> '.join(d.cutflow)}")
+            lines.append(f"  systematic axis ({len(d.systematic_entries)}): {', '.join(d.systematic_entries)}")
+            for h in d.histograms:
+                axes = ", ".join(_describe_axis(a) for a in h.axes)
+                lines.append(f"  histogram {h.name}: {axes} x systematic")
+        return "\n".join(lines)
+
+
+def _describe_axis(a: AxisPlan) -> str:
+    if a.kind == "regular":
+        return f"{a.name}[{a.bins} bins {a.low}..{a.high}]"
+    if a.kind == "variable":
+        return f"{a.name}[edges {a.edges}]"
+    if a.kind == "integer":
+        return f"{a.name}[integers {a.low:g}..{a.high:g})"
+    if a.kind == "int_category":
+        return f"{a.name}{a.values}"
+    if a.kind == "str_category":
+        return f"{a.name}{a.labels}"
+    return f"{a.name}[bool]"
+
+
+# ------------------------------------------------------------------ selection
+
+
+def select_samples(config: LoadedConfig, sel: RunSelection) -> list[str]:
+    spec = config.spec
+    names = list(spec.samples)
+    for pattern in sel.samples:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            raise ConfigError(
+                f"--samples {pattern!r} matches no sample",
+                hint=did_you_mean(pattern, names) or f"samples: {', '.join(names)}",
+            )
+    eras = {s.era for s in spec.samples.values()}
+    for era in sel.eras:
+        if era not in eras:
+            raise ConfigError(f"--eras {era!r} matches no sample's era", hint=did_you_mean(era, map(str, eras)))
+    chosen = [
+        n
+        for n in names
+        if (not sel.samples or any(fnmatch.fnmatchcase(n, p) for p in sel.samples))
+        and (not sel.eras or spec.samples[n].era in sel.eras)
+    ]
+    if not chosen:
+        raise ConfigError("the sample and era selection leaves no sample to run on")
+    return chosen
+
+
+def select_systematics(spec: AnalysisSpec, choice: str) -> list[str]:
+    """`none`, `all`, or a comma-separated list of names and glob patterns (`jes*`)."""
+    names = list(spec.systematics)
+    if choice == "none":
+        return []
+    if choice == "all":
+        return names
+    chosen: list[str] = []
+    for pattern in (p.strip() for p in choice.split(",") if p.strip()):
+        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not matched:
+            raise ConfigError(
+                f"--systematics {pattern!r} matches no declared systematic",
+                hint=did_you_mean(pattern, names) or (f"declared: {', '.join(names)}" if names else "none declared"),
+            )
+        chosen.extend(m for m in matched if m not in chosen)
+    return [n for n in names if n in chosen]
+
+
+# ------------------------------------------------------------------ columns
+
+
+@dataclass
+class _Node:
+    name: str
+    expression: str
+    origin: Location
+
+
+class _ColumnResolver:
+    """Resolves the names an expression reads into graph steps, in dependency order."""
+
+    def __init__(
+        self, config: LoadedConfig, inputs: frozenset[str], is_cpp_symbol: Callable[[str], bool], dataset_label: str
+    ) -> None:
+        self.config = config
+        self.spec = config.spec
+        self.inputs = inputs
+        self.is_cpp_symbol = is_cpp_symbol
+        self.dataset_label = dataset_label
+        self.ordered: list[_Node] = []
+        self.done: set[str] = set()
+        self.extra: dict[str, _Node] = {}  # framework-made columns (axes, weights)
+        self.after: dict[str, list[Step]] = {}  # steps to emit right after a column (Vary)
+        self.input_varies: list[Step] = []
+
+    # what a derived name would be, or None
+    def _definition(self, name: str) -> _Node | None:
+        spec = self.spec
+        if name in self.extra:
+            return self.extra[name]
+        if name in spec.defines:
+            return _Node(name, spec.defines[name], self.config.locate("defines", name))
+        if name in spec.categories:
+            return _Node(name, category_expression(spec.categories[name]), self.config.locate("categories", name))
+        if name.startswith("n") and name[1:] in spec.collections:
+            coll = name[1:]
+            return _Node(name, f"int(__{coll}_idx.size())", self.config.locate("collections", coll))
+        if name.startswith("__") and name.endswith("_idx") and name[2:-4] in spec.collections:
+            coll = name[2:-4]
+            c = spec.collections[coll]
+            where = c.where
+            if c.sort_by is None:
+                expr = f"fw::collection_indices({where})"
+            else:
+                expr = f"fw::collection_indices({where}, {c.from_}_{c.sort_by}, {str(not c.ascending).lower()})"
+            return _Node(name, expr, self.config.locate("collections", coll))
+        for coll, c in spec.collections.items():
+            prefix = coll + "_"
+            if name.startswith(prefix) and len(name) > len(prefix):
+                source = f"{c.from_}_{name[len(prefix):]}"
+                if self.exists(source):
+                    return _Node(name, f"ROOT::VecOps::Take({source}, __{coll}_idx)", self.config.locate("collections", coll))
+        return None
+
+    def exists(self, name: str) -> bool:
+        return name in self.inputs or self._definition(name) is not None
+
+    def known_names(self) -> set[str]:
+        names = set(self.inputs) | set(self.spec.defines) | set(self.spec.categories)
+        for coll, c in self.spec.collections.items():
+            names.add("n" + coll)
+            names |= {coll + col[len(c.from_):] for col in self.inputs if col.startswith(c.from_ + "_")}
+        return {n for n in names if not n.startswith("__")}
+
+    def require(self, expression: str, origin: Location, stack: tuple[str, ...] = ()) -> None:
+        for ref in referenced_names(expression):
+            if ref in self.inputs or ref in self.done:
+                continue
+            if ref in stack:
+                cycle = " -> ".join((*stack[stack.index(ref):], ref))
+                raise ConfigError(f"circular definition: {cycle}", origin, "a column cannot depend on itself")
+            node = self._definition(ref)
+            if node is None:
+                if self.is_cpp_symbol(ref):
+                    continue
+                raise ConfigError(
+                    f"unknown column {ref!r} in expression {expression!r}{self.dataset_label}",
+                    origin,
+                    did_you_mean(ref, self.known_names()) or "check the spelling, or define it under 'defines'",
+                )
+            self.require(node.expression, node.origin, (*stack, ref))
+            self.done.add(ref)
+            self.ordered.append(node)
+
+    def steps(self) -> list[Step]:
+        out = list(self.input_varies)
+        for node in self.ordered:
+            out.append(Step("define", node.name, node.expression, node.origin))
+            out.extend(self.after.get(node.name, []))
+        return out
+
+
+def category_expression(cat: CategorySpec) -> str:
+    if cat.cases is not None:
+        expr = str(len(cat.cases))
+        for i, cond in reversed(list(enumerate(cat.cases.values()))):
+            expr = f"(({cond}) ? {i} : {expr})"
+        return expr
+    assert cat.expr is not None
+    return cat.expr
+
+
+def _category_axis(name: str, cat: CategorySpec) -> AxisPlan:
+    label = cat.label or name
+    if cat.values is not None:
+        return AxisPlan(name, "int_category", name, label, bins=len(cat.values), values=list(cat.values))
+    if cat.integer is not None:
+        lo, hi = cat.integer
+        return AxisPlan(name, "integer", name, label, bins=hi - lo, low=lo, high=hi)
+    if cat.cases is not None:
+        return AxisPlan(name, "str_category", name, label, bins=len(cat.cases), labels=list(cat.cases))
+    return AxisPlan(name, "boolean", name, label, bins=2)
+
+
+def _value_axis(hist: str, axis: AxisSpec) -> tuple[AxisPlan, str | None]:
+    """The axis and, when its expression is not a plain column, the column to define for it."""
+    name = axis.name or axis.expr
+    column = axis.expr if is_identifier(axis.expr) else f"__axis_{hist}_{name}"
+    label = axis.label or name
+    if axis.edges is not None:
+        plan = AxisPlan(name, "variable", column, label, bins=len(axis.edges) - 1, edges=list(axis.edges))
+    elif axis.integer is not None:
+        lo, hi = axis.integer
+        plan = AxisPlan(name, "integer", column, label, bins=hi - lo, low=lo, high=hi)
+    else:
+        assert axis.bins is not None and axis.range is not None
+        plan = AxisPlan(name, "regular", column, label, bins=axis.bins, low=axis.range[0], high=axis.range[1])
+    return plan, (None if column == axis.expr else axis.expr)
+
+
+def _weight_entries(config: LoadedConfig, chosen: Sequence[str]) -> list[tuple[str, str, Location]]:
+    """(axis entry, factor expression, origin) for every weight variation, in config order."""
+    out = []
+    for name in chosen:
+        syst = config.spec.systematics[name]
+        if not isinstance(syst, WeightSystematic):
+            continue
+        if syst.from_array is not None:
+            assert syst.indices is not None
+            for i in syst.indices:
+                out.append((f"{name}_{i}", f"fw::at({syst.from_array}, {i}, \"{name}\")", config.locate("systematics", name)))
+        else:
+            out.append((f"{name}Up", str(syst.up), config.locate("systematics", name, "up")))
+            out.append((f"{name}Down", str(syst.down), config.locate("systematics", name, "down")))
+    return out
+
+
+def _plan_dataset(
+    config: LoadedConfig,
+    index: int,
+    members: list[SamplePlan],
+    inputs: SampleInputs,
+    chosen_systematics: Sequence[str],
+    is_cpp_symbol: Callable[[str], bool],
+) -> DatasetPlan:
+    spec = config.spec
+    is_data = members[0].is_data
+    label = f" (sample{'s' if len(members) > 1 else ''} {', '.join(m.name for m in members)})"
+    r = _ColumnResolver(config, inputs.columns, is_cpp_symbol, label)
+    systematics = [] if is_data else list(chosen_systematics)
+
+    shape_names: list[str] = []
+    for name in systematics:
+        syst = spec.systematics[name]
+        if not isinstance(syst, ShapeSystematic):
+            continue
+        place = config.locate("systematics", name, "column")
+        if not r.exists(syst.column) or syst.column.startswith("__"):
+            raise ConfigError(
+                f"systematic {name!r} varies column {syst.column!r}, which does not exist{label}",
+                place,
+                did_you_mean(syst.column, r.known_names()) or "vary an input column or a name under 'defines'",
+            )
+        for key in ("up", "down"):
+            r.require(getattr(syst, key), config.locate("systematics", name, key))
+        vary = Step("vary", syst.column, syst.up, config.locate("systematics", name), syst.down, name)
+        if syst.column in inputs.columns:
+            r.input_varies.append(vary)
+        else:
+            r.require(syst.column, place)
+            r.after.setdefault(syst.column, []).append(vary)
+        shape_names.append(name)
+
+    for i, cut in enumerate(spec.selection):
+        r.require(cut.cut, config.locate("selection", i, "cut"))
+
+    weight_entries = ["nominal"]
+    extra_weight_nodes: list[_Node] = []
+    if is_data:
+        extra_weight_nodes.append(_Node(WEIGHTS, "ROOT::RVecD{1.0}", config.locate("weight")))
+        extra_weight_nodes.append(_Node(CUTFLOW_WEIGHTS, "ROOT::RVecD{1.0, 1.0, 1.0}", config.locate("weight")))
+    else:
+        r.require(spec.weight, config.locate("weight"))
+        r.require(spec.generator_weight, config.locate("generator_weight"))
+        entries = _weight_entries(config, systematics)
+        for entry, factor, origin in entries:
+            r.require(factor, origin)
+        factors = "".join(f", {WEIGHT_NOMINAL} * double({f})" for _, f, _ in entries)
+        weight_entries += [e for e, _, _ in entries]
+        extra_weight_nodes.append(_Node(WEIGHT_NOMINAL, f"double({spec.weight})", config.locate("weight")))
+        extra_weight_nodes.append(_Node(WEIGHTS, f"ROOT::RVecD{{{WEIGHT_NOMINAL}{factors}}}", config.locate("weight")))
+        extra_weight_nodes.append(
+            _Node(
+                CUTFLOW_WEIGHTS,
+                f"ROOT::RVecD{{1.0, double({spec.generator_weight}), {WEIGHT_NOMINAL}}}",
+                config.locate("generator_weight"),
+            )
+        )
+    for node in extra_weight_nodes:
+        r.extra[node.name] = node
+    r.require(CUTFLOW_WEIGHTS, config.locate("weight"))
+
+    histograms: list[HistogramPlan] = []
+    for hname, hspec in spec.histograms.items():
+        axes = []
+        for i, axis in enumerate(hspec.axes):
+            origin = config.locate("histograms", hname, "axes", i)
+            if isinstance(axis, str):
+                plan = _category_axis(axis, spec.categories[axis])
+            else:
+                plan, expr = _value_axis(hname, axis)
+                if expr is not None:
+                    r.extra[plan.column] = _Node(plan.column, expr, origin)
+            r.require(plan.column, origin)
+            axes.append(plan)
+        weights_column = WEIGHTS
+        if hspec.weight is not None:
+            weights_column = f"__weights_{hname}"
+            r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
+        r.require(weights_column, config.locate("histograms", hname))
+        histograms.append(HistogramPlan(hname, axes, weights_column, config.locate("histograms", hname)))
+
+    steps = r.steps()
+    for i, cut in enumerate(spec.selection):
+        steps.append(Step("filter", cut.name, cut.cut, config.locate("selection", i, "cut")))
+
+    files: list[str] = []
+    file_samples: list[int] = []
+    for pos, member in enumerate(members):
+        files.extend(member.files)
+        file_samples.extend([pos] * len(member.files))
+    return DatasetPlan(
+        index=index,
+        tree=members[0].tree,
+        format=inputs.format,
+        is_data=is_data,
+        samples=[m.name for m in members],
+        files=files,
+        file_samples=file_samples,
+        steps=steps,
+        cutflow=["all", *(c.name for c in spec.selection)],
+        weight_entries=weight_entries,
+        shape_variations=shape_names,
+        histograms=histograms,
+    )
+
+
+def _limit_files(inputs: SampleInputs, max_events: int | None) -> tuple[list[str], list[int], int | None]:
+    """Files needed to read at most `max_events` events, and the limit if it cuts the sample."""
+    total = sum(inputs.entries)
+    if max_events is None or max_events >= total:
+        return list(inputs.files), list(inputs.entries), None
+    files, entries, seen = [], [], 0
+    for f, n in zip(inputs.files, inputs.entries):
+        if seen >= max_events:
+            break
+        files.append(f)
+        entries.append(n)
+        seen += n
+    return files, entries, max_events
+
+
+def make_plan(
+    config: LoadedConfig,
+    inputs: Mapping[str, SampleInputs],
+    selection: RunSelection,
+    is_cpp_symbol: Callable[[str], bool] = lambda name: False,
+    cpp_files: Sequence[Path] = (),
+) -> Plan:
+    """Decide everything the run computes. Raises ConfigError for what does not resolve."""
+    spec = config.spec
+    names = select_samples(config, selection)
+    systematics = select_systematics(spec, selection.systematics)
+
+    groups: dict[tuple[str, str, bool, frozenset[str]], list[str]] = {}
+    for name in names:
+        s, found = spec.samples[name], inputs[name]
+        groups.setdefault((s.tree, found.format, s.is_data, found.columns), []).append(name)
+
+    samples: list[SamplePlan] = []
+    datasets: list[DatasetPlan] = []
+    for index, ((tree, fmt, is_data, columns), members) in enumerate(groups.items()):
+        plans = []
+        for name in members:
+            s = spec.samples[name]
+            files, entries, limit = _limit_files(inputs[name], selection.max_events)
+            plans.append(
+                SamplePlan(
+                    name=name,
+                    process=s.process or name,
+                    is_data=s.is_data,
+                    era=s.era,
+                    tree=tree,
+                    files=files,
+                    entries=entries,
+                    xsec=s.xsec,
+                    lumi=None if s.is_data else lumi_of(spec, s.era),
+                    sum_weights=s.sum_weights,
+                    entry_limit=limit,
+                    dataset=index,
+                )
+            )
+        samples.extend(plans)
+        datasets.append(
+            _plan_dataset(config, index, plans, SampleInputs((), (), columns, fmt), systematics, is_cpp_symbol)
+        )
+    samples.sort(key=lambda s: names.index(s.name))
+    return Plan(
+        analysis=spec.analysis,
+        config=str(config.path),
+        config_hash=config.config_hash(),
+        cpp=[str(p) for p in cpp_files],
+        samples=samples,
+        datasets=datasets,
+        systematics=systematics,
+        max_events=selection.max_events,
+    )

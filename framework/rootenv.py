@@ -1,0 +1,100 @@
+"""The one place ROOT is imported and C++ is declared to its interpreter."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+FRAMEWORK_HEADER = Path(__file__).parent / "cpp" / "framework.hxx"
+
+
+@functools.cache
+def root() -> Any:
+    """Import ROOT once, quietly: its wheel warns that it is a pre-release on import."""
+    os.environ.setdefault("EXTRA_CLING_ARGS", "-O2")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(?s).*alpha stage", category=UserWarning)
+        import ROOT  # noqa: PLC0415
+
+    ROOT.gROOT.SetBatch(True)
+    ROOT.gErrorIgnoreLevel = ROOT.kWarning
+    return ROOT
+
+
+_declared: set[Path] = set()
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Collect what C++ writes to file descriptor 2 (cling's diagnostics) instead of showing it."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
+
+
+def compiler_messages(lines: list[str]) -> str:
+    """The useful part of cling's output: the error lines, without generated-code excerpts."""
+    keep = [ln.split("error: ", 1)[1] for ln in lines if "error: " in ln]
+    return "; ".join(dict.fromkeys(keep)) or "\n".join(lines[-5:])
+
+
+def declare_file(path: Path) -> None:
+    """`#include` a C++ file into the interpreter once per process."""
+    path = path.resolve()
+    if path in _declared:
+        return
+    with captured_stderr() as lines:
+        ok = root().gInterpreter.Declare(f'#include "{path}"')
+    if not ok:
+        from .exceptions import ConfigError  # noqa: PLC0415
+
+        raise ConfigError(f"C++ file {str(path)!r} does not compile: {compiler_messages(lines)}")
+    _declared.add(path)
+
+
+def is_cpp_symbol(name: str) -> bool:
+    """Whether the interpreter knows `name` (a function, variable or type from a C++ helper)."""
+    import cppyy  # noqa: PLC0415
+
+    root()
+    return hasattr(cppyy.gbl, name)
+
+
+def file_digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(p.read_bytes())
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import boost_histogram  # noqa: PLC0415
+    import hist  # noqa: PLC0415
+
+    from . import __version__  # noqa: PLC0415
+
+    return {
+        "framework": __version__,
+        "root": str(root().gROOT.GetVersion()),
+        "python": sys.version.split()[0],
+        "hist": hist.__version__,
+        "boost_histogram": boost_histogram.__version__,
+    }
+

@@ -1,0 +1,245 @@
+"""The configuration language, version 1: the single source of truth.
+
+Structure only (types, allowed keys, local rules). Meaning (unknown columns,
+cycles, cross-references) is checked in `framework.load` and `framework.plan`.
+The JSON Schema shipped in `framework/schema/` is generated from these models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Expression = Annotated[str, Field(min_length=1, description="A C++ expression over columns (RDataFrame syntax).")]
+
+
+def _check_identifier(name: str, what: str) -> str:
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"{what} {name!r} is not a valid name: use letters, digits and '_', not starting with a digit")
+    return name
+
+
+class Strict(BaseModel):
+    """Base of every block: unknown keys are errors, specs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class GeneratorSpec(Strict):
+    """Make this sample's files with the built-in event generator when they are missing."""
+
+    process: Literal["zmumu", "ttbar", "data"] = Field(description="Physics process to simulate; 'data' mixes processes.")
+    events: int = Field(0, ge=0, description="Number of events (MC).")
+    mixture: dict[str, int] = Field(
+        default_factory=dict, description="For process 'data': events per simulated process, e.g. {zmumu: 20000}."
+    )
+    seed: int = Field(1, description="Random seed; the same seed gives the same file.")
+
+    @model_validator(mode="after")
+    def _events_or_mixture(self) -> GeneratorSpec:
+        if self.process == "data":
+            if not self.mixture or set(self.mixture) - {"zmumu", "ttbar"}:
+                raise ValueError("process 'data' needs 'mixture' with event counts for 'zmumu' and/or 'ttbar'")
+        elif self.events <= 0:
+            raise ValueError(f"process {self.process!r} needs 'events' > 0")
+        return self
+
+
+class SampleSpec(Strict):
+    """One sample: a set of files of one physics process in one era."""
+
+    files: list[str] = Field(min_length=1, description="Paths or glob patterns, relative to this YAML file.")
+    tree: str = Field("Events", description="Name of the TTree or RNTuple in the files.")
+    is_data: bool = Field(False, description="Collision data: no normalisation, weight 1, no systematics.")
+    xsec: float | None = Field(None, gt=0, description="Cross-section in pb (MC only).")
+    era: str | None = Field(None, description="Data-taking period; selects the luminosity from 'eras'.")
+    process: str | None = Field(None, description="Process group for plots and yields; default: the sample name.")
+    sum_weights: float | None = Field(None, description="Sum of generator weights of the whole sample, when known.")
+    generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
+
+    @field_validator("era", mode="before")
+    @classmethod
+    def _era_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _mc_needs_xsec(self) -> SampleSpec:
+        if not self.is_data and self.xsec is None:
+            raise ValueError("a simulated sample needs 'xsec' (pb); set 'is_data: true' for collision data")
+        if self.is_data and (self.xsec is not None or self.sum_weights is not None):
+            raise ValueError("a data sample takes no 'xsec' or 'sum_weights'")
+        return self
+
+
+class EraSpec(Strict):
+    lumi: float = Field(gt=0, description="Integrated luminosity in /pb.")
+
+
+class CollectionSpec(Strict):
+    """An object view: the objects of collection `from` passing `where`, as `Name_*` columns and `nName`."""
+
+    from_: str = Field(alias="from", description="Source collection prefix, e.g. 'Jet' for Jet_pt, Jet_eta ...")
+    where: Expression = Field(description="Per-object boolean mask over the source columns.")
+    sort_by: str | None = Field(None, description="Field of the source to order by, e.g. 'pt' (descending).")
+    ascending: bool = Field(False, description="Order by increasing sort_by instead.")
+
+
+class CutSpec(Strict):
+    name: str = Field(description="Name of the cutflow row.")
+    cut: Expression
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_identifier(v, "cut name")
+
+
+class CategorySpec(Strict):
+    """An axis of categories, filled from `expr`. Give exactly one of values, integer, cases, boolean."""
+
+    expr: Expression | None = Field(None, description="Expression giving the category value (not with 'cases').")
+    values: list[int] | None = Field(None, description="Integer category values; other values go to an 'other' bin.")
+    integer: tuple[int, int] | None = Field(
+        None, description="[start, stop): consecutive integers, with under- and overflow (e.g. >= stop)."
+    )
+    cases: dict[str, Expression] | None = Field(
+        None, description="Label -> boolean condition; the first true condition wins, none -> 'other' bin."
+    )
+    boolean: bool = Field(False, description="A two-bin axis (false, true) from a boolean expression.")
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CategorySpec:
+        kinds = [k for k in ("values", "integer", "cases") if getattr(self, k) is not None]
+        if self.boolean:
+            kinds.append("boolean")
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of 'values', 'integer', 'cases' or 'boolean: true'" + (
+                f" (found {', '.join(kinds)})" if kinds else ""))
+        if (self.cases is None) == (self.expr is None):
+            raise ValueError("'cases' takes no 'expr'; every other category needs 'expr'")
+        if self.integer is not None and self.integer[1] <= self.integer[0]:
+            raise ValueError("'integer' must be [start, stop] with stop > start")
+        return self
+
+
+class AxisSpec(Strict):
+    """A histogram axis over an expression: regular (bins + range), variable (edges) or integer."""
+
+    expr: Expression
+    name: str | None = Field(None, description="Axis name; default: expr when it is a plain column name.")
+    label: str | None = Field(None, description="Axis label for plots.")
+    bins: int | None = Field(None, gt=0)
+    range: tuple[float, float] | None = None
+    edges: list[float] | None = Field(None, min_length=2)
+    integer: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _one_binning(self) -> AxisSpec:
+        regular = self.bins is not None or self.range is not None
+        kinds = [k for k, present in (("bins+range", regular), ("edges", self.edges), ("integer", self.integer)) if present]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one binning: 'bins' with 'range', 'edges', or 'integer'")
+        if regular and (self.bins is None or self.range is None):
+            raise ValueError("a regular axis needs both 'bins' and 'range: [low, high]'")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError("'range' must be [low, high] with low < high")
+        if self.edges is not None and any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+            raise ValueError("'edges' must increase strictly")
+        if self.integer is not None and self.integer[1] <= self.integer[0]:
+            raise ValueError("'integer' must be [start, stop] with stop > start")
+        if self.name is None and not IDENTIFIER.match(self.expr):
+            raise ValueError("an axis over an expression needs a 'name'")
+        if self.name is not None:
+            _check_identifier(self.name, "axis name")
+        return self
+
+
+class HistogramSpec(Strict):
+    axes: list[str | AxisSpec] = Field(
+        min_length=1, description="Axes in order: a category name, or a mapping defining an axis."
+    )
+    weight: Expression | None = Field(None, description="Extra factor multiplying the event weight for this histogram.")
+
+
+class WeightSystematic(Strict):
+    """A variation of the event weight: filled in the same pass as the nominal."""
+
+    kind: Literal["weight"]
+    up: Expression | None = Field(None, description="Factor multiplying the nominal weight for the up variation.")
+    down: Expression | None = Field(None, description="Factor multiplying the nominal weight for the down variation.")
+    from_array: str | None = Field(None, description="Array column of weight factors, e.g. LHEScaleWeight.")
+    indices: list[int] | None = Field(None, description="Entries of from_array to use, one variation each.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> WeightSystematic:
+        pair = self.up is not None or self.down is not None
+        array = self.from_array is not None or self.indices is not None
+        if pair == array:
+            raise ValueError("give either 'up' and 'down', or 'from_array' with 'indices'")
+        if pair and (self.up is None or self.down is None):
+            raise ValueError("give both 'up' and 'down'")
+        if array and (self.from_array is None or not self.indices):
+            raise ValueError("give both 'from_array' and a non-empty 'indices' list")
+        if self.indices is not None and any(i < 0 for i in self.indices):
+            raise ValueError("'indices' must be >= 0")
+        return self
+
+
+class ShapeSystematic(Strict):
+    """A variation that replaces a column (through RDataFrame's Vary): events can move across cuts and bins."""
+
+    kind: Literal["shape"]
+    column: str = Field(description="The column replaced, e.g. Jet_pt.")
+    up: Expression
+    down: Expression
+
+
+Systematic = Annotated[WeightSystematic | ShapeSystematic, Field(discriminator="kind")]
+
+
+class AnalysisSpec(Strict):
+    """A whole analysis: the merged content of the config file and everything it includes."""
+
+    schema_version: Literal[1] = Field(1, alias="schema", description="Version of this configuration language.")
+    include: list[str] = Field(default_factory=list, description="Other YAML files merged into this one.")
+    analysis: str = Field(description="Name of the analysis.")
+    lumi: float | None = Field(None, gt=0, description="Integrated luminosity in /pb for samples without an era.")
+    eras: dict[str, EraSpec] = Field(default_factory=dict)
+    samples: dict[str, SampleSpec] = Field(min_length=1)
+    cpp: list[str] = Field(default_factory=list, description="C++ headers or sources to declare, relative to the YAML.")
+    collections: dict[str, CollectionSpec] = Field(default_factory=dict)
+    defines: dict[str, Expression] = Field(default_factory=dict, description="New columns: name -> C++ expression.")
+    selection: list[CutSpec] = Field(default_factory=list, description="Ordered cuts; each is a cutflow row.")
+    categories: dict[str, CategorySpec] = Field(default_factory=dict)
+    weight: Expression = Field("1", description="Nominal event weight for simulation (data has weight 1).")
+    generator_weight: Expression = Field(
+        "genWeight", description="Per-event generator weight whose sum normalises simulated samples."
+    )
+    systematics: dict[str, Systematic] = Field(default_factory=dict)
+    histograms: dict[str, HistogramSpec] = Field(min_length=1)
+
+    @field_validator("collections", "defines", "categories", "histograms", "systematics", "samples")
+    @classmethod
+    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            _check_identifier(name, "name")
+        return v
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration language, for editors and check-jsonschema."""
+    schema = AnalysisSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://rdf-analysis.invalid/schema/analysis-v{SCHEMA_VERSION}.json"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
