@@ -8,14 +8,16 @@ compiler errors into messages that point at the YAML.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError, Location
-from .plan import CUTFLOW_WEIGHTS, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
+from .plan import CUTFLOW_WEIGHTS, NO_AXES, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
 from .rootenv import FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
 
+_builds = itertools.count()
 AXIS_KINDS = {"regular": 0, "variable": 1, "integer": 2, "int_category": 3, "str_category": 3, "boolean": 4}
 
 
@@ -49,10 +51,10 @@ def _compiled(action: str, origin: Location, call: Any) -> Any:
     raise ConfigError(f"{action} does not compile: {detail}", origin, "fix the C++ expression in the YAML") from None
 
 
-def _sample_lookup_code(d: DatasetPlan) -> str:
+def _sample_lookup_code(d: DatasetPlan, tag: str) -> str:
     entries = ", ".join(f'{{"{f}/{d.tree}", {s}}}' for f, s in zip(d.files, d.file_samples))
     return (
-        f"int fw_sample_of_dataset_{d.index}(const ROOT::RDF::RSampleInfo &info) {{\n"
+        f"int fw_sample_of_dataset_{tag}(const ROOT::RDF::RSampleInfo &info) {{\n"
         f"  static const std::unordered_map<std::string, int> table{{{entries}}};\n"
         f"  const auto it = table.find(std::string(info.AsString()));\n"
         f'  if (it == table.end()) throw std::runtime_error("file not in the plan: " + std::string(info.AsString()));\n'
@@ -60,7 +62,7 @@ def _sample_lookup_code(d: DatasetPlan) -> str:
     )
 
 
-def _entry_end_code(plan: Plan, d: DatasetPlan) -> str | None:
+def _entry_end_code(plan: Plan, d: DatasetPlan, tag: str) -> str | None:
     """C++ giving, per file, the global entry where reading stops (--max-events), or None."""
     limits = [plan.sample(name).entry_limit for name in d.samples]
     if all(limit is None for limit in limits):
@@ -74,7 +76,7 @@ def _entry_end_code(plan: Plan, d: DatasetPlan) -> str | None:
         ends.append(f'{{"{f}/{d.tree}", {offset + take}LL}}')
         offset += n
     return (
-        f"long long fw_entry_end_of_dataset_{d.index}(const ROOT::RDF::RSampleInfo &info) {{\n"
+        f"long long fw_entry_end_of_dataset_{tag}(const ROOT::RDF::RSampleInfo &info) {{\n"
         f"  static const std::unordered_map<std::string, long long> table{{{', '.join(ends)}}};\n"
         f"  return table.at(std::string(info.AsString()));\n}}\n"
     )
@@ -110,12 +112,10 @@ def _layout(nsamples: int, nweights: int, axes: list[AxisPlan]) -> Any:
     return layout
 
 
-def _book(node: Any, d: DatasetPlan, axes: list[AxisPlan], weights: str, nweights: int, origin: Location) -> Any:
+def _book(node: Any, d: DatasetPlan, axes: list[AxisPlan], values: str, weights: str, nweights: int) -> Any:
     r = root()
-    columns = [SAMPLE_COLUMN, weights, *(a.column for a in axes)]
-    types = [str(node.GetColumnType(a.column)) for a in axes]
-    book = r.fw.book_fill[tuple(types)] if types else r.fw.book_fill_no_axes
-    return _compiled("histogram", origin, lambda: book(r.RDF.AsRNode(node), _layout(len(d.samples), nweights, axes), columns))
+    layout = _layout(len(d.samples), nweights, axes)
+    return r.fw.book_fill(r.RDF.AsRNode(node), layout, [SAMPLE_COLUMN, weights, values])
 
 
 def _apply(node: Any, step: Step) -> Any:
@@ -142,7 +142,11 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
     declare_file(FRAMEWORK_HEADER)
     for path in plan.cpp:
         declare_file(Path(path))
-    code = "".join(_sample_lookup_code(d) + (_entry_end_code(plan, d) or "") for d in plan.datasets)
+    # Every build declares its own lookup functions: a process may build several graphs.
+    tags = {d.index: f"{d.index}_{next(_builds)}" for d in plan.datasets}
+    code = "".join(
+        _sample_lookup_code(d, tags[d.index]) + (_entry_end_code(plan, d, tags[d.index]) or "") for d in plan.datasets
+    )
     if not r.gInterpreter.Declare(code):
         raise ConfigError("internal error: the sample lookup tables did not compile")
 
@@ -152,23 +156,29 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         if progress:
             r.RDF.Experimental.AddProgressBar(node)
         # A varied action must not read a DefinePerSample column directly (aborts in ROOT 6.40).
-        node = node.DefinePerSample("__sample_of_file", f"return fw_sample_of_dataset_{d.index}(rdfsampleinfo_);")
+        node = node.DefinePerSample("__sample_of_file", f"return fw_sample_of_dataset_{tags[d.index]}(rdfsampleinfo_);")
         node = node.Define(SAMPLE_COLUMN, "__sample_of_file")
-        if _entry_end_code(plan, d) is not None:
-            node = node.DefinePerSample("__entry_end_of_file", f"return fw_entry_end_of_dataset_{d.index}(rdfsampleinfo_);")
+        if _entry_end_code(plan, d, tags[d.index]) is not None:
+            node = node.DefinePerSample(
+                "__entry_end_of_file", f"return fw_entry_end_of_dataset_{tags[d.index]}(rdfsampleinfo_);"
+            )
             node = node.Define("__entry_end", "__entry_end_of_file").Filter("(long long)rdfentry_ < __entry_end")
         result = BookedDataset(d, varied=bool(d.shape_variations))
         # Defines come first in the plan, filters last: "all" is booked before the first filter.
         for step in d.steps:
             if step.kind == "filter" and not result.cutflow:
-                result.cutflow.append(_book(node, d, [], CUTFLOW_WEIGHTS, 3, step.origin))
+                result.cutflow.append(_book(node, d, [], NO_AXES, CUTFLOW_WEIGHTS, 3))
             node = _apply(node, step)
             if step.kind == "filter":
-                result.cutflow.append(_book(node, d, [], CUTFLOW_WEIGHTS, 3, step.origin))
+                result.cutflow.append(_book(node, d, [], NO_AXES, CUTFLOW_WEIGHTS, 3))
         if not result.cutflow:
-            result.cutflow.append(_book(node, d, [], CUTFLOW_WEIGHTS, 3, d.histograms[0].origin))
+            result.cutflow.append(_book(node, d, [], NO_AXES, CUTFLOW_WEIGHTS, 3))
         for h in d.histograms:
-            res = _book(node, d, h.axes, h.weights_column, len(d.weight_entries), h.origin)
-            result.histograms[h.name] = r.RDF.Experimental.VariationsFor(res) if result.varied else res
+            result.histograms[h.name] = _book(node, d, h.axes, h.values_column, h.weights_column, len(d.weight_entries))
         booked.append(result)
+    # VariationsFor compiles all pending JIT code: call it once everything is booked, so
+    # that is one compilation rather than one per histogram.
+    for result in booked:
+        if result.varied:
+            result.histograms = {name: r.fw.variations_for(res) for name, res in result.histograms.items()}
     return BookedGraph(booked)

@@ -26,6 +26,7 @@ WEIGHT_NOMINAL = "__weight_nominal"
 WEIGHTS = "__weights"
 CUTFLOW_WEIGHTS = "__cutflow_weights"
 CUTFLOW_ENTRIES = ("raw", "generator", "weighted")
+NO_AXES = "__no_axes"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class AxisPlan:
 class HistogramPlan:
     name: str
     axes: list[AxisPlan]
+    values_column: str  # the axis values packed into one vector (fw::pack)
     weights_column: str
     origin: Location
 
@@ -142,7 +144,7 @@ class Plan:
         datasets = []
         for d in data["datasets"]:
             hists = [
-                HistogramPlan(h["name"], [AxisPlan(**a) for a in h["axes"]], h["weights_column"], Location(**h["origin"]))
+                HistogramPlan(**{**h, "axes": [AxisPlan(**a) for a in h["axes"]], "origin": Location(**h["origin"])})
                 for h in d["histograms"]
             ]
             datasets.append(DatasetPlan(**{**d, "steps": [Step(**{**s, "origin": Location(**s["origin"])}) for s in d["steps"]], "histograms": hists}))
@@ -455,7 +457,9 @@ def _plan_dataset(
         )
     for node in extra_weight_nodes:
         r.extra[node.name] = node
-    r.require(CUTFLOW_WEIGHTS, config.locate("weight"))
+    r.extra[NO_AXES] = _Node(NO_AXES, "ROOT::RVecD{}", config.locate("selection"))
+    for column in (CUTFLOW_WEIGHTS, NO_AXES):
+        r.require(column, config.locate("weight"))
 
     histograms: list[HistogramPlan] = []
     for hname, hspec in spec.histograms.items():
@@ -474,8 +478,12 @@ def _plan_dataset(
         if hspec.weight is not None:
             weights_column = f"__weights_{hname}"
             r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
-        r.require(weights_column, config.locate("histograms", hname))
-        histograms.append(HistogramPlan(hname, axes, weights_column, config.locate("histograms", hname)))
+        values_column = f"__values_{hname}"
+        origin = config.locate("histograms", hname)
+        r.extra[values_column] = _Node(values_column, f"fw::pack({', '.join(a.column for a in axes)})", origin)
+        for column in (values_column, weights_column):
+            r.require(column, origin)
+        histograms.append(HistogramPlan(hname, axes, values_column, weights_column, origin))
 
     steps = r.steps()
     for i, cut in enumerate(spec.selection):

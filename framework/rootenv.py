@@ -11,6 +11,8 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from .exceptions import ConfigError, Location
 from typing import Any
 
 FRAMEWORK_HEADER = Path(__file__).parent / "cpp" / "framework.hxx"
@@ -55,7 +57,7 @@ def compiler_messages(lines: list[str]) -> str:
     return "; ".join(dict.fromkeys(keep)) or "\n".join(lines[-5:])
 
 
-def declare_file(path: Path) -> None:
+def declare_file(path: Path, origin: Location | None = None) -> None:
     """`#include` a C++ file into the interpreter once per process."""
     path = path.resolve()
     if path in _declared:
@@ -63,9 +65,7 @@ def declare_file(path: Path) -> None:
     with captured_stderr() as lines:
         ok = root().gInterpreter.Declare(f'#include "{path}"')
     if not ok:
-        from .exceptions import ConfigError  # noqa: PLC0415
-
-        raise ConfigError(f"C++ file {str(path)!r} does not compile: {compiler_messages(lines)}")
+        raise ConfigError(f"C++ file {str(path)!r} does not compile: {compiler_messages(lines)}", origin)
     _declared.add(path)
 
 

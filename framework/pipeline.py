@@ -1,0 +1,104 @@
+"""The whole run, stage after stage: load -> inputs -> plan -> build -> run -> write.
+
+`prepare` stops at the plan (what --dry-run prints); `execute` goes on to the files.
+The command line and the tests both call these.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .build import build_graph
+from .exceptions import ConfigError, FrameworkError
+from .generate import ensure_generated
+from .inputs import inspect_inputs
+from .load import load_config
+from .plan import Plan, RunSelection, make_plan, select_samples
+from .rootenv import FRAMEWORK_HEADER, declare_file, file_digest, is_cpp_symbol, versions
+from .run import RunResult, collect_results, run_event_loop
+from .write import Provenance, write_outputs
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: Path
+    output: Path | None = None
+    selection: RunSelection = field(default_factory=RunSelection)
+    threads: int = 2
+    progress: bool = False
+    command: tuple[str, ...] = ()
+
+
+@dataclass
+class RunReport:
+    plan: Plan
+    result: RunResult
+    outputs: list[Path]
+    setup_seconds: float
+    loop_seconds: float
+
+    @property
+    def events(self) -> int:
+        return sum(s.events for s in self.result.samples)
+
+    def summary(self) -> str:
+        rate = self.events / self.loop_seconds if self.loop_seconds > 0 else float("inf")
+        lines = [
+            f"{self.events} events from {len(self.result.samples)} samples: "
+            f"set-up {self.setup_seconds:.2f} s, event loop {self.loop_seconds:.2f} s incl. JIT ({rate:,.0f} events/s)"
+        ]
+        lines += [f"  wrote {p}" for p in self.outputs]
+        return "\n".join(lines)
+
+
+def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
+    """Load, check the inputs and decide: everything but the event loop. Returns the plan and C++ files."""
+    if options.threads < 1:
+        raise FrameworkError("-j/--threads must be at least 1")
+    if options.selection.max_events is not None and options.selection.max_events < 1:
+        raise FrameworkError("--max-events must be at least 1")
+    config = load_config(options.config)
+    names = select_samples(config, options.selection)
+    cpp_files = []
+    for i, name in enumerate(config.spec.cpp):
+        path = (config.source.file_of(("cpp", i)).parent / name).resolve()
+        if not path.is_file():
+            raise ConfigError(f"C++ file {str(path)!r} does not exist", config.locate("cpp", i),
+                              "paths in 'cpp:' are relative to the YAML file that lists them")
+        cpp_files.append(path)
+    ensure_generated(config, names)
+    inputs = inspect_inputs(config, names)
+    for i, path in enumerate(cpp_files):
+        declare_file(path, config.locate("cpp", i))
+    return make_plan(config, inputs, options.selection, is_cpp_symbol, cpp_files), cpp_files
+
+
+def execute(options: RunOptions) -> RunReport:
+    """Run the analysis and write one file per sample. Nothing is written if any step fails."""
+    start = time.perf_counter()
+    plan, cpp_files = prepare(options)
+    booked = build_graph(plan, options.threads, options.progress)
+    setup = time.perf_counter() - start
+    loop = run_event_loop(booked)
+    result = collect_results(plan, booked, loop)
+    provenance = Provenance(
+        config=plan.config,
+        config_hash=plan.config_hash,
+        cpp_hash=file_digest([FRAMEWORK_HEADER, *cpp_files]),
+        versions=versions(),
+        command=list(options.command),
+        threads=options.threads,
+        systematics=plan.systematics,
+    )
+    summary = {
+        "analysis": plan.analysis,
+        "events": sum(s.events for s in result.samples),
+        "setup_seconds": round(setup, 3),
+        "event_loop_seconds": round(loop, 3),
+        "threads": options.threads,
+    }
+    outdir = options.output or Path("results") / plan.analysis
+    written = write_outputs(result, provenance, outdir, summary)
+    return RunReport(plan, result, written, setup, loop)

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real open-data files, small generated samples, and config writing."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from framework.generate import write_events
+from framework.pipeline import RunOptions, RunReport, execute
+from framework.plan import RunSelection
+from framework.schema import GeneratorSpec
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_ENV = "RDF_ANALYSIS_DATA"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real CMS open-data files: ../shared/data beside the repository, or $RDF_ANALYSIS_DATA.
+
+    Outside CI a missing folder skips the test with the reason; in CI (CI=true) it fails.
+    """
+    path = Path(os.environ.get(DATA_ENV, REPO.parent / "shared" / "data"))
+    if not (path / "nanoAOD_2015_CMS_Open_Data_ttbar.root").is_file():
+        reason = f"real open-data files not found in {path} (set {DATA_ENV})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + ": in CI they must be present")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small generated samples, made once per test session."""
+    folder = tmp_path_factory.mktemp("generated")
+    specs = {
+        "zmumu": GeneratorSpec(process="zmumu", events=30000, seed=101),
+        "ttbar": GeneratorSpec(process="ttbar", events=20000, seed=102),
+        "data": GeneratorSpec(process="data", mixture={"zmumu": 8000, "ttbar": 3000}, seed=103),
+    }
+    files = {}
+    for name, spec in specs.items():
+        files[name] = folder / f"{name}.root"
+        write_events(spec, files[name])
+    return files
+
+
+WriteConfig = Callable[..., Path]
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> WriteConfig:
+    """Write YAML text (dedented) to a file in the test's folder; returns its path."""
+
+    def write(text: str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return write
+
+
+RunConfig = Callable[..., RunReport]
+
+
+@pytest.fixture
+def run_config(tmp_path: Path) -> RunConfig:
+    """Run a config in this process; returns the report (plan, histograms, output files)."""
+    counter = iter(range(1000))
+
+    def run(config: Path, threads: int = 2, systematics: str = "all", **selection: object) -> RunReport:
+        out = tmp_path / f"out{next(counter)}"
+        options = RunOptions(
+            config=config,
+            output=out,
+            selection=RunSelection(systematics=systematics, **selection),  # type: ignore[arg-type]
+            threads=threads,
+        )
+        return execute(options)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def kinematics_header() -> Path:
+    return REPO / "cpp" / "kinematics.h"
