@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from .exceptions import InputError
+from .exceptions import InputError, Location
 from .load import LoadedConfig
 from .plan import SampleInputs
 from .rootenv import root
@@ -40,7 +40,7 @@ def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
     return files
 
 
-def _open(path: str, sample: str, tree: str) -> tuple[int, str]:
+def _open(path: str, sample: str, tree: str, place: Location) -> tuple[int, str]:
     """Entries and format ('TTree' or 'RNTuple') of `tree` in one file."""
     r = root()
     level = r.gErrorIgnoreLevel
@@ -48,18 +48,19 @@ def _open(path: str, sample: str, tree: str) -> tuple[int, str]:
     try:
         handle = r.TFile.Open(path)
     except OSError as err:
-        raise InputError(f"sample {sample!r}: cannot open {path}", hint="is it a ROOT file?") from err
+        raise InputError(f"sample {sample!r}: cannot open {path}", place, "is it a ROOT file?") from err
     finally:
         r.gErrorIgnoreLevel = level
     if not handle or handle.IsZombie():
-        raise InputError(f"sample {sample!r}: cannot open {path}")
+        raise InputError(f"sample {sample!r}: cannot open {path}", place)
     try:
         key = handle.GetKey(tree)
         if not key:
             names = [k.GetName() for k in handle.GetListOfKeys()]
             raise InputError(
                 f"sample {sample!r}: file {path} has no tree {tree!r}",
-                hint=f"set 'tree:' to one of: {', '.join(names)}" if names else "the file holds no objects",
+                place,
+                f"set 'tree:' to one of: {', '.join(names)}" if names else "the file holds no objects",
             )
         if key.GetClassName() == "ROOT::RNTuple":
             return int(r.RNTupleReader.Open(tree, path).GetNEntries()), "RNTuple"
@@ -71,7 +72,7 @@ def _open(path: str, sample: str, tree: str) -> tuple[int, str]:
 def inspect_sample(config: LoadedConfig, sample: str) -> SampleInputs:
     spec = config.spec.samples[sample]
     files = resolve_files(config, sample)
-    opened = [_open(f, sample, spec.tree) for f in files]
+    opened = [_open(f, sample, spec.tree, config.locate("samples", sample, "tree")) for f in files]
     formats = {fmt for _, fmt in opened}
     if len(formats) > 1:
         raise InputError(f"sample {sample!r} mixes TTree and RNTuple files", config.locate("samples", sample, "files"))
