@@ -62,22 +62,23 @@ def _sample_lookup_code(d: DatasetPlan, tag: str) -> str:
     )
 
 
-def _entry_end_code(plan: Plan, d: DatasetPlan, tag: str) -> str | None:
-    """C++ giving, per file, the global entry where reading stops (--max-events), or None."""
+def _entries_to_read_code(plan: Plan, d: DatasetPlan, tag: str, nslots: int) -> str | None:
+    """C++ giving, per file, how many of its first entries to read (--max-events), or None."""
     limits = [plan.sample(name).entry_limit for name in d.samples]
     if all(limit is None for limit in limits):
         return None
-    ends, offset, read_in_sample = [], 0, dict.fromkeys(range(len(d.samples)), 0)
+    takes, read_in_sample = [], dict.fromkeys(range(len(d.samples)), 0)
     for f, s in zip(d.files, d.file_samples):
-        n = plan.sample(d.samples[s]).entries[plan.sample(d.samples[s]).files.index(f)]
-        limit = limits[s]
-        take = n if limit is None else max(0, min(n, limit - read_in_sample[s]))
+        sample = plan.sample(d.samples[s])
+        n = sample.entries[sample.files.index(f)]
+        take = n if limits[s] is None else max(0, min(n, limits[s] - read_in_sample[s]))
         read_in_sample[s] += n
-        ends.append(f'{{"{f}/{d.tree}", {offset + take}LL}}')
-        offset += n
+        takes.append(f'{{"{f}/{d.tree}", {take}LL}}')
     return (
-        f"long long fw_entry_end_of_dataset_{tag}(const ROOT::RDF::RSampleInfo &info) {{\n"
-        f"  static const std::unordered_map<std::string, long long> table{{{', '.join(ends)}}};\n"
+        f"fw::FilePosition fw_position_{tag}({nslots});\n"
+        f"long long fw_entries_to_read_{tag}(unsigned slot, const ROOT::RDF::RSampleInfo &info) {{\n"
+        f"  static const std::unordered_map<std::string, long long> table{{{', '.join(takes)}}};\n"
+        f"  fw_position_{tag}.StartTask(slot, info.EntryRange().first);\n"
         f"  return table.at(std::string(info.AsString()));\n}}\n"
     )
 
@@ -144,9 +145,9 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         declare_file(Path(path))
     # Every build declares its own lookup functions: a process may build several graphs.
     tags = {d.index: f"{d.index}_{next(_builds)}" for d in plan.datasets}
-    code = "".join(
-        _sample_lookup_code(d, tags[d.index]) + (_entry_end_code(plan, d, tags[d.index]) or "") for d in plan.datasets
-    )
+    nslots = max(1, r.GetThreadPoolSize()) if threads > 1 else 1
+    limited = {d.index: _entries_to_read_code(plan, d, tags[d.index], nslots) for d in plan.datasets}
+    code = "".join(_sample_lookup_code(d, tags[d.index]) + (limited[d.index] or "") for d in plan.datasets)
     if not r.gInterpreter.Declare(code):
         raise ConfigError("internal error: the sample lookup tables did not compile")
 
@@ -158,11 +159,11 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         # A varied action must not read a DefinePerSample column directly (aborts in ROOT 6.40).
         node = node.DefinePerSample("__sample_of_file", f"return fw_sample_of_dataset_{tags[d.index]}(rdfsampleinfo_);")
         node = node.Define(SAMPLE_COLUMN, "__sample_of_file")
-        if _entry_end_code(plan, d, tags[d.index]) is not None:
-            node = node.DefinePerSample(
-                "__entry_end_of_file", f"return fw_entry_end_of_dataset_{tags[d.index]}(rdfsampleinfo_);"
-            )
-            node = node.Define("__entry_end", "__entry_end_of_file").Filter("(long long)rdfentry_ < __entry_end")
+        if limited[d.index] is not None:
+            tag = tags[d.index]
+            node = node.DefinePerSample("__to_read_of_file", f"return fw_entries_to_read_{tag}(rdfslot_, rdfsampleinfo_);")
+            node = node.Define("__to_read", "__to_read_of_file")
+            node = node.Filter(f"fw_position_{tag}.Next(rdfslot_) < __to_read")
         result = BookedDataset(d, varied=bool(d.shape_variations))
         # Defines come first in the plan, filters last: "all" is booked before the first filter.
         for step in d.steps:

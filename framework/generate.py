@@ -25,6 +25,7 @@ COLLECTIONS = {
 }
 SIMULATION_ONLY = {"genWeight", "LHEScaleWeight", "PSWeight", "Pileup_nTrueInt", "Jet_hadronFlavour"}
 SCALARS = ["MET_pt", "MET_phi"]
+CLUSTER_ENTRIES = 10000  # clusters let RDataFrame spread a file over threads
 
 
 def write_events(spec: GeneratorSpec, path: Path) -> int:
@@ -56,7 +57,9 @@ def write_events(spec: GeneratorSpec, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        df.Snapshot("Events", str(tmp), columns)
+        options = r.RDF.RSnapshotOptions()
+        options.fAutoFlush = CLUSTER_ENTRIES
+        df.Snapshot("Events", str(tmp), columns, options)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

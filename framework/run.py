@@ -80,8 +80,7 @@ def _histogram(h: HistogramPlan, entries: list[str]) -> hist.Hist:
 
 def _fill_from_buffers(d: BookedDataset, h: HistogramPlan, pos: int, nsamples: int) -> hist.Hist:
     plan = d.plan
-    sample_is_data = plan.is_data
-    entries = plan.systematic_entries if not sample_is_data else ["nominal"]
+    entries = plan.systematic_entries
     extents = [axis_extent(a) for a in h.axes]
     out = _histogram(h, entries)
     view = out.view(flow=True)
@@ -90,11 +89,15 @@ def _fill_from_buffers(d: BookedDataset, h: HistogramPlan, pos: int, nsamples: i
     nweights = len(plan.weight_entries)
     view.value[..., :nweights] = nominal[..., 0]
     view.variance[..., :nweights] = nominal[..., 1]
+    # A histogram that does not depend on a varied column has no entry for it in the map:
+    # its variation equals the nominal.
+    keys = {str(k) for k in booked.GetKeys()} if d.varied else set()
     for i, name in enumerate(plan.shape_variations):
         for j, direction in enumerate(("up", "down")):
-            varied = _buffer(booked[f"{name}:{direction}"], nsamples, extents)[pos]
-            view.value[..., nweights + 2 * i + j] = varied[..., 0, 0]
-            view.variance[..., nweights + 2 * i + j] = varied[..., 0, 1]
+            key = f"{name}:{direction}"
+            varied = _buffer(booked[key], nsamples, extents)[pos][..., 0, :] if key in keys else nominal[..., 0, :]
+            view.value[..., nweights + 2 * i + j] = varied[..., 0]
+            view.variance[..., nweights + 2 * i + j] = varied[..., 1]
     return out
 
 

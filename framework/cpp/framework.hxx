@@ -67,6 +67,19 @@ struct Cast<ROOT::RVec<T>> {
 template <typename T, typename U>
 T cast(const U &x) { return Cast<T>::from(x); }
 
+// Position of the next entry in the current file, per processing slot (for --max-events).
+// With threads rdfentry_ is not the entry number in the file; but each task starts at a
+// known entry of one file (RSampleInfo::EntryRange) and reads its entries in order.
+class FilePosition {
+public:
+   explicit FilePosition(unsigned nslots) : fNext(nslots, 0) {}
+   void StartTask(unsigned slot, long long first) { fNext[slot] = first; }
+   long long Next(unsigned slot) { return fNext[slot]++; }
+
+private:
+   std::vector<long long> fNext;
+};
+
 // ---------------------------------------------------------------- filling
 
 // One histogram axis as the fill action sees it. Index() returns the position of the
