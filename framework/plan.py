@@ -407,6 +407,16 @@ def _plan_dataset(
     label = f" (sample{'s' if len(members) > 1 else ''} {', '.join(m.name for m in members)})"
     r = _ColumnResolver(config, inputs.columns, is_cpp_symbol, label)
     systematics = [] if is_data else list(chosen_systematics)
+    for block in ("defines", "categories", "collections"):
+        for name in getattr(spec, block):
+            made = [name] if block != "collections" else ["n" + name]
+            for column in made:
+                if column in inputs.columns:
+                    raise ConfigError(
+                        f"{column!r} already exists in the input{label}; a {block[:-1]} cannot replace it",
+                        config.locate(block, name),
+                        "choose another name; to vary an input column use a 'kind: shape' systematic",
+                    )
 
     shape_names: list[str] = []
     for name in systematics:
