@@ -15,9 +15,10 @@ from typing import Any
 
 from .exceptions import ConfigError, Location
 from .plan import CUTFLOW_WEIGHTS, NO_AXES, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
-from .rootenv import FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
+from .rootenv import CORRECTIONS_HEADER, FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
 
 _builds = itertools.count()
+_declared_corrections: set[str] = set()
 AXIS_KINDS = {"regular": 0, "variable": 1, "integer": 2, "int_category": 3, "str_category": 3, "boolean": 4}
 
 
@@ -119,17 +120,56 @@ def _book(node: Any, d: DatasetPlan, axes: list[AxisPlan], values: str, weights:
     return r.fw.book_fill(r.RDF.AsRNode(node), layout, [SAMPLE_COLUMN, weights, values])
 
 
+def _vary(node: Any, step: Step) -> Any:
+    """Vary one or several columns together, each expression cast to its column's exact type."""
+    types = {c: str(node.GetColumnType(c)) for c in step.columns}
+    if len(set(types.values())) > 1:
+        listing = ", ".join(f"{c} is {t}" for c, t in types.items())
+        raise ConfigError(
+            f"systematic {step.name!r} varies columns of different types ({listing})",
+            step.origin,
+            "RDataFrame varies several columns together only when they share a type: split the systematic",
+        )
+    kind = types[step.columns[0]]
+    per_column = [
+        f"ROOT::RVec<{kind}>{{fw::cast<{kind}>({up}), fw::cast<{kind}>({down})}}"
+        for up, down in zip(step.ups, step.downs)
+    ]
+    if len(step.columns) == 1:
+        return _compiled(
+            f"variation {step.name!r}", step.origin, lambda: node.Vary(step.columns[0], per_column[0], ["up", "down"], step.name)
+        )
+    expr = f"ROOT::RVec<ROOT::RVec<{kind}>>{{{', '.join(per_column)}}}"
+    return _compiled(
+        f"variation {step.name!r}", step.origin, lambda: node.Vary(step.columns, expr, ["up", "down"], step.name)
+    )
+
+
+def _declare_corrections(plan: Plan) -> None:
+    """Load each correctionlib correction once per process, as a C++ global."""
+    if not plan.corrections:
+        return
+    import correctionlib  # noqa: PLC0415
+
+    r = root()
+    correctionlib.register_pyroot_binding()
+    declare_file(CORRECTIONS_HEADER)
+    for c in plan.corrections:
+        if c.symbol in _declared_corrections:
+            continue
+        code = f'const auto {c.symbol} = correction::CorrectionSet::from_file("{c.file}")->at("{c.name}");'
+        with captured_stderr() as lines:
+            ok = r.gInterpreter.Declare(code)
+        if not ok:
+            raise ConfigError(f"cannot load correction {c.name!r} from {c.file}: {compiler_messages(lines)}")
+        _declared_corrections.add(c.symbol)
+
+
 def _apply(node: Any, step: Step) -> Any:
     if step.kind == "define":
         return _compiled(f"column {step.name!r}", step.origin, lambda: node.Define(step.name, step.expression))
     if step.kind == "vary":
-        kind = str(node.GetColumnType(step.name))
-        expr = f"ROOT::RVec<{kind}>{{fw::cast<{kind}>({step.expression}), fw::cast<{kind}>({step.down})}}"
-        return _compiled(
-            f"variation {step.variation!r} of {step.name!r}",
-            step.origin,
-            lambda: node.Vary(step.name, expr, ["up", "down"], step.variation),
-        )
+        return _vary(node, step)
     return _compiled(f"cut {step.name!r}", step.origin, lambda: node.Filter(step.expression, step.name))
 
 
@@ -143,6 +183,7 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
     declare_file(FRAMEWORK_HEADER)
     for path in plan.cpp:
         declare_file(Path(path))
+    _declare_corrections(plan)
     # Every build declares its own lookup functions: a process may build several graphs.
     tags = {d.index: f"{d.index}_{next(_builds)}" for d in plan.datasets}
     nslots = max(1, r.GetThreadPoolSize()) if threads > 1 else 1

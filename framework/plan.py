@@ -19,7 +19,8 @@ from typing import Any
 from .exceptions import ConfigError, Location, did_you_mean
 from .expressions import is_identifier, referenced_names
 from .load import LoadedConfig, lumi_of
-from .schema import AnalysisSpec, AxisSpec, CategorySpec, ShapeSystematic, WeightSystematic
+from .schema import AnalysisSpec, AxisSpec, CategorySpec
+from .systematics import CombinedEntry, CorrectionPlan, contribution
 
 SAMPLE_COLUMN = "__sample"
 WEIGHT_NOMINAL = "__weight_nominal"
@@ -67,14 +68,18 @@ class SamplePlan:
 
 @dataclass
 class Step:
-    """One node of the graph, in order: define a column, vary a column, or filter."""
+    """One node of the graph, in order: define a column, filter, or vary columns.
 
-    kind: str  # "define" | "vary" | "filter"
+    A "vary" step is named after its systematic and replaces `columns` by `ups`/`downs`.
+    """
+
+    kind: str  # "define" | "filter" | "vary"
     name: str
     expression: str
     origin: Location
-    down: str = ""  # for "vary": the down expression (expression holds up)
-    variation: str = ""  # for "vary": the systematic's name
+    columns: list[str] = field(default_factory=list)
+    ups: list[str] = field(default_factory=list)
+    downs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -114,12 +119,14 @@ class DatasetPlan:
     steps: list[Step]
     cutflow: list[str]  # "all" then one row per cut, each after the step of that cut
     weight_entries: list[str]  # names in the systematic axis filled from the weight vector
+    combined: list[CombinedEntry]  # entries computed after the loop from weight entries
     shape_variations: list[str]  # systematic names varied through Vary
     histograms: list[HistogramPlan]
 
     @property
     def systematic_entries(self) -> list[str]:
-        return self.weight_entries + [f"{n}{d}" for n in self.shape_variations for d in ("Up", "Down")]
+        combined = [f"{c.name}{d}" for c in self.combined for d in ("Up", "Down")]
+        return self.weight_entries + combined + [f"{n}{d}" for n in self.shape_variations for d in ("Up", "Down")]
 
 
 @dataclass
@@ -132,6 +139,7 @@ class Plan:
     datasets: list[DatasetPlan]
     systematics: list[str]
     max_events: int | None
+    corrections: list[CorrectionPlan] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,8 +155,17 @@ class Plan:
                 HistogramPlan(**{**h, "axes": [AxisPlan(**a) for a in h["axes"]], "origin": Location(**h["origin"])})
                 for h in d["histograms"]
             ]
-            datasets.append(DatasetPlan(**{**d, "steps": [Step(**{**s, "origin": Location(**s["origin"])}) for s in d["steps"]], "histograms": hists}))
-        return cls(**{**data, "samples": [SamplePlan(**s) for s in data["samples"]], "datasets": datasets})
+            steps = [Step(**{**s, "origin": Location(**s["origin"])}) for s in d["steps"]]
+            combined = [CombinedEntry(**c) for c in d["combined"]]
+            datasets.append(DatasetPlan(**{**d, "steps": steps, "combined": combined, "histograms": hists}))
+        return cls(
+            **{
+                **data,
+                "samples": [SamplePlan(**s) for s in data["samples"]],
+                "datasets": datasets,
+                "corrections": [CorrectionPlan(**c) for c in data["corrections"]],
+            }
+        )
 
     def sample(self, name: str) -> SamplePlan:
         return next(s for s in self.samples if s.name == name)
@@ -174,7 +191,8 @@ class Plan:
                          f"samples {', '.join(d.samples)}")
             for st in d.steps:
                 if st.kind == "vary":
-                    lines.append(f"  vary    {st.name} [{st.variation}]: up={st.expression}  down={st.down}")
+                    for column, up, down in zip(st.columns, st.ups, st.downs):
+                        lines.append(f"  vary    {column} [{st.name}]: up={up}  down={down}")
                 else:
                     lines.append(f"  {st.kind:<7} {st.name} = {st.expression}")
             lines.append(f"  cutflow: {' -> '.join(d.cutflow)}")
@@ -227,19 +245,23 @@ def select_samples(config: LoadedConfig, sel: RunSelection) -> list[str]:
 
 
 def select_systematics(spec: AnalysisSpec, choice: str) -> list[str]:
-    """`none`, `all`, or a comma-separated list of names and glob patterns (`jes*`)."""
+    """`none`, `all`, or a comma-separated list of names, groups and glob patterns (`jes*`)."""
     names = list(spec.systematics)
     if choice == "none":
         return []
     if choice == "all":
         return names
+    groups = {n: spec.systematics[n].group for n in names}
     chosen: list[str] = []
     for pattern in (p.strip() for p in choice.split(",") if p.strip()):
-        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        matched = [
+            n for n in names if fnmatch.fnmatchcase(n, pattern) or (groups[n] and fnmatch.fnmatchcase(groups[n], pattern))
+        ]
         if not matched:
+            known = names + sorted({g for g in groups.values() if g})
             raise ConfigError(
                 f"--systematics {pattern!r} matches no declared systematic",
-                hint=did_you_mean(pattern, names) or (f"declared: {', '.join(names)}" if names else "none declared"),
+                hint=did_you_mean(pattern, known) or (f"declared: {', '.join(known)}" if known else "none declared"),
             )
         chosen.extend(m for m in matched if m not in chosen)
     return [n for n in names if n in chosen]
@@ -269,8 +291,7 @@ class _ColumnResolver:
         self.ordered: list[_Node] = []
         self.done: set[str] = set()
         self.extra: dict[str, _Node] = {}  # framework-made columns (axes, weights)
-        self.after: dict[str, list[Step]] = {}  # steps to emit right after a column (Vary)
-        self.input_varies: list[Step] = []
+        self.varies: list[Step] = []  # placed as soon as all their columns exist
 
     # what a derived name would be, or None
     def _definition(self, name: str) -> _Node | None:
@@ -332,10 +353,21 @@ class _ColumnResolver:
             self.ordered.append(node)
 
     def steps(self) -> list[Step]:
-        out = list(self.input_varies)
+        """Defines in dependency order, each Vary right after the last column it replaces."""
+        present = set(self.inputs)
+        pending = list(self.varies)
+        out: list[Step] = []
+
+        def place_ready() -> None:
+            for vary in [v for v in pending if set(v.columns) <= present]:
+                out.append(vary)
+                pending.remove(vary)
+
+        place_ready()
         for node in self.ordered:
             out.append(Step("define", node.name, node.expression, node.origin))
-            out.extend(self.after.get(node.name, []))
+            present.add(node.name)
+            place_ready()
         return out
 
 
@@ -377,21 +409,22 @@ def _value_axis(hist: str, axis: AxisSpec) -> tuple[AxisPlan, str | None]:
     return plan, (None if column == axis.expr else axis.expr)
 
 
-def _weight_entries(config: LoadedConfig, chosen: Sequence[str]) -> list[tuple[str, str, Location]]:
-    """(axis entry, factor expression, origin) for every weight variation, in config order."""
-    out = []
-    for name in chosen:
-        syst = config.spec.systematics[name]
-        if not isinstance(syst, WeightSystematic):
-            continue
-        if syst.from_array is not None:
-            assert syst.indices is not None
-            for i in syst.indices:
-                out.append((f"{name}_{i}", f"fw::at({syst.from_array}, {i}, \"{name}\")", config.locate("systematics", name)))
-        else:
-            out.append((f"{name}Up", str(syst.up), config.locate("systematics", name, "up")))
-            out.append((f"{name}Down", str(syst.down), config.locate("systematics", name, "down")))
-    return out
+def _applies(config: LoadedConfig, name: str, members: list[SamplePlan]) -> str | None:
+    """C++ test of the sample index for the samples a systematic applies to; None for all."""
+    rule = config.spec.systematics[name].applies_to
+    if rule is None:
+        return None
+    positions = [
+        i
+        for i, m in enumerate(members)
+        if (not rule.samples or any(fnmatch.fnmatchcase(m.name, p) for p in rule.samples))
+        and (not rule.eras or m.era in rule.eras)
+    ]
+    if len(positions) == len(members):
+        return None
+    if not positions:
+        return "false"
+    return " || ".join(f"{SAMPLE_COLUMN} == {i}" for i in positions)
 
 
 def _plan_dataset(
@@ -401,7 +434,7 @@ def _plan_dataset(
     inputs: SampleInputs,
     chosen_systematics: Sequence[str],
     is_cpp_symbol: Callable[[str], bool],
-) -> DatasetPlan:
+) -> tuple[DatasetPlan, list[CorrectionPlan]]:
     spec = config.spec
     is_data = members[0].is_data
     label = f" (sample{'s' if len(members) > 1 else ''} {', '.join(m.name for m in members)})"
@@ -418,45 +451,47 @@ def _plan_dataset(
                         "choose another name; to vary an input column use a 'kind: shape' systematic",
                     )
 
+    contributions = [(name, contribution(config, name, _applies(config, name, members))) for name in systematics]
     shape_names: list[str] = []
-    for name in systematics:
-        syst = spec.systematics[name]
-        if not isinstance(syst, ShapeSystematic):
-            continue
-        place = config.locate("systematics", name, "column")
-        if not r.exists(syst.column) or syst.column.startswith("__"):
-            raise ConfigError(
-                f"systematic {name!r} varies column {syst.column!r}, which does not exist{label}",
-                place,
-                did_you_mean(syst.column, r.known_names()) or "vary an input column or a name under 'defines'",
-            )
-        for key in ("up", "down"):
-            r.require(getattr(syst, key), config.locate("systematics", name, key))
-        vary = Step("vary", syst.column, syst.up, config.locate("systematics", name), syst.down, name)
-        if syst.column in inputs.columns:
-            r.input_varies.append(vary)
-        else:
-            r.require(syst.column, place)
-            r.after.setdefault(syst.column, []).append(vary)
-        shape_names.append(name)
+    for name, contrib in contributions:
+        for column, expr, origin in contrib.columns:
+            r.extra[column] = _Node(column, expr, origin)
+        for vary in contrib.varies:
+            for column in vary.columns:
+                if not r.exists(column) or column.startswith("__"):
+                    raise ConfigError(
+                        f"systematic {name!r} varies column {column!r}, which does not exist{label}",
+                        vary.origin,
+                        did_you_mean(column, r.known_names()) or "vary an input column or a name under 'defines'",
+                    )
+                r.require(column, vary.origin)
+            for expr in vary.ups + vary.downs:
+                r.require(expr, vary.origin)
+            r.varies.append(Step("vary", name, "", vary.origin, vary.columns, vary.ups, vary.downs))
+            shape_names.append(name)
 
     for i, cut in enumerate(spec.selection):
         r.require(cut.cut, config.locate("selection", i, "cut"))
 
     weight_entries = ["nominal"]
+    combined: list[CombinedEntry] = []
     extra_weight_nodes: list[_Node] = []
     if is_data:
         extra_weight_nodes.append(_Node(WEIGHTS, "ROOT::RVecD{1.0}", config.locate("weight")))
         extra_weight_nodes.append(_Node(CUTFLOW_WEIGHTS, "ROOT::RVecD{1.0, 1.0, 1.0}", config.locate("weight")))
     else:
-        r.require(spec.weight, config.locate("weight"))
+        nominal = f"double({spec.weight})" + "".join(
+            f" * double({f})" for _, c in contributions for f, _ in c.nominal_factors
+        )
+        r.require(nominal, config.locate("weight"))
         r.require(spec.generator_weight, config.locate("generator_weight"))
-        entries = _weight_entries(config, systematics)
-        for entry, factor, origin in entries:
-            r.require(factor, origin)
-        factors = "".join(f", {WEIGHT_NOMINAL} * double({f})" for _, f, _ in entries)
-        weight_entries += [e for e, _, _ in entries]
-        extra_weight_nodes.append(_Node(WEIGHT_NOMINAL, f"double({spec.weight})", config.locate("weight")))
+        entries = [e for _, c in contributions for e in c.entries]
+        for entry in entries:
+            r.require(entry.factor, entry.origin)
+        factors = "".join(f", {WEIGHT_NOMINAL} * double({e.factor})" for e in entries)
+        weight_entries += [e.name for e in entries]
+        combined = [k for _, c in contributions for k in c.combined]
+        extra_weight_nodes.append(_Node(WEIGHT_NOMINAL, nominal, config.locate("weight")))
         extra_weight_nodes.append(_Node(WEIGHTS, f"ROOT::RVecD{{{WEIGHT_NOMINAL}{factors}}}", config.locate("weight")))
         extra_weight_nodes.append(
             _Node(
@@ -504,7 +539,8 @@ def _plan_dataset(
     for pos, member in enumerate(members):
         files.extend(member.files)
         file_samples.extend([pos] * len(member.files))
-    return DatasetPlan(
+    corrections = [k for _, c in contributions for k in c.corrections]
+    dataset = DatasetPlan(
         index=index,
         tree=members[0].tree,
         format=inputs.format,
@@ -515,9 +551,11 @@ def _plan_dataset(
         steps=steps,
         cutflow=["all", *(c.name for c in spec.selection)],
         weight_entries=weight_entries,
+        combined=combined,
         shape_variations=shape_names,
         histograms=histograms,
     )
+    return dataset, corrections
 
 
 def _limit_files(inputs: SampleInputs, max_events: int | None) -> tuple[list[str], list[int], int | None]:
@@ -554,6 +592,7 @@ def make_plan(
 
     samples: list[SamplePlan] = []
     datasets: list[DatasetPlan] = []
+    corrections: list[CorrectionPlan] = []
     for index, ((tree, fmt, is_data, columns), members) in enumerate(groups.items()):
         plans = []
         for name in members:
@@ -576,9 +615,9 @@ def make_plan(
                 )
             )
         samples.extend(plans)
-        datasets.append(
-            _plan_dataset(config, index, plans, SampleInputs((), (), columns, fmt), systematics, is_cpp_symbol)
-        )
+        dataset, needed = _plan_dataset(config, index, plans, SampleInputs((), (), columns, fmt), systematics, is_cpp_symbol)
+        datasets.append(dataset)
+        corrections.extend(c for c in needed if c not in corrections)
     samples.sort(key=lambda s: names.index(s.name))
     return Plan(
         analysis=spec.analysis,
@@ -589,4 +628,5 @@ def make_plan(
         datasets=datasets,
         systematics=systematics,
         max_events=selection.max_events,
+        corrections=corrections,
     )

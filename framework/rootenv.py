@@ -16,6 +16,7 @@ from .exceptions import ConfigError, Location
 from typing import Any
 
 FRAMEWORK_HEADER = Path(__file__).parent / "cpp" / "framework.hxx"
+CORRECTIONS_HEADER = Path(__file__).parent / "cpp" / "corrections.hxx"
 
 
 @functools.cache

@@ -51,11 +51,12 @@ def run_event_loop(booked: BookedGraph) -> float:
     return time.perf_counter() - start
 
 
-def _buffer(result: Any, nsamples: int, extents: list[int]) -> np.ndarray:
-    """(sample, *axes, weight variation, [sumw, sumw2]) view of a fill result, copied."""
+def _take_buffer(result: Any, nsamples: int, extents: list[int]) -> np.ndarray:
+    """(sample, *axes, weight entry, [sumw, sumw2]) array of a fill result; frees the C++ buffer."""
     buf = result.GetValue() if hasattr(result, "GetValue") else result
-    flat = np.array(np.asarray(buf.data), dtype=np.float64, copy=True)
-    return flat.reshape(nsamples, *extents, int(buf.nweights), 2)
+    array = np.array(np.asarray(buf.data), dtype=np.float64).reshape(nsamples, *extents, int(buf.nweights), 2)
+    buf.Release()
+    return array
 
 
 def make_axis(a: AxisPlan) -> Any:
@@ -78,26 +79,51 @@ def _histogram(h: HistogramPlan, entries: list[str]) -> hist.Hist:
     return hist.Hist(*axes, systematic, storage=hist.storage.Weight(), name=h.name)
 
 
-def _fill_from_buffers(d: BookedDataset, h: HistogramPlan, pos: int, nsamples: int) -> hist.Hist:
+def _combine(method: str, nominal: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bin-by-bin up and down from member variations (last axis) around the nominal."""
+    if method == "envelope":
+        return members.max(axis=-1), members.min(axis=-1)
+    deviations = members - nominal[..., None]
+    if method == "rms":
+        sigma = np.sqrt(np.mean(deviations**2, axis=-1))
+    else:  # hessian
+        sigma = np.sqrt(np.sum(deviations**2, axis=-1))
+    return nominal + sigma, nominal - sigma
+
+
+def _histograms_of(d: BookedDataset, h: HistogramPlan) -> list[hist.Hist]:
+    """One histogram per sample of the dataset, with every entry of the systematic axis."""
     plan = d.plan
-    entries = plan.systematic_entries
+    nsamples = len(plan.samples)
     extents = [axis_extent(a) for a in h.axes]
-    out = _histogram(h, entries)
-    view = out.view(flow=True)
     booked = d.histograms[h.name]
-    nominal = _buffer(booked["nominal"] if d.varied else booked, nsamples, extents)[pos]
-    nweights = len(plan.weight_entries)
-    view.value[..., :nweights] = nominal[..., 0]
-    view.variance[..., :nweights] = nominal[..., 1]
+    nominal = _take_buffer(booked["nominal"] if d.varied else booked, nsamples, extents)
     # A histogram that does not depend on a varied column has no entry for it in the map:
     # its variation equals the nominal.
     keys = {str(k) for k in booked.GetKeys()} if d.varied else set()
-    for i, name in enumerate(plan.shape_variations):
-        for j, direction in enumerate(("up", "down")):
-            key = f"{name}:{direction}"
-            varied = _buffer(booked[key], nsamples, extents)[pos][..., 0, :] if key in keys else nominal[..., 0, :]
-            view.value[..., nweights + 2 * i + j] = varied[..., 0]
-            view.variance[..., nweights + 2 * i + j] = varied[..., 1]
+    varied = {
+        key: _take_buffer(booked[key], nsamples, extents)[..., 0, :] if key in keys else nominal[..., 0, :]
+        for key in (f"{n}:{d}" for n in plan.shape_variations for d in ("up", "down"))
+    }
+    position = {name: i for i, name in enumerate(plan.systematic_entries)}
+    out = []
+    for pos in range(nsamples):
+        result = _histogram(h, plan.systematic_entries)
+        view = result.view(flow=True)
+        nweights = len(plan.weight_entries)
+        view.value[..., :nweights] = nominal[pos, ..., 0]
+        view.variance[..., :nweights] = nominal[pos, ..., 1]
+        for c in plan.combined:
+            members = view.value[..., [position[m] for m in c.members]]
+            up, down = _combine(c.method, view.value[..., 0], members)
+            for name, values in ((f"{c.name}Up", up), (f"{c.name}Down", down)):
+                view.value[..., position[name]] = values
+                view.variance[..., position[name]] = view.variance[..., 0]
+        for key, array in varied.items():
+            name, direction = key.split(":")
+            view.value[..., position[f"{name}{direction.capitalize()}"]] = array[pos, ..., 0]
+            view.variance[..., position[f"{name}{direction.capitalize()}"]] = array[pos, ..., 1]
+        out.append(result)
     return out
 
 
@@ -106,7 +132,8 @@ def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> Run
     samples: list[SampleResult] = []
     for d in booked.datasets:
         nsamples = len(d.plan.samples)
-        rows = [_buffer(c, nsamples, []) for c in d.cutflow]
+        rows = [_take_buffer(c, nsamples, []) for c in d.cutflow]
+        per_sample = {h.name: _histograms_of(d, h) for h in d.plan.histograms}
         for pos, name in enumerate(d.plan.samples):
             sample = plan.sample(name)
             first = rows[0][pos]
@@ -121,7 +148,7 @@ def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> Run
                 norm = sample.lumi * sample.xsec / sum_gen
             histograms = {}
             for h in d.plan.histograms:
-                out = _fill_from_buffers(d, h, pos, nsamples)
+                out = per_sample[h.name][pos]
                 if norm != 1.0:
                     view = out.view(flow=True)
                     view.value *= norm

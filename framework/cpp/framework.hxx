@@ -7,6 +7,7 @@
 #include <ROOT/RVec.hxx>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -151,8 +152,7 @@ struct Layout {
 struct HistBuffer {
    std::vector<double> data;
    int nweights = 1;
-   std::size_t Size() const { return data.size(); }
-   const double *Data() const { return data.data(); }
+   void Release() { std::vector<double>().swap(data); }
 };
 
 template <typename T>
@@ -195,9 +195,15 @@ ROOT::RVecD pack(const Ts &...xs)
 // Fills one histogram for all samples of a dataset and all weight variations in one
 // pass, from packed axis values (see pack). Under a Vary'd (shape) variation only the
 // nominal weight is filled: MakeNew builds an action with a single weight entry.
+//
+// Small histograms get one buffer per thread, summed at the end. Large ones (above
+// kSharedBytes) are filled in place in the result, each cell guarded by one of
+// kStripes spin locks, so memory does not grow with the thread count.
 class NDFill : public ROOT::Detail::RDF::RActionImpl<NDFill> {
 public:
    using Result_t = HistBuffer;
+   static constexpr std::size_t kSharedBytes = 16u << 20;
+   static constexpr std::size_t kStripes = 1024;
 
    NDFill(const Layout &layout, unsigned nslots, bool nominalOnly = false,
           std::shared_ptr<HistBuffer> result = std::make_shared<HistBuffer>())
@@ -213,12 +219,21 @@ public:
       fSampleStride = size;
       fSize = size * layout.nsamples;
       fResult->nweights = fNWeights;
+      if (nslots > 1 && 2 * fSize * sizeof(double) > kSharedBytes) {
+         fLocks.reset(new std::atomic_flag[kStripes]);
+         for (std::size_t i = 0; i < kStripes; ++i)
+            fLocks[i].clear();
+      }
    }
    NDFill(NDFill &&) = default;
    NDFill(const NDFill &) = delete;
 
    std::shared_ptr<HistBuffer> GetResultPtr() const { return fResult; }
-   void Initialize() {}
+   void Initialize()
+   {
+      if (fLocks)
+         fResult->data.assign(2 * fSize, 0.);
+   }
    void InitTask(TTreeReader *, unsigned int) {}
 
    void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const ROOT::RVecD &values)
@@ -226,30 +241,45 @@ public:
       const auto &axes = fLayout->axes;
       const std::size_t naxes = axes.size();
       const std::size_t n = naxes == 0 ? 1 : values.size() / naxes;
-      auto &buf = fSlots[slot];
-      if (buf.empty())
-         buf.assign(2 * fSize, 0.);
+      double *base = nullptr;
+      if (fLocks) {
+         base = fResult->data.data();
+      } else {
+         auto &buf = fSlots[slot];
+         if (buf.empty())
+            buf.assign(2 * fSize, 0.);
+         base = buf.data();
+      }
       for (std::size_t i = 0; i < n; ++i) {
          std::size_t offset = static_cast<std::size_t>(sample) * fSampleStride;
          bool inside = true;
          for (std::size_t a = 0; a < naxes && inside; ++a) {
             const long j = axes[a].Index(values[i * naxes + a]);
             inside = j >= 0;
-            offset += static_cast<std::size_t>(j) * fStrides[a];
+            if (inside)
+               offset += static_cast<std::size_t>(j) * fStrides[a];
          }
          if (!inside)
             continue;
-         double *cell = buf.data() + 2 * offset;
+         double *cell = base + 2 * offset;
+         std::atomic_flag *lock = fLocks ? &fLocks[(offset / fNWeights) % kStripes] : nullptr;
+         if (lock)
+            while (lock->test_and_set(std::memory_order_acquire))
+               ;
          for (int k = 0; k < fNWeights; ++k) {
             const double w = weights[k];
             cell[2 * k] += w;
             cell[2 * k + 1] += w * w;
          }
+         if (lock)
+            lock->clear(std::memory_order_release);
       }
    }
 
    void Finalize()
    {
+      if (fLocks)
+         return;
       fResult->data.assign(2 * fSize, 0.);
       for (auto &buf : fSlots) {
          if (buf.empty())
@@ -273,6 +303,7 @@ private:
    int fNWeights = 1;
    std::shared_ptr<HistBuffer> fResult;
    std::vector<std::vector<double>> fSlots;
+   std::unique_ptr<std::atomic_flag[]> fLocks;
    std::vector<std::size_t> fStrides;
    std::size_t fSampleStride = 0;
    std::size_t fSize = 0;
