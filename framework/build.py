@@ -27,7 +27,7 @@ class BookedDataset:
     """The booked results of one dataset: histograms (nominal and varied) and cutflow rows."""
 
     plan: DatasetPlan
-    histograms: dict[str, Any] = field(default_factory=dict)  # name -> RResultMap or RResultPtr
+    fills: list[Any] = field(default_factory=list)  # per FillPlan: RResultMap or RResultPtr
     cutflow: list[Any] = field(default_factory=list)  # one RResultPtr per cutflow row
     varied: bool = False
 
@@ -105,19 +105,30 @@ def axis_extent(a: AxisPlan) -> int:
     return a.bins + flow[a.kind]
 
 
-def _layout(nsamples: int, nweights: int, axes: list[AxisPlan]) -> Any:
+def _layout(nsamples: int, nweights: int, axes: list[AxisPlan], variations: list[str]) -> Any:
     layout = root().fw.Layout()
     layout.nsamples = nsamples
     layout.nweights = nweights
+    for v in variations:
+        layout.variations.push_back(v)
     for a in axes:
         layout.axes.push_back(_axis(a))
     return layout
 
 
-def _book(node: Any, d: DatasetPlan, axes: list[AxisPlan], values: str, weights: str, nweights: int) -> Any:
+def shape_keys(d: DatasetPlan) -> list[str]:
+    """RDataFrame's names of the shape variations, in systematic-axis order."""
+    return [f"{name}:{direction}" for name in d.shape_variations for direction in ("up", "down")]
+
+
+def _book(node: Any, d: DatasetPlan, axes: list[list[AxisPlan]], values: str, weights: str, nweights: int) -> Any:
+    """One fill action for several histograms (one list of axes each)."""
     r = root()
-    layout = _layout(len(d.samples), nweights, axes)
-    return r.fw.book_fill(r.RDF.AsRNode(node), layout, [SAMPLE_COLUMN, weights, values])
+    variations = shape_keys(d) if d.shape_variations else []
+    layouts = r.std.vector["fw::Layout"]()
+    for h_axes in axes:
+        layouts.push_back(_layout(len(d.samples), nweights, h_axes, variations))
+    return r.fw.book_fill(r.RDF.AsRNode(node), layouts, [SAMPLE_COLUMN, weights, values])
 
 
 def _vary(node: Any, step: Step) -> Any:
@@ -209,18 +220,20 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         # Defines come first in the plan, filters last: "all" is booked before the first filter.
         for step in d.steps:
             if step.kind == "filter" and not result.cutflow:
-                result.cutflow.append(_book(node, d, [], NO_AXES, CUTFLOW_WEIGHTS, 3))
+                result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3))
             node = _apply(node, step)
             if step.kind == "filter":
-                result.cutflow.append(_book(node, d, [], NO_AXES, CUTFLOW_WEIGHTS, 3))
+                result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3))
         if not result.cutflow:
-            result.cutflow.append(_book(node, d, [], NO_AXES, CUTFLOW_WEIGHTS, 3))
-        for h in d.histograms:
-            result.histograms[h.name] = _book(node, d, h.axes, h.values_column, h.weights_column, len(d.weight_entries))
+            result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3))
+        by_name = {h.name: h for h in d.histograms}
+        for fill in d.fills:
+            axes = [by_name[name].axes for name in fill.histograms]
+            result.fills.append(_book(node, d, axes, fill.column, fill.weights_column, len(d.weight_entries)))
         booked.append(result)
     # VariationsFor compiles all pending JIT code: call it once everything is booked, so
     # that is one compilation rather than one per histogram.
     for result in booked:
         if result.varied:
-            result.histograms = {name: r.fw.variations_for(res) for name, res in result.histograms.items()}
+            result.fills = [r.fw.variations_for(res) for res in result.fills]
     return BookedGraph(booked)

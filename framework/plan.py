@@ -100,9 +100,17 @@ class AxisPlan:
 class HistogramPlan:
     name: str
     axes: list[AxisPlan]
-    values_column: str  # the axis values packed into one vector (fw::pack)
     weights_column: str
     origin: Location
+
+
+@dataclass
+class FillPlan:
+    """One fill action: histograms sharing a weight vector, their axis values packed in `column`."""
+
+    column: str
+    weights_column: str
+    histograms: list[str]
 
 
 @dataclass
@@ -122,6 +130,7 @@ class DatasetPlan:
     combined: list[CombinedEntry]  # entries computed after the loop from weight entries
     shape_variations: list[str]  # systematic names varied through Vary
     histograms: list[HistogramPlan]
+    fills: list[FillPlan]
 
     @property
     def systematic_entries(self) -> list[str]:
@@ -157,7 +166,10 @@ class Plan:
             ]
             steps = [Step(**{**s, "origin": Location(**s["origin"])}) for s in d["steps"]]
             combined = [CombinedEntry(**c) for c in d["combined"]]
-            datasets.append(DatasetPlan(**{**d, "steps": steps, "combined": combined, "histograms": hists}))
+            fills = [FillPlan(**f) for f in d["fills"]]
+            datasets.append(
+                DatasetPlan(**{**d, "steps": steps, "combined": combined, "histograms": hists, "fills": fills})
+            )
         return cls(
             **{
                 **data,
@@ -292,6 +304,7 @@ class _ColumnResolver:
         self.done: set[str] = set()
         self.extra: dict[str, _Node] = {}  # framework-made columns (axes, weights)
         self.varies: list[Step] = []  # placed as soon as all their columns exist
+        self.symbols: set[str] = set()  # C++ globals the framework declares (corrections)
 
     # what a derived name would be, or None
     def _definition(self, name: str) -> _Node | None:
@@ -341,7 +354,7 @@ class _ColumnResolver:
                 raise ConfigError(f"circular definition: {cycle}", origin, "a column cannot depend on itself")
             node = self._definition(ref)
             if node is None:
-                if self.is_cpp_symbol(ref):
+                if ref in self.symbols or self.is_cpp_symbol(ref):
                     continue
                 raise ConfigError(
                     f"unknown column {ref!r} in expression {expression!r}{self.dataset_label}",
@@ -454,6 +467,7 @@ def _plan_dataset(
     contributions = [(name, contribution(config, name, _applies(config, name, members))) for name in systematics]
     shape_names: list[str] = []
     for name, contrib in contributions:
+        r.symbols.update(c.symbol for c in contrib.corrections)
         for column, expr, origin in contrib.columns:
             r.extra[column] = _Node(column, expr, origin)
         for vary in contrib.varies:
@@ -502,7 +516,7 @@ def _plan_dataset(
         )
     for node in extra_weight_nodes:
         r.extra[node.name] = node
-    r.extra[NO_AXES] = _Node(NO_AXES, "ROOT::RVecD{}", config.locate("selection"))
+    r.extra[NO_AXES] = _Node(NO_AXES, "fw::pack_all(ROOT::RVecD{})", config.locate("selection"))
     for column in (CUTFLOW_WEIGHTS, NO_AXES):
         r.require(column, config.locate("weight"))
 
@@ -523,12 +537,17 @@ def _plan_dataset(
         if hspec.weight is not None:
             weights_column = f"__weights_{hname}"
             r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
-        values_column = f"__values_{hname}"
-        origin = config.locate("histograms", hname)
-        r.extra[values_column] = _Node(values_column, f"fw::pack({', '.join(a.column for a in axes)})", origin)
-        for column in (values_column, weights_column):
-            r.require(column, origin)
-        histograms.append(HistogramPlan(hname, axes, values_column, weights_column, origin))
+        histograms.append(HistogramPlan(hname, axes, weights_column, config.locate("histograms", hname)))
+
+    fills: list[FillPlan] = []
+    for weights_column in dict.fromkeys(h.weights_column for h in histograms):
+        group = [h for h in histograms if h.weights_column == weights_column]
+        column = f"__values_{len(fills)}"
+        packs = ", ".join(f"fw::pack({', '.join(a.column for a in h.axes)})" for h in group)
+        r.extra[column] = _Node(column, f"fw::pack_all({packs})", group[0].origin)
+        for needed in (column, weights_column):
+            r.require(needed, group[0].origin)
+        fills.append(FillPlan(column, weights_column, [h.name for h in group]))
 
     steps = r.steps()
     for i, cut in enumerate(spec.selection):
@@ -554,6 +573,7 @@ def _plan_dataset(
         combined=combined,
         shape_variations=shape_names,
         histograms=histograms,
+        fills=fills,
     )
     return dataset, corrections
 

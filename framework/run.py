@@ -14,7 +14,7 @@ from typing import Any
 import hist
 import numpy as np
 
-from .build import BookedDataset, BookedGraph, axis_extent
+from .build import BookedDataset, BookedGraph, axis_extent, shape_keys
 from .exceptions import ExecutionError
 from .plan import CUTFLOW_ENTRIES, AxisPlan, HistogramPlan, Plan, SamplePlan
 from .rootenv import root
@@ -51,11 +51,14 @@ def run_event_loop(booked: BookedGraph) -> float:
     return time.perf_counter() - start
 
 
-def _take_buffer(result: Any, nsamples: int, extents: list[int]) -> np.ndarray:
-    """(sample, *axes, weight entry, [sumw, sumw2]) array of a fill result; frees the C++ buffer."""
+def _take_buffer(result: Any, index: int, nsamples: int, extents: list[int]) -> np.ndarray:
+    """(sample, *axes, entry, [sumw, sumw2]) array of histogram `index` of a fill; frees its C++ storage.
+
+    Entries are the weight entries, then (for a varied histogram) the shape variations.
+    """
     buf = result.GetValue() if hasattr(result, "GetValue") else result
-    array = np.array(np.asarray(buf.data), dtype=np.float64).reshape(nsamples, *extents, int(buf.nweights), 2)
-    buf.Release()
+    array = np.array(np.asarray(buf.Data(index)), dtype=np.float64).reshape(nsamples, *extents, buf.Entries(index), 2)
+    buf.Release(index)
     return array
 
 
@@ -96,33 +99,32 @@ def _histograms_of(d: BookedDataset, h: HistogramPlan) -> list[hist.Hist]:
     plan = d.plan
     nsamples = len(plan.samples)
     extents = [axis_extent(a) for a in h.axes]
-    booked = d.histograms[h.name]
-    nominal = _take_buffer(booked["nominal"] if d.varied else booked, nsamples, extents)
-    # A histogram that does not depend on a varied column has no entry for it in the map:
-    # its variation equals the nominal.
-    keys = {str(k) for k in booked.GetKeys()} if d.varied else set()
-    varied = {
-        key: _take_buffer(booked[key], nsamples, extents)[..., 0, :] if key in keys else nominal[..., 0, :]
-        for key in (f"{n}:{d}" for n in plan.shape_variations for d in ("up", "down"))
-    }
+    fill = next(f for f in plan.fills if h.name in f.histograms)
+    booked = d.fills[plan.fills.index(fill)]
+    cells = _take_buffer(booked["nominal"] if d.varied else booked, fill.histograms.index(h.name), nsamples, extents)
+    nweights = len(plan.weight_entries)
+    # A fill that does not depend on a varied column has no entry for it in the map
+    # (and its storage entry stays empty): its variation equals the nominal.
+    filled = {str(k) for k in booked.GetKeys()} if d.varied else set()
     position = {name: i for i, name in enumerate(plan.systematic_entries)}
     out = []
     for pos in range(nsamples):
         result = _histogram(h, plan.systematic_entries)
         view = result.view(flow=True)
-        nweights = len(plan.weight_entries)
-        view.value[..., :nweights] = nominal[pos, ..., 0]
-        view.variance[..., :nweights] = nominal[pos, ..., 1]
+        view.value[..., :nweights] = cells[pos, ..., :nweights, 0]
+        view.variance[..., :nweights] = cells[pos, ..., :nweights, 1]
         for c in plan.combined:
             members = view.value[..., [position[m] for m in c.members]]
             up, down = _combine(c.method, view.value[..., 0], members)
             for name, values in ((f"{c.name}Up", up), (f"{c.name}Down", down)):
                 view.value[..., position[name]] = values
                 view.variance[..., position[name]] = view.variance[..., 0]
-        for key, array in varied.items():
+        for k, key in enumerate(shape_keys(plan)):
+            source = nweights + k if key in filled else 0
             name, direction = key.split(":")
-            view.value[..., position[f"{name}{direction.capitalize()}"]] = array[pos, ..., 0]
-            view.variance[..., position[f"{name}{direction.capitalize()}"]] = array[pos, ..., 1]
+            target = position[f"{name}{direction.capitalize()}"]
+            view.value[..., target] = cells[pos, ..., source, 0]
+            view.variance[..., target] = cells[pos, ..., source, 1]
         out.append(result)
     return out
 
@@ -132,7 +134,7 @@ def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> Run
     samples: list[SampleResult] = []
     for d in booked.datasets:
         nsamples = len(d.plan.samples)
-        rows = [_take_buffer(c, nsamples, []) for c in d.cutflow]
+        rows = [_take_buffer(c, 0, nsamples, []) for c in d.cutflow]
         per_sample = {h.name: _histograms_of(d, h) for h in d.plan.histograms}
         for pos, name in enumerate(d.plan.samples):
             sample = plan.sample(name)

@@ -140,19 +140,123 @@ struct Axis {
 };
 
 // Shape of one booked histogram: a leading sample dimension, the axes, and a last
-// dimension with one entry per weight variation.
+// dimension with one entry per weight variation, then one per shape variation
+// (named as RDataFrame names them, "jes:up").
 struct Layout {
    int nsamples = 1;
    int nweights = 1;
+   std::vector<std::string> variations;
    std::vector<Axis> axes;
 };
 
-// Result of a fill: interleaved (sum of weights, sum of squared weights), C order over
-// (sample, axes..., weight variation): the memory layout of boost-histogram's Weight storage.
-struct HistBuffer {
-   std::vector<double> data;
-   int nweights = 1;
-   void Release() { std::vector<double>().swap(data); }
+// The cells of one histogram, shared by its nominal fill and the fills of its shape
+// variations: interleaved (sum of weights, sum of squared weights), C order over
+// (sample, axes..., entry), the memory layout of boost-histogram's Weight storage. All
+// entries of a cell are adjacent, so the variations of one event hit the same cache lines.
+//
+// Small histograms get one buffer per thread, summed at the end. Large ones (above
+// kSharedBytes) are filled in place, each cell guarded by one of kStripes spin locks, so
+// memory does not grow with the thread count.
+class Storage {
+public:
+   static constexpr std::size_t kSharedBytes = 64u << 20;
+   static constexpr std::size_t kStripes = 4096;
+
+   Storage(const Layout &layout, unsigned nslots) : fLayout(layout), fSlots(nslots)
+   {
+      fEntries = layout.nweights + layout.variations.size();
+      std::size_t size = fEntries;
+      fStrides.resize(layout.axes.size());
+      for (std::size_t a = layout.axes.size(); a-- > 0;) {
+         fStrides[a] = size;
+         size *= layout.axes[a].Extent();
+      }
+      fSampleStride = size;
+      fSize = size * layout.nsamples;
+      if (nslots > 1 && 2 * fSize * sizeof(double) > kSharedBytes) {
+         fLocks.reset(new std::atomic_flag[kStripes]);
+         for (std::size_t i = 0; i < kStripes; ++i)
+            fLocks[i].clear();
+         fMerged.assign(2 * fSize, 0.);
+      }
+   }
+
+   const Layout &GetLayout() const { return fLayout; }
+
+   // Index of the first entry of the cell of `values[i*naxes ...]`, or -1 when outside.
+   long long Cell(int sample, const double *values) const
+   {
+      std::size_t offset = static_cast<std::size_t>(sample) * fSampleStride;
+      for (std::size_t a = 0; a < fStrides.size(); ++a) {
+         const long j = fLayout.axes[a].Index(values[a]);
+         if (j < 0)
+            return -1;
+         offset += static_cast<std::size_t>(j) * fStrides[a];
+      }
+      return static_cast<long long>(offset);
+   }
+
+   // Add weights[0..count) to entries first..first+count of `cell`.
+   void Add(unsigned slot, std::size_t cell, std::size_t first, const double *weights, std::size_t count)
+   {
+      double *target = nullptr;
+      if (fLocks) {
+         target = fMerged.data() + 2 * (cell + first);
+      } else {
+         auto &buf = fSlots[slot];
+         if (buf.empty())
+            buf.assign(2 * fSize, 0.);
+         target = buf.data() + 2 * (cell + first);
+      }
+      std::atomic_flag *lock = fLocks ? &fLocks[(cell / fEntries) % kStripes] : nullptr;
+      if (lock)
+         while (lock->test_and_set(std::memory_order_acquire))
+            ;
+      for (std::size_t k = 0; k < count; ++k) {
+         target[2 * k] += weights[k];
+         target[2 * k + 1] += weights[k] * weights[k];
+      }
+      if (lock)
+         lock->clear(std::memory_order_release);
+   }
+
+   // Sum the per-thread buffers (once, whichever fill finishes first; all have stopped by then).
+   void Merge()
+   {
+      if (fMergedDone)
+         return;
+      fMergedDone = true;
+      if (fLocks)
+         return;
+      for (auto &buf : fSlots) {
+         if (buf.empty())
+            continue;
+         if (fMerged.empty()) {
+            fMerged.swap(buf);
+            continue;
+         }
+         for (std::size_t i = 0; i < buf.size(); ++i)
+            fMerged[i] += buf[i];
+         std::vector<double>().swap(buf);
+      }
+      if (fMerged.empty())
+         fMerged.assign(2 * fSize, 0.);
+   }
+
+   const std::vector<double> &Data() const { return fMerged; }
+   std::size_t Entries() const { return fEntries; }
+   void Release() { std::vector<double>().swap(fMerged); }
+
+private:
+   Layout fLayout;
+   std::size_t fEntries = 1;
+   std::vector<std::size_t> fStrides;
+   std::size_t fSampleStride = 0;
+   std::size_t fSize = 0;
+   std::vector<std::vector<double>> fSlots;
+   std::unique_ptr<std::atomic_flag[]> fLocks;
+   std::vector<double> fMerged;
+   bool fMergedDone = false;
 };
 
 template <typename T>
@@ -165,10 +269,9 @@ double ValueAt(const T &x, std::size_t) { return static_cast<double>(x); }
 template <typename T>
 double ValueAt(const ROOT::RVec<T> &x, std::size_t i) { return static_cast<double>(x[i]); }
 
-// The axis values of one event as one flat vector: entry after entry, axis after axis.
-// Axes may be scalars or collections of equal length (one entry per object); scalars
-// are repeated for every object. Packing lets one compiled fill action serve every
-// histogram whatever its column types (each distinct action type costs ~0.4 s of JIT).
+// The axis values of one event for one histogram, as one flat vector: entry after entry,
+// axis after axis. Axes may be scalars or collections of equal length (one entry per
+// object); scalars are repeated for every object.
 template <typename... Ts>
 ROOT::RVecD pack(const Ts &...xs)
 {
@@ -192,132 +295,108 @@ ROOT::RVecD pack(const Ts &...xs)
    return out;
 }
 
-// Fills one histogram for all samples of a dataset and all weight variations in one
-// pass, from packed axis values (see pack). Under a Vary'd (shape) variation only the
-// nominal weight is filled: MakeNew builds an action with a single weight entry.
-//
-// Small histograms get one buffer per thread, summed at the end. Large ones (above
-// kSharedBytes) are filled in place in the result, each cell guarded by one of
-// kStripes spin locks, so memory does not grow with the thread count.
-class NDFill : public ROOT::Detail::RDF::RActionImpl<NDFill> {
+// The axis values of every histogram of one fill, one segment per histogram. One column
+// and one action for many histograms: RDataFrame's cost per node and per variation is
+// paid once, and one compiled action serves every histogram whatever its column types.
+struct Packed {
+   ROOT::RVecD values;
+   ROOT::RVec<std::size_t> offsets; // segment h is [offsets[h], offsets[h+1])
+};
+
+template <typename... Ps>
+Packed pack_all(const Ps &...packs)
+{
+   Packed out;
+   out.offsets.reserve(sizeof...(Ps) + 1);
+   out.offsets.push_back(0);
+   ((out.offsets.push_back(out.offsets.back() + packs.size())), ...);
+   out.values.reserve(out.offsets.back());
+   ((out.values.insert(out.values.end(), packs.begin(), packs.end())), ...);
+   return out;
+}
+
+// Result of a fill: the storages of its histograms, shared by the nominal and varied results.
+struct FillResult {
+   std::vector<std::shared_ptr<Storage>> storages;
+   const std::vector<double> &Data(std::size_t h) const { return storages[h]->Data(); }
+   int Entries(std::size_t h) const { return static_cast<int>(storages[h]->Entries()); }
+   void Release(std::size_t h) { storages[h]->Release(); }
+};
+
+// Fills several histograms for all samples of a dataset and all weight variations in one
+// pass. The copy of this action that RDataFrame makes for a shape variation (MakeNew)
+// fills only the nominal weight, into that variation's entry of the same storages.
+class MultiFill : public ROOT::Detail::RDF::RActionImpl<MultiFill> {
 public:
-   using Result_t = HistBuffer;
-   static constexpr std::size_t kSharedBytes = 16u << 20;
-   static constexpr std::size_t kStripes = 1024;
+   using Result_t = FillResult;
 
-   NDFill(const Layout &layout, unsigned nslots, bool nominalOnly = false,
-          std::shared_ptr<HistBuffer> result = std::make_shared<HistBuffer>())
-      : fLayout(std::make_shared<const Layout>(layout)), fResult(result), fSlots(nslots)
+   MultiFill(const std::vector<Layout> &layouts, unsigned nslots) : fResult(std::make_shared<FillResult>())
    {
-      fNWeights = nominalOnly ? 1 : layout.nweights;
-      std::size_t size = fNWeights;
-      fStrides.resize(layout.axes.size());
-      for (std::size_t a = layout.axes.size(); a-- > 0;) {
-         fStrides[a] = size;
-         size *= layout.axes[a].Extent();
-      }
-      fSampleStride = size;
-      fSize = size * layout.nsamples;
-      fResult->nweights = fNWeights;
-      if (nslots > 1 && 2 * fSize * sizeof(double) > kSharedBytes) {
-         fLocks.reset(new std::atomic_flag[kStripes]);
-         for (std::size_t i = 0; i < kStripes; ++i)
-            fLocks[i].clear();
-      }
+      for (const auto &layout : layouts)
+         fResult->storages.push_back(std::make_shared<Storage>(layout, nslots));
+      fCount = layouts.empty() ? 1 : layouts.front().nweights;
    }
-   NDFill(NDFill &&) = default;
-   NDFill(const NDFill &) = delete;
+   MultiFill(const FillResult &shared, std::shared_ptr<FillResult> result, std::size_t first)
+      : fResult(result), fFirst(first), fCount(1)
+   {
+      fResult->storages = shared.storages;
+   }
+   MultiFill(MultiFill &&) = default;
+   MultiFill(const MultiFill &) = delete;
 
-   std::shared_ptr<HistBuffer> GetResultPtr() const { return fResult; }
-   void Initialize()
-   {
-      if (fLocks)
-         fResult->data.assign(2 * fSize, 0.);
-   }
+   std::shared_ptr<FillResult> GetResultPtr() const { return fResult; }
+   void Initialize() {}
    void InitTask(TTreeReader *, unsigned int) {}
 
-   void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const ROOT::RVecD &values)
+   void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const Packed &packed)
    {
-      const auto &axes = fLayout->axes;
-      const std::size_t naxes = axes.size();
-      const std::size_t n = naxes == 0 ? 1 : values.size() / naxes;
-      double *base = nullptr;
-      if (fLocks) {
-         base = fResult->data.data();
-      } else {
-         auto &buf = fSlots[slot];
-         if (buf.empty())
-            buf.assign(2 * fSize, 0.);
-         base = buf.data();
-      }
-      for (std::size_t i = 0; i < n; ++i) {
-         std::size_t offset = static_cast<std::size_t>(sample) * fSampleStride;
-         bool inside = true;
-         for (std::size_t a = 0; a < naxes && inside; ++a) {
-            const long j = axes[a].Index(values[i * naxes + a]);
-            inside = j >= 0;
-            if (inside)
-               offset += static_cast<std::size_t>(j) * fStrides[a];
+      const auto &storages = fResult->storages;
+      for (std::size_t h = 0; h < storages.size(); ++h) {
+         Storage &storage = *storages[h];
+         const std::size_t naxes = storage.GetLayout().axes.size();
+         const std::size_t begin = packed.offsets[h], end = packed.offsets[h + 1];
+         const std::size_t n = naxes == 0 ? 1 : (end - begin) / naxes;
+         for (std::size_t i = 0; i < n; ++i) {
+            const long long cell = storage.Cell(sample, packed.values.data() + begin + i * naxes);
+            if (cell >= 0)
+               storage.Add(slot, static_cast<std::size_t>(cell), fFirst, weights.data(), fCount);
          }
-         if (!inside)
-            continue;
-         double *cell = base + 2 * offset;
-         std::atomic_flag *lock = fLocks ? &fLocks[(offset / fNWeights) % kStripes] : nullptr;
-         if (lock)
-            while (lock->test_and_set(std::memory_order_acquire))
-               ;
-         for (int k = 0; k < fNWeights; ++k) {
-            const double w = weights[k];
-            cell[2 * k] += w;
-            cell[2 * k + 1] += w * w;
-         }
-         if (lock)
-            lock->clear(std::memory_order_release);
       }
    }
 
    void Finalize()
    {
-      if (fLocks)
-         return;
-      fResult->data.assign(2 * fSize, 0.);
-      for (auto &buf : fSlots) {
-         if (buf.empty())
-            continue;
-         for (std::size_t i = 0; i < buf.size(); ++i)
-            fResult->data[i] += buf[i];
-         std::vector<double>().swap(buf);
-      }
+      for (auto &storage : fResult->storages)
+         storage->Merge();
    }
 
-   std::string GetActionName() const { return "Histogram"; }
+   std::string GetActionName() const { return "Histograms"; }
 
-   NDFill MakeNew(void *newResult, std::string_view /*variation*/ = "nominal")
+   MultiFill MakeNew(void *newResult, std::string_view variation = "nominal")
    {
-      auto &result = *static_cast<std::shared_ptr<HistBuffer> *>(newResult);
-      return NDFill(*fLayout, fSlots.size(), true, result);
+      auto &result = *static_cast<std::shared_ptr<FillResult> *>(newResult);
+      const Layout &layout = fResult->storages.front()->GetLayout();
+      const auto it = std::find(layout.variations.begin(), layout.variations.end(), variation);
+      if (it == layout.variations.end())
+         throw std::runtime_error("fw::MultiFill: variation '" + std::string(variation) + "' is not in the layout");
+      return MultiFill(*fResult, result, layout.nweights + static_cast<std::size_t>(it - layout.variations.begin()));
    }
 
 private:
-   std::shared_ptr<const Layout> fLayout;
-   int fNWeights = 1;
-   std::shared_ptr<HistBuffer> fResult;
-   std::vector<std::vector<double>> fSlots;
-   std::unique_ptr<std::atomic_flag[]> fLocks;
-   std::vector<std::size_t> fStrides;
-   std::size_t fSampleStride = 0;
-   std::size_t fSize = 0;
+   std::shared_ptr<FillResult> fResult;
+   std::size_t fFirst = 0;
+   std::size_t fCount = 1;
 };
 
-// Columns: sample index (int), weight vector (RVecD), packed axis values (RVecD).
-inline ROOT::RDF::RResultPtr<HistBuffer>
-book_fill(ROOT::RDF::RNode node, const Layout &layout, const std::vector<std::string> &columns)
+// Columns: sample index (int), weight vector (RVecD), packed axis values (Packed).
+inline ROOT::RDF::RResultPtr<FillResult>
+book_fill(ROOT::RDF::RNode node, const std::vector<Layout> &layouts, const std::vector<std::string> &columns)
 {
-   return node.Book<int, ROOT::RVecD, ROOT::RVecD>(NDFill(layout, node.GetNSlots()), columns);
+   return node.Book<int, ROOT::RVecD, Packed>(MultiFill(layouts, node.GetNSlots()), columns);
 }
 
 // VariationsFor compiled once here: through PyROOT it is re-instantiated on every call.
-inline ROOT::RDF::Experimental::RResultMap<HistBuffer> variations_for(ROOT::RDF::RResultPtr<HistBuffer> result)
+inline ROOT::RDF::Experimental::RResultMap<FillResult> variations_for(ROOT::RDF::RResultPtr<FillResult> result)
 {
    return ROOT::RDF::Experimental::VariationsFor(result);
 }
