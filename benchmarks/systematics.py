@@ -199,6 +199,12 @@ def write_config(folder: Path, events_file: Path, corrections: Path) -> Path:
         )
     for k in range(N_JES):
         f = jes_factor(k)
+        if k == 0:  # an energy scale moves momentum and mass together
+            lines.append(
+                f'  jes00: {{kind: shape, columns: {{Jet_pt: {{up: "Jet_pt * {1 + f}", down: "Jet_pt * {1 - f}"}},'
+                f' Jet_mass: {{up: "Jet_mass * {1 + f}", down: "Jet_mass * {1 - f}"}}}}}}'
+            )
+            continue
         lines.append(f'  jes{k:02d}: {{kind: shape, column: Jet_pt, up: "Jet_pt * {1 + f}", down: "Jet_pt * {1 - f}"}}')
     lines.append('  muon_scale: {kind: shape, column: Muon_pt, up: "Muon_pt * 1.002", down: "Muon_pt * 0.998"}')
     lines.append("histograms:")
@@ -267,7 +273,15 @@ def build_b(events_file: Path, corrections: Path, threads: int) -> tuple[dict[st
     ROOT.gInterpreter.Declare(f'auto bench_cset = correction::CorrectionSet::from_file("{corrections}");')
     ROOT.gInterpreter.Declare(B_HELPERS)
     df = ROOT.RDataFrame("Events", str(events_file))
-    for k in range(N_JES):
+    f = jes_factor(0)
+    df = df.Vary(
+        ["Jet_pt", "Jet_mass"],
+        f"ROOT::RVec<ROOT::RVec<ROOT::RVecF>>{{{{bench_scaled(Jet_pt, {1 + f}), bench_scaled(Jet_pt, {1 - f})}},"
+        f" {{bench_scaled(Jet_mass, {1 + f}), bench_scaled(Jet_mass, {1 - f})}}}}",
+        ["up", "down"],
+        "jes00",
+    )
+    for k in range(1, N_JES):
         f = jes_factor(k)
         df = df.Vary(
             "Jet_pt",

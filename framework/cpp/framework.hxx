@@ -159,7 +159,7 @@ struct Layout {
 // memory does not grow with the thread count.
 class Storage {
 public:
-   static constexpr std::size_t kSharedBytes = 64u << 20;
+   static constexpr std::size_t kSharedBytes = 4u << 20;
    static constexpr std::size_t kStripes = 4096;
 
    Storage(const Layout &layout, unsigned nslots) : fLayout(layout), fSlots(nslots)
