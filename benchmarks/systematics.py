@@ -111,45 +111,9 @@ def jes_factor(k: int) -> float:
 # ---------------------------------------------------------------- inputs
 
 
-def write_corrections(path: Path) -> None:
-    """Three muon scale factors binned in |eta| x pt, with nominal/systup/systdown keys."""
-    import correctionlib.schemav2 as cs
-
-    def content(scale: float) -> Any:
-        return cs.MultiBinning(
-            nodetype="multibinning",
-            inputs=["abseta", "pt"],
-            edges=[[0, 0.9, 1.2, 2.1, 2.4], [15, 30, 50, 100, 1e9]],
-            content=[scale * (0.95 + 0.01 * i % 0.04) for i in range(16)],
-            flow="clamp",
-        )
-
-    corrections = []
-    for n, name in enumerate(CORRECTIONS):
-        keys = {"nominal": 1.0, "systup": 1.0 + 0.01 * (n + 1), "systdown": 1.0 - 0.01 * (n + 1)}
-        corrections.append(
-            cs.Correction(
-                name=name,
-                version=1,
-                inputs=[
-                    cs.Variable(name="scale_factors", type="string"),
-                    cs.Variable(name="abseta", type="real"),
-                    cs.Variable(name="pt", type="real"),
-                ],
-                output=cs.Variable(name="weight", type="real"),
-                data=cs.Category(
-                    nodetype="category",
-                    input="scale_factors",
-                    content=[cs.CategoryItem(key=k, value=content(v)) for k, v in keys.items()],
-                ),
-            )
-        )
-    path.write_text(cs.CorrectionSet(schema_version=2, corrections=corrections).model_dump_json(exclude_unset=True))
-
-
 def inputs(events: int) -> tuple[Path, Path]:
     """Generated events and the correction file, made once per size and cached."""
-    from framework.generate import write_events
+    from framework.generate import write_events, write_muon_scale_factors
     from framework.schema import GeneratorSpec
 
     CACHE.mkdir(exist_ok=True)
@@ -159,7 +123,7 @@ def inputs(events: int) -> tuple[Path, Path]:
         write_events(GeneratorSpec(process="ttbar", events=events, seed=2024), events_file)
     corrections = CACHE / "muon_sf.json"
     if not corrections.exists():
-        write_corrections(corrections)
+        write_muon_scale_factors(corrections, CORRECTIONS)
     return events_file, corrections
 
 

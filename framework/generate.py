@@ -86,3 +86,43 @@ def ensure_generated(config: LoadedConfig, samples: list[str]) -> None:
             write_events(sample.generate, path)
         except OSError as err:
             raise InputError(f"cannot write generated sample {name!r}: {err}") from err
+
+
+def write_muon_scale_factors(path: Path, names: list[str]) -> None:
+    """Synthetic muon scale factors as a correctionlib CorrectionSet: one correction per name,
+    binned in |eta| x pt, with keys nominal/systup/systdown on the input 'scale_factors'."""
+    import correctionlib.schemav2 as cs  # noqa: PLC0415
+
+    def binned(shift: float) -> cs.MultiBinning:
+        return cs.MultiBinning(
+            nodetype="multibinning",
+            inputs=["abseta", "pt"],
+            edges=[[0, 0.9, 1.2, 2.1, 2.4], [15, 30, 50, 100, 1e9]],
+            content=[0.92 + 0.005 * i + shift for i in range(16)],
+            flow="clamp",
+        )
+
+    corrections = []
+    for n, name in enumerate(names):
+        step = 0.01 * (n + 1)
+        keys = {"nominal": 0.0, "systup": step, "systdown": -step}
+        corrections.append(
+            cs.Correction(
+                name=name,
+                version=1,
+                inputs=[
+                    cs.Variable(name="scale_factors", type="string"),
+                    cs.Variable(name="abseta", type="real"),
+                    cs.Variable(name="pt", type="real"),
+                ],
+                output=cs.Variable(name="weight", type="real"),
+                data=cs.Category(
+                    nodetype="category",
+                    input="scale_factors",
+                    content=[cs.CategoryItem(key=k, value=binned(v)) for k, v in keys.items()],
+                ),
+            )
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = cs.CorrectionSet(schema_version=2, corrections=corrections).model_dump_json(exclude_unset=True)
+    path.write_text(text)

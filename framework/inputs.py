@@ -69,6 +69,22 @@ def _open(path: str, sample: str, tree: str, place: Location) -> tuple[int, str]
         handle.Close()
 
 
+def _array_sizes(path: str, tree: str, names: list[str], entries: int) -> dict[str, int]:
+    """Lengths of array columns in the first event of a TTree (checks weight-array indices early)."""
+    if not names or not entries:
+        return {}
+    handle = root().TFile.Open(path)
+    try:
+        t = handle.Get(tree)
+        t.SetBranchStatus("*", 0)
+        for name in names:
+            t.SetBranchStatus(name, 1)
+        t.GetEntry(0)
+        return {name: len(getattr(t, name)) for name in names}
+    finally:
+        handle.Close()
+
+
 def inspect_sample(config: LoadedConfig, sample: str) -> SampleInputs:
     spec = config.spec.samples[sample]
     files = resolve_files(config, sample)
@@ -76,12 +92,17 @@ def inspect_sample(config: LoadedConfig, sample: str) -> SampleInputs:
     formats = {fmt for _, fmt in opened}
     if len(formats) > 1:
         raise InputError(f"sample {sample!r} mixes TTree and RNTuple files", config.locate("samples", sample, "files"))
-    columns = root().RDataFrame(spec.tree, files[0]).GetColumnNames()
+    columns = frozenset(str(c) for c in root().RDataFrame(spec.tree, files[0]).GetColumnNames())
+    fmt = formats.pop()
+    arrays = sorted(
+        {s.from_array for s in config.spec.systematics.values() if getattr(s, "from_array", None) in columns}
+    )
     return SampleInputs(
         files=tuple(files),
         entries=tuple(n for n, _ in opened),
-        columns=frozenset(str(c) for c in columns),
-        format=formats.pop(),
+        columns=columns,
+        format=fmt,
+        array_sizes=_array_sizes(files[0], spec.tree, arrays, opened[0][0]) if fmt == "TTree" else {},
     )
 
 

@@ -38,6 +38,7 @@ class SampleInputs:
     entries: tuple[int, ...]
     columns: frozenset[str]
     format: str = "TTree"
+    array_sizes: Mapping[str, int] = field(default_factory=dict)  # array columns' lengths in the first event
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,22 @@ def _value_axis(hist: str, axis: AxisSpec) -> tuple[AxisPlan, str | None]:
     return plan, (None if column == axis.expr else axis.expr)
 
 
+def _check_array_indices(config: LoadedConfig, names: Sequence[str], sizes: Mapping[str, int], label: str) -> None:
+    """Indices of weight arrays against the arrays' lengths in the first event of the input."""
+    for name in names:
+        syst = config.spec.systematics[name]
+        array = getattr(syst, "from_array", None)
+        if array is None or array not in sizes:
+            continue
+        for i, index in enumerate(syst.indices or []):
+            if index >= sizes[array]:
+                raise ConfigError(
+                    f"index {index} is out of range: {array} has {sizes[array]} entries{label}",
+                    config.locate("systematics", name, "indices", i),
+                    f"valid indices are 0 to {sizes[array] - 1}",
+                )
+
+
 def _applies(config: LoadedConfig, name: str, members: list[SamplePlan]) -> str | None:
     """C++ test of the sample index for the samples a systematic applies to; None for all."""
     rule = config.spec.systematics[name].applies_to
@@ -464,6 +481,7 @@ def _plan_dataset(
                         "choose another name; to vary an input column use a 'kind: shape' systematic",
                     )
 
+    _check_array_indices(config, systematics, inputs.array_sizes, label)
     contributions = [(name, contribution(config, name, _applies(config, name, members))) for name in systematics]
     shape_names: list[str] = []
     for name, contrib in contributions:
@@ -635,7 +653,12 @@ def make_plan(
                 )
             )
         samples.extend(plans)
-        dataset, needed = _plan_dataset(config, index, plans, SampleInputs((), (), columns, fmt), systematics, is_cpp_symbol)
+        sizes: dict[str, int] = {}
+        for name in members:
+            for array, size in inputs[name].array_sizes.items():
+                sizes[array] = min(size, sizes.get(array, size))
+        found = SampleInputs((), (), columns, fmt, sizes)
+        dataset, needed = _plan_dataset(config, index, plans, found, systematics, is_cpp_symbol)
         datasets.append(dataset)
         corrections.extend(c for c in needed if c not in corrections)
     samples.sort(key=lambda s: names.index(s.name))

@@ -85,7 +85,7 @@ class WeightKind(Kind):
         out = Contribution()
         if spec.from_array is not None:
             assert spec.indices is not None
-            origin = config.locate("systematics", name, "indices")
+            origin = config.locate("systematics", name, "from_array")
             members = [f"{name}_{i}" for i in spec.indices]
             for entry, i in zip(members, spec.indices):
                 out.entries.append(

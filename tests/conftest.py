@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.generate import write_events
+from framework.generate import write_events, write_muon_scale_factors
 from framework.pipeline import RunOptions, RunReport, execute
 from framework.plan import RunSelection
 from framework.schema import GeneratorSpec
@@ -46,6 +46,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, spec in specs.items():
         files[name] = folder / f"{name}.root"
         write_events(spec, files[name])
+    files["corrections"] = folder / "muon_sf.json"
+    write_muon_scale_factors(files["corrections"], ["muon_id", "muon_iso"])
     return files
 
 
