@@ -111,17 +111,17 @@ def jes_factor(k: int) -> float:
 # ---------------------------------------------------------------- inputs
 
 
-def inputs(events: int) -> tuple[Path, Path]:
+def inputs(events: int, cache: Path = CACHE) -> tuple[Path, Path]:
     """Generated events and the correction file, made once per size and cached."""
     from framework.generate import write_events, write_muon_scale_factors
     from framework.schema import GeneratorSpec
 
-    CACHE.mkdir(exist_ok=True)
-    events_file = CACHE / f"ttbar_{events}.root"
+    cache.mkdir(parents=True, exist_ok=True)
+    events_file = cache / f"ttbar_{events}.root"
     if not events_file.exists():
         print(f"generating {events} events -> {events_file}", file=sys.stderr)
         write_events(GeneratorSpec(process="ttbar", events=events, seed=2024), events_file)
-    corrections = CACHE / "muon_sf.json"
+    corrections = cache / "muon_sf.json"
     if not corrections.exists():
         write_muon_scale_factors(corrections, CORRECTIONS)
     return events_file, corrections
@@ -393,12 +393,13 @@ def main() -> None:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, help="write the figures as JSON here")
+    p.add_argument("--cache", type=Path, default=CACHE, help="where generated inputs and outputs are kept")
     p.add_argument("--child", choices=["a", "b"], help=argparse.SUPPRESS)
     p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--norm", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
-    events_file, corrections = inputs(args.events)
-    work = args.work or CACHE / f"run_{args.events}"
+    events_file, corrections = inputs(args.events, args.cache)
+    work = args.work or args.cache / f"run_{args.events}"
     if args.child == "a":
         print(json.dumps(child_a(work / "config.yaml", work / "a_out", args.threads)))
         return
@@ -408,7 +409,7 @@ def main() -> None:
 
     work.mkdir(parents=True, exist_ok=True)
     write_config(work, events_file, corrections)
-    common = ["--events", str(args.events), "--threads", str(args.threads), "--work", str(work)]
+    common = ["--events", str(args.events), "--threads", str(args.threads), "--work", str(work), "--cache", str(args.cache)]
     a = run_child(["--child", "a", *common])
     b = run_child(["--child", "b", *common, "--norm", repr(a["norm"])])
     figures = {

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError, Location
+from .expressions import referenced_names
 from .plan import CUTFLOW_WEIGHTS, NO_AXES, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
 from .rootenv import CORRECTIONS_HEADER, FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
 
 _builds = itertools.count()
+_checks = itertools.count()
 _declared_corrections: set[str] = set()
 AXIS_KINDS = {"regular": 0, "variable": 1, "integer": 2, "int_category": 3, "str_category": 3, "boolean": 4}
 
@@ -131,6 +133,18 @@ def _book(node: Any, d: DatasetPlan, axes: list[list[AxisPlan]], values: str, we
     return r.fw.book_fill(r.RDF.AsRNode(node), layouts, [SAMPLE_COLUMN, weights, values])
 
 
+def _check_compiles(node: Any, expression: str, what: str, origin: Location) -> None:
+    """Compile `expression` alone first: in ROOT 6.40 a Vary whose expression fails to compile
+    crashes the process (invalid free) instead of raising."""
+    names = [n for n in referenced_names(expression) if node.HasColumn(n)]
+    params = ", ".join(f"const {node.GetColumnType(n)} &{n}" for n in names)
+    code = f"namespace fw_checks {{ auto check_{next(_checks)}({params}) {{ return {expression}; }} }}"
+    with captured_stderr() as lines:
+        ok = root().gInterpreter.Declare(code)
+    if not ok:
+        raise ConfigError(f"{what} does not compile: {compiler_messages(lines)}", origin, "fix the C++ expression in the YAML")
+
+
 def _vary(node: Any, step: Step) -> Any:
     """Vary one or several columns together, each expression cast to its column's exact type."""
     types = {c: str(node.GetColumnType(c)) for c in step.columns}
@@ -142,10 +156,16 @@ def _vary(node: Any, step: Step) -> Any:
             "RDataFrame varies several columns together only when they share a type: split the systematic",
         )
     kind = types[step.columns[0]]
+
+    def value(column: str, expr: str) -> str:
+        cast = f"fw::cast<{kind}>({expr})"
+        return f"(({step.condition}) ? {cast} : {column})" if step.condition else cast
+
     per_column = [
-        f"ROOT::RVec<{kind}>{{fw::cast<{kind}>({up}), fw::cast<{kind}>({down})}}"
-        for up, down in zip(step.ups, step.downs)
+        f"ROOT::RVec<{kind}>{{{value(c, up)}, {value(c, down)}}}" for c, up, down in zip(step.columns, step.ups, step.downs)
     ]
+    for expr in per_column:
+        _check_compiles(node, expr, f"variation {step.name!r}", step.origin)
     if len(step.columns) == 1:
         return _compiled(
             f"variation {step.name!r}", step.origin, lambda: node.Vary(step.columns[0], per_column[0], ["up", "down"], step.name)

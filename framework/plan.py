@@ -81,6 +81,7 @@ class Step:
     columns: list[str] = field(default_factory=list)
     ups: list[str] = field(default_factory=list)
     downs: list[str] = field(default_factory=list)
+    condition: str = ""  # for "vary": only samples passing this C++ test are varied
 
 
 @dataclass
@@ -204,8 +205,9 @@ class Plan:
                          f"samples {', '.join(d.samples)}")
             for st in d.steps:
                 if st.kind == "vary":
+                    where = f"  if {st.condition}" if st.condition else ""
                     for column, up, down in zip(st.columns, st.ups, st.downs):
-                        lines.append(f"  vary    {column} [{st.name}]: up={up}  down={down}")
+                        lines.append(f"  vary    {column} [{st.name}]: up={up}  down={down}{where}")
                 else:
                     lines.append(f"  {st.kind:<7} {st.name} = {st.expression}")
             lines.append(f"  cutflow: {' -> '.join(d.cutflow)}")
@@ -348,7 +350,7 @@ class _ColumnResolver:
 
     def require(self, expression: str, origin: Location, stack: tuple[str, ...] = ()) -> None:
         for ref in referenced_names(expression):
-            if ref in self.inputs or ref in self.done:
+            if ref in self.inputs or ref in self.done or ref == SAMPLE_COLUMN:
                 continue
             if ref in stack:
                 cycle = " -> ".join((*stack[stack.index(ref):], ref))
@@ -499,7 +501,7 @@ def _plan_dataset(
                 r.require(column, vary.origin)
             for expr in vary.ups + vary.downs:
                 r.require(expr, vary.origin)
-            r.varies.append(Step("vary", name, "", vary.origin, vary.columns, vary.ups, vary.downs))
+            r.varies.append(Step("vary", name, "", vary.origin, vary.columns, vary.ups, vary.downs, vary.condition))
             shape_names.append(name)
 
     for i, cut in enumerate(spec.selection):

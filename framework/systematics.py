@@ -44,6 +44,7 @@ class VaryPlan:
     ups: list[str]
     downs: list[str]
     origin: Location
+    condition: str = ""  # C++ test of the sample; where false the columns stay nominal
 
 
 @dataclass
@@ -105,15 +106,10 @@ class ShapeKind(Kind):
 
     def contribute(self, config: LoadedConfig, name: str, spec: ShapeSystematic, condition: str | None) -> Contribution:
         varied = spec.varied()
-        columns = list(varied)
-
-        def guarded(column: str, expr: str) -> str:
-            return expr if condition is None else f"(({condition}) ? ({expr}) : {column})"
-
-        ups = [guarded(c, v.up) for c, v in varied.items()]
-        downs = [guarded(c, v.down) for c, v in varied.items()]
+        ups = [v.up for v in varied.values()]
+        downs = [v.down for v in varied.values()]
         key = ("systematics", name, "column") if spec.column is not None else ("systematics", name, "columns")
-        return Contribution(varies=[VaryPlan(name, columns, ups, downs, config.locate(*key))])
+        return Contribution(varies=[VaryPlan(name, list(varied), ups, downs, config.locate(*key), condition or "")])
 
 
 def load_correction(config: LoadedConfig, name: str, spec: CorrectionlibSystematic) -> tuple[Path, Any]:
