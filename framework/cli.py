@@ -8,7 +8,10 @@ from pathlib import Path
 
 from .exceptions import FrameworkError
 
-COMMANDS = {"schema": "print the JSON Schema of the config language (or write it with -o FILE)"}
+COMMANDS = {
+    "samples update": "compute events and sums of weights of a samples YAML and write them back in place",
+    "schema": "print the JSON Schema of the config language (or write it with -o FILE)",
+}
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -53,6 +56,22 @@ def _schema_main(argv: list[str]) -> int:
     return 0
 
 
+def _samples_main(argv: list[str]) -> int:
+    from .samples import update_samples_file  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(prog="run-analysis samples", description="Maintain sample metadata files.")
+    sub = p.add_subparsers(dest="action", required=True)
+    update = sub.add_parser("update", help=COMMANDS["samples update"])
+    update.add_argument("files", type=Path, nargs="+", metavar="FILE.yaml")
+    update.add_argument("--generator-weight", default="genWeight", help="expression summed (default genWeight)")
+    args = p.parse_args(argv)
+    for path in args.files:
+        if not path.is_file():
+            raise FrameworkError(f"samples file {str(path)!r} does not exist")
+        print(update_samples_file(path, args.generator_weight).summary())
+    return 0
+
+
 def _run_main(argv: list[str]) -> int:
     from .pipeline import RunOptions, execute, prepare  # noqa: PLC0415
     from .plan import RunSelection  # noqa: PLC0415
@@ -82,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "schema":
             return _schema_main(argv[1:])
+        if argv and argv[0] == "samples":
+            return _samples_main(argv[1:])
         return _run_main(argv)
     except FrameworkError as err:
         print(f"error: {err}", file=sys.stderr)

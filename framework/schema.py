@@ -51,6 +51,14 @@ class GeneratorSpec(Strict):
         return self
 
 
+class FileStats(Strict):
+    events: int
+    sum_weights: float | None = None
+    sum_weights2: float | None = None
+    size: int
+    mtime_ns: int
+
+
 class SampleSpec(Strict):
     """One sample: a set of files of one physics process in one era."""
 
@@ -62,6 +70,11 @@ class SampleSpec(Strict):
     process: str | None = Field(None, description="Process group for plots and yields; default: the sample name.")
     sum_weights: float | None = Field(None, description="Sum of generator weights of the whole sample, when known.")
     generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
+    events: int | None = Field(None, ge=0, description="Computed by 'run-analysis samples update': events in all files.")
+    sum_weights2: float | None = Field(None, description="Computed: sum of squared generator weights.")
+    file_stats: dict[str, FileStats] | None = Field(
+        None, description="Computed per file (also the cache: size and mtime_ns say when to read a file again)."
+    )
 
     @field_validator("era", mode="before")
     @classmethod
@@ -72,8 +85,8 @@ class SampleSpec(Strict):
     def _mc_needs_xsec(self) -> SampleSpec:
         if not self.is_data and self.xsec is None:
             raise ValueError("a simulated sample needs 'xsec' (pb); set 'is_data: true' for collision data")
-        if self.is_data and (self.xsec is not None or self.sum_weights is not None):
-            raise ValueError("a data sample takes no 'xsec' or 'sum_weights'")
+        if self.is_data and (self.xsec is not None or self.sum_weights is not None or self.sum_weights2 is not None):
+            raise ValueError("a data sample takes no 'xsec', 'sum_weights' or 'sum_weights2'")
         return self
 
 

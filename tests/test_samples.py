@@ -1,0 +1,112 @@
+"""`run-analysis samples update`: computed fields written back, everything else kept byte for byte."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from framework.exceptions import InputError
+from framework.samples import update_samples_file
+
+ORIGINAL = """\
+# Samples of a test era: comments, anchors and odd quoting must survive.
+defaults: &mc {xsec: 1.0, era: "2016"}
+eras:
+  '2016': {lumi: 10.0}   # /pb
+
+samples:
+  zmumu:                    # Drell-Yan
+    files: ["zmumu.root"]
+    xsec:   2000.0          # pb; spacing kept
+    era: '2016'
+    process: "DY"
+  ttbar:
+    files:
+      - 'tt*.root'          # a glob
+    xsec: 832.0
+    era: "2016"
+  data:
+    files: [data.root]
+    is_data: true
+"""
+
+
+@pytest.fixture
+def samples_file(generated, tmp_path):
+    for name in ("zmumu", "data"):
+        shutil.copy(generated[name], tmp_path / f"{name}.root")
+    shutil.copy(generated["ttbar"], tmp_path / "ttbar_1.root")
+    path = tmp_path / "samples.yaml"
+    path.write_text(ORIGINAL)
+    return path
+
+
+def _sum(path, column):
+    return float(np.sum(uproot.open(path)["Events"][column].array(library="np").astype(np.float64)))
+
+
+def test_update_writes_sums_and_keeps_the_rest(samples_file, tmp_path):
+    report = update_samples_file(samples_file)
+    assert report.changed and sorted(report.scanned) == ["data.root", "ttbar_1.root", "zmumu.root"]
+    text = samples_file.read_text()
+    # without the computed lines, the file is exactly what it was
+    computed = re.compile(r'^\s+(events|sum_weights2?|file_stats):|^\s+"[^"]+": \{events: ')
+    assert "".join(ln for ln in text.splitlines(keepends=True) if not computed.match(ln)) == ORIGINAL
+
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load(text)
+    zmumu = doc["samples"]["zmumu"]
+    assert zmumu["events"] == 30000
+    assert zmumu["sum_weights"] == pytest.approx(_sum(tmp_path / "zmumu.root", "genWeight"), rel=1e-12)
+    w = uproot.open(tmp_path / "zmumu.root")["Events"]["genWeight"].array(library="np").astype(np.float64)
+    assert zmumu["sum_weights2"] == pytest.approx(float(np.sum(w * w)), rel=1e-12)
+    assert doc["samples"]["data"]["events"] == 11000 and "sum_weights" not in doc["samples"]["data"]
+    assert set(doc["samples"]["ttbar"]["file_stats"]) == {"ttbar_1.root"}
+
+
+def test_second_run_is_a_no_op(samples_file):
+    update_samples_file(samples_file)
+    first = samples_file.read_bytes()
+    report = update_samples_file(samples_file)
+    assert not report.changed and report.scanned == []
+    assert samples_file.read_bytes() == first
+
+
+def test_only_changed_files_are_read_again(samples_file, tmp_path, generated):
+    update_samples_file(samples_file)
+    shutil.copy(generated["ttbar"], tmp_path / "ttbar_2.root")  # a new file matches the glob
+    os.utime(tmp_path / "zmumu.root", ns=(1, 1))  # touched: must be read again
+    report = update_samples_file(samples_file)
+    assert sorted(report.scanned) == ["ttbar_2.root", "zmumu.root"] and report.reused == ["ttbar_1.root", "data.root"]
+    from ruamel.yaml import YAML
+
+    ttbar = YAML(typ="safe").load(samples_file.read_text())["samples"]["ttbar"]
+    assert ttbar["events"] == 40000
+    assert ttbar["sum_weights"] == pytest.approx(2 * _sum(generated["ttbar"], "genWeight"), rel=1e-12)
+
+
+def test_sums_on_real_nanoaod_equal_uproot(shared_data, tmp_path):
+    path = tmp_path / "samples.yaml"
+    path.write_text(f"samples:\n  ttbar:\n    files: [{shared_data / 'nanoAOD_2015_CMS_Open_Data_ttbar.root'}]\n    xsec: 831.76\n")
+    update_samples_file(path)
+    from ruamel.yaml import YAML
+
+    sample = YAML(typ="safe").load(path.read_text())["samples"]["ttbar"]
+    gen = uproot.open(shared_data / "nanoAOD_2015_CMS_Open_Data_ttbar.root")["Events"]["genWeight"].array()
+    assert sample["events"] == 200
+    assert sample["sum_weights"] == pytest.approx(float(ak.sum(ak.values_astype(gen, np.float64))), rel=1e-12)
+
+
+def test_glob_matching_nothing_names_the_sample(tmp_path):
+    path = tmp_path / "samples.yaml"
+    path.write_text("samples:\n  ghost:\n    files: ['nothing_*.root']\n    xsec: 1.0\n")
+    with pytest.raises(InputError, match=r"no file matches 'nothing_\*.root'") as info:
+        update_samples_file(path)
+    assert info.value.location.key == "samples.ghost" and info.value.location.line == 2
