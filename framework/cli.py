@@ -9,6 +9,7 @@ from pathlib import Path
 from .exceptions import FrameworkError
 
 COMMANDS = {
+    "merge": "add the batch parts (--part I/N outputs) of each sample in OUTDIR into one normalised file",
     "samples update": "compute events and sums of weights of a samples YAML and write them back in place",
     "schema": "print the JSON Schema of the config language (or write it with -o FILE)",
 }
@@ -32,6 +33,12 @@ def _run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-j", "--threads", type=int, default=2, help="event-loop threads (default 2)")
     p.add_argument("--max-events", type=int, metavar="N", help="read at most N events per sample (quick tests)")
+    p.add_argument(
+        "--part",
+        type=_part,
+        metavar="I/N",
+        help="only the I-th of N file chunks of each sample (batch jobs; outputs are merged by 'run-analysis merge')",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; no event loop")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument(
@@ -41,6 +48,16 @@ def _run_parser() -> argparse.ArgumentParser:
         help="progress bar during the event loop (default: when the output is a terminal)",
     )
     return p
+
+
+def _part(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/8, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"part {text!r}: need 1 <= I <= N")
+    return i, n
 
 
 def _schema_main(argv: list[str]) -> int:
@@ -72,6 +89,18 @@ def _samples_main(argv: list[str]) -> int:
     return 0
 
 
+def _merge_main(argv: list[str]) -> int:
+    from .merge import merge_outputs  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(prog="run-analysis merge", description=COMMANDS["merge"])
+    p.add_argument("outdir", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="where to write the merged files (default: OUTDIR)")
+    args = p.parse_args(argv)
+    report = merge_outputs(args.outdir, args.output)
+    print(report.summary())
+    return 1 if report.missing else 0
+
+
 def _run_main(argv: list[str]) -> int:
     from .pipeline import RunOptions, execute, prepare  # noqa: PLC0415
     from .plan import RunSelection  # noqa: PLC0415
@@ -80,7 +109,7 @@ def _run_main(argv: list[str]) -> int:
     options = RunOptions(
         config=args.config,
         output=args.output,
-        selection=RunSelection(tuple(args.samples), tuple(args.eras), args.systematics, args.max_events),
+        selection=RunSelection(tuple(args.samples), tuple(args.eras), args.systematics, args.max_events, args.part),
         threads=args.threads,
         progress=sys.stdout.isatty() if args.progress is None else args.progress,
         command=("run-analysis", *argv),
@@ -103,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return _schema_main(argv[1:])
         if argv and argv[0] == "samples":
             return _samples_main(argv[1:])
+        if argv and argv[0] == "merge":
+            return _merge_main(argv[1:])
         return _run_main(argv)
     except FrameworkError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -91,6 +91,7 @@ def execute(options: RunOptions) -> RunReport:
         command=list(options.command),
         threads=options.threads,
         systematics=plan.systematics,
+        part=plan.part,
     )
     summary = {
         "analysis": plan.analysis,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class RunSelection:
     eras: tuple[str, ...] = ()
     systematics: str = "all"
     max_events: int | None = None
+    part: tuple[int, int] | None = None  # (i, n): the i-th of n file chunks of every sample, 1-based
 
 
 @dataclass
@@ -151,6 +152,7 @@ class Plan:
     systematics: list[str]
     max_events: int | None
     corrections: list[CorrectionPlan] = field(default_factory=list)
+    part: list[int] | None = None  # [i, n] for a batch part: histograms are not normalised
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -613,6 +615,15 @@ def _limit_files(inputs: SampleInputs, max_events: int | None) -> tuple[list[str
     return files, entries, max_events
 
 
+def part_of(found: SampleInputs, part: tuple[int, int] | None) -> SampleInputs:
+    """The files of chunk i of n (contiguous, by file), for batch parts."""
+    if part is None:
+        return found
+    i, n = part
+    lo, hi = (len(found.files) * (i - 1)) // n, (len(found.files) * i) // n
+    return replace(found, files=found.files[lo:hi], entries=found.entries[lo:hi])
+
+
 def make_plan(
     config: LoadedConfig,
     inputs: Mapping[str, SampleInputs],
@@ -624,6 +635,12 @@ def make_plan(
     spec = config.spec
     names = select_samples(config, selection)
     systematics = select_systematics(spec, selection.systematics)
+    if selection.part is not None:
+        inputs = {n: part_of(inputs[n], selection.part) for n in names}
+        names = [n for n in names if inputs[n].files]
+        if not names:
+            i, n = selection.part
+            raise ConfigError(f"part {i}/{n} has no files: the selected samples have fewer than {n} files")
 
     groups: dict[tuple[str, str, bool, frozenset[str]], list[str]] = {}
     for name in names:
@@ -674,4 +691,5 @@ def make_plan(
         systematics=systematics,
         max_events=selection.max_events,
         corrections=corrections,
+        part=list(selection.part) if selection.part else None,
     )

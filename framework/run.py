@@ -142,6 +142,8 @@ def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> Run
             gen_sum = float(first[CUTFLOW_ENTRIES.index("generator"), 0])
             if sample.is_data:
                 norm, sum_gen = 1.0, None
+            elif plan.part is not None:
+                norm, sum_gen = 1.0, gen_sum  # a batch part: `merge` normalises the sum of the parts
             else:
                 sum_gen = sample.sum_weights if (sample.sum_weights is not None and sample.entry_limit is None) else gen_sum
                 if not sum_gen:

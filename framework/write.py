@@ -25,6 +25,11 @@ from .run import RunResult, SampleResult
 SUFFIX = ".hist.zip"
 
 
+def output_name(sample: str, part: list[int] | tuple[int, int] | None = None) -> str:
+    """`ttbar.hist.zip`, or `ttbar.part-2-of-8.hist.zip` for a batch part."""
+    return f"{sample}.part-{part[0]}-of-{part[1]}{SUFFIX}" if part else f"{sample}{SUFFIX}"
+
+
 @dataclass(frozen=True)
 class Provenance:
     config: str
@@ -34,6 +39,7 @@ class Provenance:
     command: list[str]
     threads: int
     systematics: list[str]
+    part: list[int] | None = None
 
     def for_sample(self, result: SampleResult) -> dict[str, Any]:
         s = result.sample
@@ -49,7 +55,9 @@ class Provenance:
             "xsec_pb": s.xsec,
             "lumi_inv_pb": s.lumi,
             "sum_gen_weights": result.sum_gen_weights,
+            "declared_sum_weights": s.sum_weights,
             "normalisation": result.norm,
+            "normalised": self.part is None or s.is_data,
         }
 
 
@@ -65,29 +73,53 @@ def _write_zip_temp(path: Path, members: dict[str, Any], histograms: dict[str, A
     return Path(tmp)
 
 
-def write_outputs(result: RunResult, provenance: Provenance, outdir: Path, summary: dict[str, Any]) -> list[Path]:
-    """All files or none: temporaries are renamed only once every sample is written."""
+def write_files(outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, Any]]], summary: tuple[str, Any]) -> list[Path]:
+    """Write {file name: (JSON members, histograms)} and a summary JSON: all of them or none.
+
+    Everything is written under temporary names first and renamed at the end, so a killed
+    run never leaves a file that looks complete.
+    """
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ExecutionError(f"cannot create output folder {outdir}: {err}") from err
     temporaries: dict[Path, Path] = {}
     try:
-        for sample in result.samples:
-            path = outdir / f"{sample.sample.name}{SUFFIX}"
-            members = {"provenance.json": provenance.for_sample(sample), "cutflow.json": sample.cutflow}
-            temporaries[path] = _write_zip_temp(path, members, sample.histograms)
-        fd, tmp = tempfile.mkstemp(prefix=".run.json.", dir=outdir)
+        for name, (members, histograms) in files.items():
+            temporaries[outdir / name] = _write_zip_temp(outdir / name, members, histograms)
+        summary_name, content = summary
+        fd, tmp = tempfile.mkstemp(prefix=f".{summary_name}.", dir=outdir)
         with os.fdopen(fd, "w") as stream:
-            json.dump({**summary, "outputs": [p.name for p in temporaries]}, stream, indent=2)
-        temporaries[outdir / "run.json"] = Path(tmp)
+            json.dump(content, stream, indent=2)
+        temporaries[outdir / summary_name] = Path(tmp)
     except BaseException:
         for tmp_path in temporaries.values():
             tmp_path.unlink(missing_ok=True)
         raise
+    mode = 0o666 & ~_umask()
     for final, tmp_path in temporaries.items():
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, final)
-    return [p for p in temporaries if p.suffix == ".zip"]
+    return [p for p in temporaries if p.name.endswith(SUFFIX)]
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_outputs(result: RunResult, provenance: Provenance, outdir: Path, summary: dict[str, Any]) -> list[Path]:
+    files = {
+        output_name(s.sample.name, provenance.part): (
+            {"provenance.json": provenance.for_sample(s), "cutflow.json": s.cutflow},
+            s.histograms,
+        )
+        for s in result.samples
+    }
+    part = provenance.part
+    summary_name = f"run.part-{part[0]}-of-{part[1]}.json" if part else "run.json"
+    return write_files(outdir, files, (summary_name, {**summary, "outputs": list(files)}))
 
 
 def read_histograms(path: Path) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""Batch parts (--part I/N) merged with `run-analysis merge` equal one local run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from framework.exceptions import InputError
+from framework.merge import merge_outputs
+from framework.pipeline import RunOptions, execute
+from framework.plan import RunSelection
+from framework.write import read_histograms, read_member
+
+CONFIG = """
+analysis: batch
+lumi: 10.0
+samples:
+  zmumu: {{files: ["{folder}/zmumu_*.root"], xsec: 2000.0}}
+  data: {{files: ["{folder}/data_*.root"], is_data: true}}
+collections:
+  GoodMuon: {{from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}}
+selection:
+  - {{name: one_muon, cut: "nGoodMuon >= 1"}}
+weight: genWeight
+systematics:
+  scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
+  mu: {{kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99"}}
+histograms:
+  pt: {{axes: [{{expr: GoodMuon_pt, bins: 20, range: [0, 200]}}]}}
+  met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}, {{expr: nGoodMuon, integer: [0, 3]}}]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def config(generated, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch")
+    for name in ("zmumu", "data"):
+        for i in range(3):
+            shutil.copy(generated[name], folder / f"{name}_{i}.root")
+    path = folder / "config.yaml"
+    path.write_text(CONFIG.format(folder=folder))
+    return path
+
+
+def test_merged_parts_equal_one_local_run(config, tmp_path):
+    single = execute(RunOptions(config=config, output=tmp_path / "single"))
+    parts = tmp_path / "parts"
+    for i in (1, 2, 3):
+        execute(RunOptions(config=config, output=parts, selection=RunSelection(part=(i, 3))))
+    assert sorted(p.name for p in parts.glob("zmumu.*")) == [f"zmumu.part-{i}-of-3.hist.zip" for i in (1, 2, 3)]
+    report = merge_outputs(parts)
+    assert not report.missing and len(report.merged) == 2
+    for sample in single.result.samples:
+        merged = read_histograms(parts / f"{sample.sample.name}.hist.zip")
+        for name, h in sample.histograms.items():
+            np.testing.assert_allclose(merged[name].view(flow=True).value, h.view(flow=True).value, rtol=1e-12)
+            np.testing.assert_allclose(merged[name].view(flow=True).variance, h.view(flow=True).variance, rtol=1e-12)
+        rows = read_member(parts / f"{sample.sample.name}.hist.zip", "cutflow.json")
+        assert [r["events"] for r in rows] == [r["events"] for r in sample.cutflow]
+        assert [r["weighted"] for r in rows] == pytest.approx([r["weighted"] for r in sample.cutflow], rel=1e-12)
+
+
+def test_missing_part_is_listed_with_its_command(config, tmp_path):
+    for i in (1, 3):
+        execute(RunOptions(config=config, output=tmp_path, selection=RunSelection(part=(i, 3)), command=(
+            "run-analysis", str(config), "--part", f"{i}/3", "-o", str(tmp_path))))
+    proc = subprocess.run([sys.executable, "-m", "framework.cli", "merge", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "zmumu: missing part(s) 2" in proc.stdout
+    assert f"run-analysis {config} --part 2/3 -o {tmp_path}" in (tmp_path / "resubmit.txt").read_text()
+    assert not (tmp_path / "zmumu.hist.zip").exists()
+
+
+def test_part_from_another_config_is_refused(config, tmp_path):
+    for i in (1, 2, 3):
+        execute(RunOptions(config=config, output=tmp_path, selection=RunSelection(part=(i, 3))))
+    other = config.parent / "other.yaml"
+    other.write_text(config.read_text().replace("bins: 20, range: [0, 200]}]}", "bins: 10, range: [0, 200]}]}"))
+    execute(RunOptions(config=other, output=tmp_path, selection=RunSelection(part=(2, 3), samples=("zmumu",))))
+    with pytest.raises(InputError, match="comes from another configuration"):
+        merge_outputs(tmp_path)
+    assert not (tmp_path / "zmumu.hist.zip").exists()
