@@ -9,6 +9,7 @@ from pathlib import Path
 from .exceptions import FrameworkError
 
 COMMANDS = {
+    "submit": "write HTCondor or Slurm job files: one job per sample (or era) and chunk of files",
     "merge": "add the batch parts (--part I/N outputs) of each sample in OUTDIR into one normalised file",
     "samples update": "compute events and sums of weights of a samples YAML and write them back in place",
     "schema": "print the JSON Schema of the config language (or write it with -o FILE)",
@@ -40,6 +41,7 @@ def _run_parser() -> argparse.ArgumentParser:
         help="only the I-th of N file chunks of each sample (batch jobs; outputs are merged by 'run-analysis merge')",
     )
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; no event loop")
+    p.add_argument("--force", action="store_true", help="recompute samples whose output is already up to date")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument(
         "--progress",
@@ -89,6 +91,42 @@ def _samples_main(argv: list[str]) -> int:
     return 0
 
 
+def _submit_main(argv: list[str]) -> int:
+    from .load import load_config  # noqa: PLC0415
+    from .plan import RunSelection  # noqa: PLC0415
+    from .submit import BACKENDS, submit_jobs, write_jobs  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(prog="run-analysis submit", description=COMMANDS["submit"])
+    p.add_argument("config", type=Path)
+    p.add_argument("--backend", choices=BACKENDS, required=True)
+    p.add_argument("--per", choices=("sample", "era"), default="sample", help="one job set per sample or per era")
+    p.add_argument("--files-per-job", type=int, help="input files per job (default: the config's batch.files_per_job)")
+    p.add_argument("--samples", nargs="+", default=[], metavar="NAME")
+    p.add_argument("--eras", nargs="+", default=[], metavar="ERA")
+    p.add_argument("--systematics", default="all", metavar="SEL")
+    p.add_argument("-o", "--output", type=Path, help="where the jobs write (default: results/<analysis>/parts)")
+    p.add_argument("--jobs-dir", type=Path, help="where the job files go (default: jobs/<analysis>)")
+    p.add_argument("--submit", action="store_true", help="also hand them to condor_submit / sbatch")
+    args = p.parse_args(argv)
+    config = load_config(args.config)
+    name = config.spec.analysis
+    jobs = write_jobs(
+        config,
+        RunSelection(tuple(args.samples), tuple(args.eras), args.systematics),
+        args.backend,
+        args.jobs_dir or Path("jobs") / name,
+        args.output or Path("results") / name / "parts",
+        args.per,
+        args.files_per_job,
+    )
+    print(f"{len(jobs.commands)} job(s) in {jobs.folder}: submit file {jobs.submit_file}")
+    if args.submit:
+        print(submit_jobs(jobs, args.backend))
+    else:
+        print("nothing submitted (add --submit to hand them to the scheduler)")
+    return 0
+
+
 def _merge_main(argv: list[str]) -> int:
     from .merge import merge_outputs  # noqa: PLC0415
 
@@ -113,6 +151,7 @@ def _run_main(argv: list[str]) -> int:
         threads=args.threads,
         progress=sys.stdout.isatty() if args.progress is None else args.progress,
         command=("run-analysis", *argv),
+        force=args.force,
     )
     if args.dry_run or args.plan_json:
         plan, _ = prepare(options)
@@ -121,7 +160,8 @@ def _run_main(argv: list[str]) -> int:
         if args.dry_run:
             print(plan.describe())
             return 0
-    print(execute(options).summary())
+    report = execute(options)
+    print(report.summary() if report else "every selected sample's output is up to date (use --force to recompute)")
     return 0
 
 
@@ -134,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return _samples_main(argv[1:])
         if argv and argv[0] == "merge":
             return _merge_main(argv[1:])
+        if argv and argv[0] == "submit":
+            return _submit_main(argv[1:])
         return _run_main(argv)
     except FrameworkError as err:
         print(f"error: {err}", file=sys.stderr)

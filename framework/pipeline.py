@@ -7,7 +7,8 @@ The command line and the tests both call these.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .build import build_graph
@@ -15,10 +16,10 @@ from .exceptions import ConfigError, FrameworkError
 from .generate import ensure_generated
 from .inputs import inspect_inputs
 from .load import load_config
-from .plan import Plan, RunSelection, make_plan, select_samples
+from .plan import Plan, RunSelection, make_plan, select_samples, select_systematics
 from .rootenv import FRAMEWORK_HEADER, declare_file, file_digest, is_cpp_symbol, versions
 from .run import RunResult, collect_results, run_event_loop
-from .write import Provenance, write_outputs
+from .write import Provenance, output_name, read_member, write_outputs
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class RunOptions:
     threads: int = 2
     progress: bool = False
     command: tuple[str, ...] = ()
+    force: bool = False  # recompute samples whose complete output already exists
 
 
 @dataclass
@@ -75,9 +77,46 @@ def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
     return make_plan(config, inputs, options.selection, is_cpp_symbol, cpp_files), cpp_files
 
 
-def execute(options: RunOptions) -> RunReport:
-    """Run the analysis and write one file per sample. Nothing is written if any step fails."""
+def up_to_date(options: RunOptions) -> list[str]:
+    """Selected samples whose output file exists, complete, from the same config and selection."""
+    config = load_config(options.config)
+    outdir = options.output or Path("results") / config.spec.analysis
+    part = list(options.selection.part) if options.selection.part else None
+    done = []
+    for name in select_samples(config, options.selection):
+        path = outdir / output_name(name, part)
+        if not path.is_file():
+            continue
+        try:
+            provenance = read_member(path, "provenance.json")
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            continue
+        same = (
+            provenance.get("config_hash") == config.config_hash()
+            and provenance.get("systematics") == select_systematics(config.spec, options.selection.systematics)
+            and provenance.get("max_events") == options.selection.max_events
+            and provenance.get("part") == part
+        )
+        if same:
+            done.append(name)
+    return done
+
+
+def execute(options: RunOptions) -> RunReport | None:
+    """Run the analysis and write one file per sample. Nothing is written if any step fails.
+
+    Samples whose output is already complete and up to date are skipped unless `force`;
+    returns None when there is nothing left to do.
+    """
     start = time.perf_counter()
+    if not options.force:
+        done = up_to_date(options)
+        if done:
+            config = load_config(options.config)
+            todo = [n for n in select_samples(config, options.selection) if n not in done]
+            if not todo:
+                return None
+            options = replace(options, selection=replace(options.selection, samples=tuple(todo)))
     plan, cpp_files = prepare(options)
     booked = build_graph(plan, options.threads, options.progress)
     setup = time.perf_counter() - start
@@ -92,6 +131,7 @@ def execute(options: RunOptions) -> RunReport:
         threads=options.threads,
         systematics=plan.systematics,
         part=plan.part,
+        max_events=plan.max_events,
     )
     summary = {
         "analysis": plan.analysis,

@@ -288,6 +288,15 @@ Systematic = Annotated[
 ]
 
 
+class BatchSpec(Strict):
+    """Resources requested by each batch job (`run-analysis submit`)."""
+
+    memory: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]B$", description="Memory per job, e.g. 2GB.")
+    time: str = Field("2h", pattern=r"^\d+[smhd]$", description="Wall time per job, e.g. 90m, 2h.")
+    threads: int = Field(1, ge=1, description="Threads (cores) per job.")
+    files_per_job: int = Field(10, ge=1, description="Input files per job.")
+
+
 class AnalysisSpec(Strict):
     """A whole analysis: the merged content of the config file and everything it includes."""
 
@@ -308,6 +317,7 @@ class AnalysisSpec(Strict):
     )
     systematics: dict[str, Systematic] = Field(default_factory=dict)
     histograms: dict[str, HistogramSpec] = Field(min_length=1)
+    batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch job resources.")
 
     @field_validator("collections", "defines", "categories", "histograms", "systematics", "samples")
     @classmethod

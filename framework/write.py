@@ -40,6 +40,7 @@ class Provenance:
     threads: int
     systematics: list[str]
     part: list[int] | None = None
+    max_events: int | None = None
 
     def for_sample(self, result: SampleResult) -> dict[str, Any]:
         s = result.sample

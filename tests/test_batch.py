@@ -84,3 +84,43 @@ def test_part_from_another_config_is_refused(config, tmp_path):
     with pytest.raises(InputError, match="comes from another configuration"):
         merge_outputs(tmp_path)
     assert not (tmp_path / "zmumu.hist.zip").exists()
+
+
+def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
+    from framework.load import load_config
+    from framework.submit import write_jobs
+
+    loaded = load_config(config)
+    out = tmp_path / "parts"
+    condor = write_jobs(loaded, RunSelection(), "htcondor", tmp_path / "condor", out, per="era", files_per_job=2)
+    slurm = write_jobs(loaded, RunSelection(), "slurm", tmp_path / "slurm", out, per="sample", files_per_job=2)
+    assert len(condor.commands) == 2 and len(slurm.commands) == 4  # 3 files -> 2 chunks; era: both samples at once
+    description = dict(
+        line.split(" = ", 1) for line in condor.submit_file.read_text().splitlines() if " = " in line
+    )
+    assert description["arguments"] == "$(ProcId)" and description["request_memory"] == "2048"
+    assert condor.submit_file.read_text().strip().endswith("queue 2")
+    sbatch = [ln for ln in slurm.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
+    assert "#SBATCH --array=0-3" in sbatch and "#SBATCH --mem=2048M" in sbatch and "#SBATCH --time=120" in sbatch
+    for k in range(len(condor.commands)):
+        proc = subprocess.run(["bash", str(condor.folder / "run_job.sh"), str(k)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not merge_outputs(out).missing
+    single = execute(RunOptions(config=config, output=tmp_path / "single"))
+    for sample in single.result.samples:
+        merged = read_histograms(out / f"{sample.sample.name}.hist.zip")
+        for name, h in sample.histograms.items():
+            np.testing.assert_allclose(merged[name].view(flow=True).value, h.view(flow=True).value, rtol=1e-12)
+
+
+def test_rerun_skips_up_to_date_outputs_unless_forced(config, tmp_path):
+    first = execute(RunOptions(config=config, output=tmp_path))
+    assert first is not None
+    stamp = (tmp_path / "zmumu.hist.zip").stat().st_mtime_ns
+    assert execute(RunOptions(config=config, output=tmp_path)) is None
+    (tmp_path / "data.hist.zip").unlink()
+    again = execute(RunOptions(config=config, output=tmp_path))
+    assert [s.sample.name for s in again.result.samples] == ["data"]
+    assert (tmp_path / "zmumu.hist.zip").stat().st_mtime_ns == stamp
+    forced = execute(RunOptions(config=config, output=tmp_path, force=True))
+    assert len(forced.result.samples) == 2
