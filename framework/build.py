@@ -15,7 +15,7 @@ from typing import Any
 
 from .exceptions import ConfigError, Location
 from .expressions import referenced_names
-from .plan import CUTFLOW_WEIGHTS, NO_AXES, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
+from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, NO_AXES, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
 from .rootenv import CORRECTIONS_HEADER, FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
 
 _builds = itertools.count()
@@ -228,9 +228,9 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         node = r.RDataFrame(d.tree, d.files)
         if progress:
             r.RDF.Experimental.AddProgressBar(node)
-        # A varied action must not read a DefinePerSample column directly (aborts in ROOT 6.40).
-        node = node.DefinePerSample("__sample_of_file", f"return fw_sample_of_dataset_{tags[d.index]}(rdfsampleinfo_);")
-        node = node.Define(SAMPLE_COLUMN, "__sample_of_file")
+        # The file's sample; the plan derives __sample from it with a plain Define, since a
+        # varied action must not read a DefinePerSample column directly (aborts in ROOT 6.40).
+        node = node.DefinePerSample(FILE_SAMPLE_COLUMN, f"return fw_sample_of_dataset_{tags[d.index]}(rdfsampleinfo_);")
         if limited[d.index] is not None:
             tag = tags[d.index]
             node = node.DefinePerSample("__to_read_of_file", f"return fw_entries_to_read_{tag}(rdfslot_, rdfsampleinfo_);")

@@ -177,7 +177,16 @@ def check_meaning(config: LoadedConfig) -> None:
                 "cut names are cutflow rows and must be unique",
             )
         seen_cuts[cut.name] = i
+    outputs: dict[str, str] = {}
     for name, sample in spec.samples.items():
+        for sub in split_names(name, sample.split):
+            if sub in spec.samples and sub != name or sub in outputs:
+                raise ConfigError(
+                    f"sub-process {sub!r} of sample {name!r} has the name of another sample",
+                    config.locate("samples", name, "split"),
+                    "output samples need distinct names",
+                )
+            outputs[sub] = name
         if sample.era is not None and spec.eras and sample.era not in spec.eras:
             raise ConfigError(
                 f"era {sample.era!r} of sample {name!r} is not declared under 'eras'",
@@ -196,6 +205,11 @@ def check_meaning(config: LoadedConfig) -> None:
             raise ConfigError(
                 f"collection {name!r} is made from itself", config.locate("collections", name, "from")
             )
+
+
+def split_names(sample: str, split: dict[str, str] | None) -> list[str]:
+    """Output samples of a sample: itself, or its sub-processes and `<sample>_other`."""
+    return [*split, f"{sample}_other"] if split else []
 
 
 def lumi_of(spec: AnalysisSpec, era: str | None) -> float | None:

@@ -18,11 +18,12 @@ from typing import Any
 
 from .exceptions import ConfigError, Location, did_you_mean
 from .expressions import is_identifier, referenced_names
-from .load import LoadedConfig, lumi_of
+from .load import LoadedConfig, lumi_of, split_names
 from .schema import AnalysisSpec, AxisSpec, CategorySpec
 from .systematics import CombinedEntry, CorrectionPlan, contribution
 
 SAMPLE_COLUMN = "__sample"
+FILE_SAMPLE_COLUMN = "__sample_of_file"  # defined per file by the build (DefinePerSample)
 WEIGHT_NOMINAL = "__weight_nominal"
 WEIGHTS = "__weights"
 CUTFLOW_WEIGHTS = "__cutflow_weights"
@@ -66,6 +67,7 @@ class SamplePlan:
     sum_weights: float | None
     entry_limit: int | None
     dataset: int
+    parent: str | None = None  # for a sub-process of a split sample: that sample
 
 
 @dataclass
@@ -352,7 +354,7 @@ class _ColumnResolver:
 
     def require(self, expression: str, origin: Location, stack: tuple[str, ...] = ()) -> None:
         for ref in referenced_names(expression):
-            if ref in self.inputs or ref in self.done or ref == SAMPLE_COLUMN:
+            if ref in self.inputs or ref in self.done or ref == FILE_SAMPLE_COLUMN:
                 continue
             if ref in stack:
                 cycle = " -> ".join((*stack[stack.index(ref):], ref))
@@ -371,21 +373,46 @@ class _ColumnResolver:
             self.ordered.append(node)
 
     def steps(self) -> list[Step]:
-        """Defines in dependency order, each Vary right after the last column it replaces."""
-        present = set(self.inputs)
-        pending = list(self.varies)
-        out: list[Step] = []
+        """Defines and Varies in dependency order.
 
-        def place_ready() -> None:
-            for vary in [v for v in pending if set(v.columns) <= present]:
-                out.append(vary)
-                pending.remove(vary)
-
-        place_ready()
+        A Vary must come before every define that reads a column it varies: RDataFrame
+        does not vary a define created before the Vary (measured with ROOT 6.40). So a
+        Vary is a node too: it depends on the columns its expressions read, and every
+        define reading a varied column depends on it.
+        """
+        nodes = {n.name: n for n in self.ordered}
+        varied_by: dict[str, list[int]] = {}
+        for i, vary in enumerate(self.varies):
+            for column in vary.columns:
+                varied_by.setdefault(column, []).append(i)
+        deps: dict[tuple[str, Any], set[tuple[str, Any]]] = {}
         for node in self.ordered:
-            out.append(Step("define", node.name, node.expression, node.origin))
-            present.add(node.name)
-            place_ready()
+            refs = referenced_names(node.expression)
+            deps[("define", node.name)] = {("define", r) for r in refs if r in nodes} | {
+                ("vary", i) for r in refs for i in varied_by.get(r, [])
+            }
+        for i, vary in enumerate(self.varies):
+            refs = {n for e in (*vary.ups, *vary.downs, vary.condition) for n in referenced_names(e)}
+            deps[("vary", i)] = {("define", r) for r in refs | set(vary.columns) if r in nodes}
+        order = [("vary", i) for i in range(len(self.varies))] + [("define", n.name) for n in self.ordered]
+        out: list[Step] = []
+        placed: set[tuple[str, Any]] = set()
+        while len(placed) < len(order):
+            ready = next((item for item in order if item not in placed and deps[item] <= placed), None)
+            if ready is None:
+                stuck = [self.varies[i].name for kind, i in order if kind == "vary" and (kind, i) not in placed]
+                raise ConfigError(
+                    f"systematic {stuck[0]!r} reads a column that depends on the column it varies",
+                    self.varies[[v.name for v in self.varies].index(stuck[0])].origin,
+                    "vary an input column, or compute the variation from inputs only",
+                )
+            placed.add(ready)
+            kind, key = ready
+            if kind == "vary":
+                out.append(self.varies[key])
+            else:
+                node = nodes[key]
+                out.append(Step("define", node.name, node.expression, node.origin))
         return out
 
 
@@ -443,6 +470,21 @@ def _check_array_indices(config: LoadedConfig, names: Sequence[str], sizes: Mapp
                 )
 
 
+def _sample_expression(config: LoadedConfig, members: list[SamplePlan]) -> str:
+    """The output sample of each event: its file's sample, or for a split sample the sub-process
+    whose condition is true first (the file maps to the first sub-process's position)."""
+    expr = FILE_SAMPLE_COLUMN
+    for first, m in enumerate(members):
+        if m.parent is None or (first > 0 and members[first - 1].parent == m.parent):
+            continue
+        conditions = config.spec.samples[m.parent].split or {}
+        choice = str(len(conditions))
+        for k, cond in reversed(list(enumerate(conditions.values()))):
+            choice = f"(({cond}) ? {k} : {choice})"
+        expr = f"({FILE_SAMPLE_COLUMN} == {first} ? {first} + {choice} : {expr})"
+    return expr
+
+
 def _applies(config: LoadedConfig, name: str, members: list[SamplePlan]) -> str | None:
     """C++ test of the sample index for the samples a systematic applies to; None for all."""
     rule = config.spec.systematics[name].applies_to
@@ -485,6 +527,8 @@ def _plan_dataset(
                         "choose another name; to vary an input column use a 'kind: shape' systematic",
                     )
 
+    r.extra[SAMPLE_COLUMN] = _Node(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
+    r.require(SAMPLE_COLUMN, config.locate("samples"))
     _check_array_indices(config, systematics, inputs.array_sizes, label)
     contributions = [(name, contribution(config, name, _applies(config, name, members))) for name in systematics]
     shape_names: list[str] = []
@@ -578,6 +622,8 @@ def _plan_dataset(
     files: list[str] = []
     file_samples: list[int] = []
     for pos, member in enumerate(members):
+        if member.parent is not None and pos > 0 and members[pos - 1].parent == member.parent:
+            continue  # the sub-processes of a split sample read its files once
         files.extend(member.files)
         file_samples.extend([pos] * len(member.files))
     corrections = [k for _, c in contributions for k in c.corrections]
@@ -655,22 +701,24 @@ def make_plan(
         for name in members:
             s = spec.samples[name]
             files, entries, limit = _limit_files(inputs[name], selection.max_events)
-            plans.append(
-                SamplePlan(
-                    name=name,
-                    process=s.process or name,
-                    is_data=s.is_data,
-                    era=s.era,
-                    tree=tree,
-                    files=files,
-                    entries=entries,
-                    xsec=s.xsec,
-                    lumi=None if s.is_data else lumi_of(spec, s.era),
-                    sum_weights=s.sum_weights,
-                    entry_limit=limit,
-                    dataset=index,
+            for output in split_names(name, s.split) or [name]:
+                plans.append(
+                    SamplePlan(
+                        name=output,
+                        process=(s.process or name) if output == name else output,
+                        is_data=s.is_data,
+                        era=s.era,
+                        tree=tree,
+                        files=files,
+                        entries=entries,
+                        xsec=s.xsec,
+                        lumi=None if s.is_data else lumi_of(spec, s.era),
+                        sum_weights=s.sum_weights,
+                        entry_limit=limit,
+                        dataset=index,
+                        parent=None if output == name else name,
+                    )
                 )
-            )
         samples.extend(plans)
         sizes: dict[str, int] = {}
         for name in members:
@@ -680,7 +728,8 @@ def make_plan(
         dataset, needed = _plan_dataset(config, index, plans, found, systematics, is_cpp_symbol)
         datasets.append(dataset)
         corrections.extend(c for c in needed if c not in corrections)
-    samples.sort(key=lambda s: names.index(s.name))
+    order = [out for n in names for out in (split_names(n, spec.samples[n].split) or [n])]
+    samples.sort(key=lambda s: order.index(s.name))
     return Plan(
         analysis=spec.analysis,
         config=str(config.path),

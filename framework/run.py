@@ -136,10 +136,15 @@ def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> Run
         nsamples = len(d.plan.samples)
         rows = [_take_buffer(c, 0, nsamples, []) for c in d.cutflow]
         per_sample = {h.name: _histograms_of(d, h) for h in d.plan.histograms}
+        generator = CUTFLOW_ENTRIES.index("generator")
+        family_sum: dict[str, float] = {}  # sub-processes of a split sample share its sum of weights
+        for pos, name in enumerate(d.plan.samples):
+            key = plan.sample(name).parent or name
+            family_sum[key] = family_sum.get(key, 0.0) + float(rows[0][pos][generator, 0])
         for pos, name in enumerate(d.plan.samples):
             sample = plan.sample(name)
             first = rows[0][pos]
-            gen_sum = float(first[CUTFLOW_ENTRIES.index("generator"), 0])
+            gen_sum = family_sum[sample.parent or name]
             if sample.is_data:
                 norm, sum_gen = 1.0, None
             elif plan.part is not None:

@@ -70,6 +70,11 @@ class SampleSpec(Strict):
     process: str | None = Field(None, description="Process group for plots and yields; default: the sample name.")
     sum_weights: float | None = Field(None, description="Sum of generator weights of the whole sample, when known.")
     generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
+    split: dict[str, Expression] | None = Field(
+        None,
+        description="Sub-processes by event filter, e.g. {ttbb: 'nGenB >= 2'}: each is its own output sample "
+        "(the first true condition wins; events matching none go to '<sample>_other'), normalised as the whole sample.",
+    )
     events: int | None = Field(None, ge=0, description="Computed by 'run-analysis samples update': events in all files.")
     sum_weights2: float | None = Field(None, description="Computed: sum of squared generator weights.")
     file_stats: dict[str, FileStats] | None = Field(

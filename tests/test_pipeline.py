@@ -9,6 +9,7 @@ import hist
 import numpy as np
 import pytest
 import uhi.io.zip
+import uproot
 
 from framework.pipeline import RunOptions, execute, prepare
 from framework.plan import Plan, RunSelection
@@ -162,7 +163,6 @@ def test_plan_round_trips_through_json(config_path):
 
 def test_shape_variation_moves_events_across_cut_and_category(generated, write_config, run_config):
     """MET_pt scaled by 1.2 / 0.8: counts after a MET cut and per MET category, against numpy."""
-    import uproot
 
     config = write_config(
         f"""
@@ -195,3 +195,32 @@ def test_shape_variation_moves_events_across_cut_and_category(generated, write_c
         got = h[{"systematic": entry}].values(flow=True) / norm
         np.testing.assert_allclose(got, expected.values(flow=True), rtol=1e-9)
     assert h[{"systematic": "met_scaleUp"}].sum().value > h[{"systematic": "nominal"}].sum().value
+
+
+def test_varying_a_defined_column_reaches_its_dependants(generated, write_config, run_config):
+    """Regression: RDataFrame does not vary a Define created before the Vary; the plan orders them."""
+    config = write_config(
+        f"""
+        analysis: vary_define
+        lumi: 1.0
+        samples:
+          zmumu: {{files: ["{generated['zmumu']}"], xsec: 1.0}}
+        defines:
+          met_doubled: met_gev * 2
+          met_gev: double(MET_pt)
+        weight: "1.0"
+        generator_weight: "1.0"
+        systematics:
+          met_scale: {{kind: shape, column: met_gev, up: "met_gev * 1.5", down: "met_gev * 0.5"}}
+        histograms:
+          met2: {{axes: [{{expr: met_doubled, bins: 10, range: [0, 400]}}]}}
+        """
+    )
+    report = run_config(config)
+    steps = [(s.kind, s.name) for s in report.plan.datasets[0].steps]
+    assert steps.index(("vary", "met_scale")) < steps.index(("define", "met_doubled"))
+    h = report.result.samples[0].histograms["met2"]
+    met = uproot.open(generated["zmumu"])["Events"]["MET_pt"].array(library="np").astype(np.float64)
+    for entry, factor in (("nominal", 1.0), ("met_scaleUp", 1.5), ("met_scaleDown", 0.5)):
+        expected = hist.Hist(hist.axis.Regular(10, 0, 400)).fill(met * factor * 2)
+        np.testing.assert_allclose(h[{"systematic": entry}].values(flow=True) * len(met), expected.values(flow=True))

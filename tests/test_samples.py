@@ -110,3 +110,36 @@ def test_glob_matching_nothing_names_the_sample(tmp_path):
     with pytest.raises(InputError, match=r"no file matches 'nothing_\*.root'") as info:
         update_samples_file(path)
     assert info.value.location.key == "samples.ghost" and info.value.location.line == 2
+
+
+def test_split_sub_processes_add_up_to_the_parent(generated, write_config, run_config):
+    text = f"""
+        analysis: split
+        lumi: 10.0
+        samples:
+          ttbar:
+            files: ["{generated['ttbar']}"]
+            xsec: 832.0
+            SPLIT
+        weight: genWeight
+        systematics:
+          jes: {{kind: shape, column: Jet_pt, up: "Jet_pt * 1.05", down: "Jet_pt * 0.95"}}
+        histograms:
+          njet: {{axes: [{{expr: nJet, integer: [0, 12]}}, {{expr: MET_pt, bins: 10, range: [0, 200]}}]}}
+          ht: {{axes: [{{expr: "Sum(Jet_pt)", name: ht, bins: 20, range: [0, 1000]}}]}}
+        """
+    whole = run_config(write_config(text.replace("SPLIT", ""), "whole.yaml"))
+    split = run_config(write_config(
+        text.replace("SPLIT", 'split: {two_b: "Sum(Jet_hadronFlavour == 5) >= 2", one_b: "Sum(Jet_hadronFlavour == 5) == 1"}'),
+        "split.yaml",
+    ))
+    names = [s.sample.name for s in split.result.samples]
+    assert names == ["two_b", "one_b", "ttbar_other"]
+    assert len(split.plan.datasets[0].files) == 1  # the input is read once
+    parent = whole.result.samples[0]
+    assert sum(s.events for s in split.result.samples) == parent.events
+    assert all(s.norm == parent.norm for s in split.result.samples)
+    for name, h in parent.histograms.items():
+        total = sum(s.histograms[name].view(flow=True).value for s in split.result.samples)
+        np.testing.assert_allclose(total, h.view(flow=True).value, rtol=1e-12, atol=1e-12)
+    assert split.result.samples[0].events > 0 and split.result.samples[1].events > 0
