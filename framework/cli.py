@@ -42,6 +42,7 @@ def _run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; no event loop")
     p.add_argument("--force", action="store_true", help="recompute samples whose output is already up to date")
+    p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable input files (listed) and go on")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument(
         "--progress",
@@ -152,6 +153,7 @@ def _run_main(argv: list[str]) -> int:
         progress=sys.stdout.isatty() if args.progress is None else args.progress,
         command=("run-analysis", *argv),
         force=args.force,
+        skip_bad_files=args.skip_bad_files,
     )
     if args.dry_run or args.plan_json:
         plan, _ = prepare(options)

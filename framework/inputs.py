@@ -7,6 +7,7 @@ YAML file that declared them; `root://` and other URLs are passed through.
 from __future__ import annotations
 
 import glob
+import sys
 from pathlib import Path
 
 from .exceptions import InputError, Location
@@ -48,7 +49,11 @@ def _open(path: str, sample: str, tree: str, place: Location) -> tuple[int, str]
     try:
         handle = r.TFile.Open(path)
     except OSError as err:
-        raise InputError(f"sample {sample!r}: cannot open {path}", place, "is it a ROOT file?") from err
+        raise InputError(
+            f"sample {sample!r}: cannot open {path}",
+            place,
+            "is it a complete ROOT file? --skip-bad-files reports unreadable files and goes on without them",
+        ) from err
     finally:
         r.gErrorIgnoreLevel = level
     if not handle or handle.IsZombie():
@@ -85,10 +90,23 @@ def _array_sizes(path: str, tree: str, names: list[str], entries: int) -> dict[s
         handle.Close()
 
 
-def inspect_sample(config: LoadedConfig, sample: str) -> SampleInputs:
+def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = False) -> SampleInputs:
     spec = config.spec.samples[sample]
-    files = resolve_files(config, sample)
-    opened = [_open(f, sample, spec.tree, config.locate("samples", sample, "tree")) for f in files]
+    place = config.locate("samples", sample, "tree")
+    files: list[str] = []
+    opened: list[tuple[int, str]] = []
+    skipped: list[str] = []
+    for f in resolve_files(config, sample):
+        try:
+            opened.append(_open(f, sample, spec.tree, place))
+            files.append(f)
+        except InputError as err:
+            if not skip_bad_files:
+                raise
+            print(f"skipping unreadable file of sample {sample!r}: {f} ({err.message})", file=sys.stderr)
+            skipped.append(f)
+    if not files:
+        raise InputError(f"sample {sample!r}: no readable file ({len(skipped)} skipped)", place)
     formats = {fmt for _, fmt in opened}
     if len(formats) > 1:
         raise InputError(f"sample {sample!r} mixes TTree and RNTuple files", config.locate("samples", sample, "files"))
@@ -103,8 +121,9 @@ def inspect_sample(config: LoadedConfig, sample: str) -> SampleInputs:
         columns=columns,
         format=fmt,
         array_sizes=_array_sizes(files[0], spec.tree, arrays, opened[0][0]) if fmt == "TTree" else {},
+        skipped=tuple(skipped),
     )
 
 
-def inspect_inputs(config: LoadedConfig, samples: list[str]) -> dict[str, SampleInputs]:
-    return {name: inspect_sample(config, name) for name in samples}
+def inspect_inputs(config: LoadedConfig, samples: list[str], skip_bad_files: bool = False) -> dict[str, SampleInputs]:
+    return {name: inspect_sample(config, name, skip_bad_files) for name in samples}

@@ -31,6 +31,7 @@ class RunOptions:
     progress: bool = False
     command: tuple[str, ...] = ()
     force: bool = False  # recompute samples whose complete output already exists
+    skip_bad_files: bool = False  # leave out unreadable input files (reported) instead of stopping
 
 
 @dataclass
@@ -71,7 +72,7 @@ def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
                               "paths in 'cpp:' are relative to the YAML file that lists them")
         cpp_files.append(path)
     ensure_generated(config, names)
-    inputs = inspect_inputs(config, names)
+    inputs = inspect_inputs(config, names, options.skip_bad_files)
     for i, path in enumerate(cpp_files):
         declare_file(path, config.locate("cpp", i))
     return make_plan(config, inputs, options.selection, is_cpp_symbol, cpp_files), cpp_files

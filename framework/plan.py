@@ -40,6 +40,7 @@ class SampleInputs:
     columns: frozenset[str]
     format: str = "TTree"
     array_sizes: Mapping[str, int] = field(default_factory=dict)  # array columns' lengths in the first event
+    skipped: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-files)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class SamplePlan:
     entry_limit: int | None
     dataset: int
     parent: str | None = None  # for a sub-process of a split sample: that sample
+    skipped_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -717,6 +719,7 @@ def make_plan(
                         entry_limit=limit,
                         dataset=index,
                         parent=None if output == name else name,
+                        skipped_files=list(inputs[name].skipped),
                     )
                 )
         samples.extend(plans)

@@ -51,6 +51,7 @@ class Provenance:
             "is_data": s.is_data,
             "era": s.era,
             "files": s.files,
+            "skipped_files": s.skipped_files,
             "events_read": result.events,
             "entry_limit": s.entry_limit,
             "xsec_pb": s.xsec,

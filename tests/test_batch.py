@@ -124,3 +124,21 @@ def test_rerun_skips_up_to_date_outputs_unless_forced(config, tmp_path):
     assert (tmp_path / "zmumu.hist.zip").stat().st_mtime_ns == stamp
     forced = execute(RunOptions(config=config, output=tmp_path, force=True))
     assert len(forced.result.samples) == 2
+
+
+def test_unreadable_file_is_an_error_or_skipped_on_request(config, tmp_path):
+    folder = config.parent
+    bad = folder / "zmumu_9.root"
+    bad.write_bytes((folder / "zmumu_0.root").read_bytes()[:20000])  # truncated
+    try:
+        from framework.exceptions import InputError as Error
+
+        with pytest.raises(Error, match=r"sample 'zmumu': cannot open .*zmumu_9.root(.|\n)*--skip-bad-files"):
+            execute(RunOptions(config=config, output=tmp_path / "strict", force=True))
+        assert not (tmp_path / "strict").exists()
+        report = execute(RunOptions(config=config, output=tmp_path / "lenient", skip_bad_files=True, force=True))
+        provenance = read_member(tmp_path / "lenient" / "zmumu.hist.zip", "provenance.json")
+        assert provenance["skipped_files"] == [str(bad)] and len(provenance["files"]) == 3
+        assert report.result.samples[0].events == 3 * 30000
+    finally:
+        bad.unlink()

@@ -143,3 +143,23 @@ def test_split_sub_processes_add_up_to_the_parent(generated, write_config, run_c
         total = sum(s.histograms[name].view(flow=True).value for s in split.result.samples)
         np.testing.assert_allclose(total, h.view(flow=True).value, rtol=1e-12, atol=1e-12)
     assert split.result.samples[0].events > 0 and split.result.samples[1].events > 0
+
+
+def test_runs_tree_sums_are_used_when_present(generated, tmp_path):
+    from framework.rootenv import root
+
+    r = root()
+    path = tmp_path / "with_runs.root"
+    shutil.copy(generated["zmumu"], path)
+    options = r.RDF.RSnapshotOptions()
+    options.fMode = "UPDATE"
+    runs = r.RDataFrame(2).Define("genEventCount", "(Long64_t)(1000 + rdfentry_)")
+    runs = runs.Define("genEventSumw", "1.5 * (rdfentry_ + 1)").Define("genEventSumw2", "2.5 * (rdfentry_ + 1)")
+    runs.Snapshot("Runs", str(path), ["genEventCount", "genEventSumw", "genEventSumw2"], options)
+    samples = tmp_path / "samples.yaml"
+    samples.write_text("samples:\n  dy:\n    files: [with_runs.root]\n    xsec: 1.0\n")
+    update_samples_file(samples)
+    from ruamel.yaml import YAML
+
+    dy = YAML(typ="safe").load(samples.read_text())["samples"]["dy"]
+    assert dy["events"] == 2001 and dy["sum_weights"] == 4.5 and dy["sum_weights2"] == 7.5
