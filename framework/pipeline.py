@@ -123,6 +123,12 @@ def execute(options: RunOptions) -> RunReport | None:
     setup = time.perf_counter() - start
     loop = run_event_loop(booked)
     result = collect_results(plan, booked, loop)
+    events = sum(s.events for s in result.samples)
+    timing = {
+        "setup_seconds": round(setup, 3),
+        "event_loop_seconds": round(loop, 3),
+        "events_per_second": round(events / loop, 1) if loop > 0 else 0.0,
+    }
     provenance = Provenance(
         config=plan.config,
         config_hash=plan.config_hash,
@@ -133,14 +139,9 @@ def execute(options: RunOptions) -> RunReport | None:
         systematics=plan.systematics,
         part=plan.part,
         max_events=plan.max_events,
+        timing=timing,
     )
-    summary = {
-        "analysis": plan.analysis,
-        "events": sum(s.events for s in result.samples),
-        "setup_seconds": round(setup, 3),
-        "event_loop_seconds": round(loop, 3),
-        "threads": options.threads,
-    }
+    summary = {"analysis": plan.analysis, "events": events, **timing, "threads": options.threads}
     outdir = options.output or Path("results") / plan.analysis
     written = write_outputs(result, provenance, outdir, summary)
     return RunReport(plan, result, written, setup, loop)

@@ -41,6 +41,7 @@ class Provenance:
     systematics: list[str]
     part: list[int] | None = None
     max_events: int | None = None
+    timing: dict[str, float] | None = None  # set-up, event loop, events/s of the whole run
 
     def for_sample(self, result: SampleResult) -> dict[str, Any]:
         s = result.sample
