@@ -20,24 +20,29 @@ def _is_url(entry: str) -> bool:
     return "://" in entry
 
 
+def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[str]:
+    """Files of one `files:` entry: a URL as is, a glob, a path, or a `.txt` list of them (one per line)."""
+    if _is_url(entry):
+        return [entry]
+    pattern = base / entry
+    if entry.endswith(".txt") and pattern.is_file():
+        listed = [ln.strip() for ln in pattern.read_text().splitlines()]
+        return [f for ln in listed if ln and not ln.startswith("#") for f in expand_entry(pattern.parent, ln, sample, place)]
+    matches = sorted(glob.glob(str(pattern))) if glob.has_magic(entry) else ([str(pattern)] if pattern.exists() else [])
+    if not matches:
+        raise InputError(
+            f"sample {sample!r}: no file matches {entry!r} (looked for {pattern})",
+            place,
+            "paths are relative to the YAML file that lists them",
+        )
+    return [str(Path(m).resolve()) for m in matches]
+
+
 def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
-    spec = config.spec.samples[sample]
     files: list[str] = []
-    for i, entry in enumerate(spec.files):
-        place = config.locate("samples", sample, "files", i)
-        if _is_url(entry):
-            files.append(entry)
-            continue
+    for i, entry in enumerate(config.spec.samples[sample].files):
         base = config.source.file_of(("samples", sample, "files", i)).parent
-        pattern = str(base / entry)
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(entry) else ([pattern] if Path(pattern).exists() else [])
-        if not matches:
-            raise InputError(
-                f"sample {sample!r}: no file matches {entry!r} (looked for {pattern})",
-                place,
-                "paths are relative to the YAML file that lists them",
-            )
-        files.extend(str(Path(m).resolve()) for m in matches)
+        files.extend(expand_entry(base, entry, sample, config.locate("samples", sample, "files", i)))
     return files
 
 

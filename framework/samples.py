@@ -11,7 +11,6 @@ modification time are unchanged is not read again.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from .exceptions import ConfigError, InputError, Location
+from .inputs import expand_entry
 from .rootenv import root
 
 RUNS_COLUMNS = ("genEventCount", "genEventSumw", "genEventSumw2")
@@ -56,20 +56,6 @@ def _yaml() -> YAML:
     yaml.preserve_quotes = True
     yaml.width = 4096
     return yaml
-
-
-def _expand(base: Path, entry: str, place: Location) -> list[str]:
-    """Files of one `files:` entry: a URL as is, a glob, or a text file listing one file per line."""
-    if "://" in entry:
-        return [entry]
-    pattern = base / entry
-    if entry.endswith(".txt") and pattern.is_file():
-        lines = [ln.strip() for ln in pattern.read_text().splitlines()]
-        return [ln if "://" in ln else str((pattern.parent / ln)) for ln in lines if ln and not ln.startswith("#")]
-    matches = sorted(glob.glob(str(pattern))) if glob.has_magic(entry) else ([str(pattern)] if pattern.exists() else [])
-    if not matches:
-        raise InputError(f"no file matches {entry!r} (looked for {pattern})", place, "paths are relative to this YAML file")
-    return matches
 
 
 def _scan(path: str, tree: str, generator_weight: str, is_data: bool, place: Location) -> tuple[int, float, float]:
@@ -207,7 +193,7 @@ def _figures(base: Path, sample: CommentedMap, generator_weight: str, place: Loc
     cached = sample.get("file_stats") or {}
     figures: dict[str, FileFigures] = {}
     for entry in sample.get("files", []):
-        for file in _expand(base, str(entry), place):
+        for file in expand_entry(base, str(entry), str(place.key).split(".")[-1], place):
             key = file if "://" in file else os.path.relpath(file, base)
             stat = os.stat(file) if "://" not in file else None
             size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)

@@ -107,7 +107,7 @@ def test_sums_on_real_nanoaod_equal_uproot(shared_data, tmp_path):
 def test_glob_matching_nothing_names_the_sample(tmp_path):
     path = tmp_path / "samples.yaml"
     path.write_text("samples:\n  ghost:\n    files: ['nothing_*.root']\n    xsec: 1.0\n")
-    with pytest.raises(InputError, match=r"no file matches 'nothing_\*.root'") as info:
+    with pytest.raises(InputError, match=r"sample 'ghost': no file matches 'nothing_\*.root'") as info:
         update_samples_file(path)
     assert info.value.location.key == "samples.ghost" and info.value.location.line == 2
 
@@ -163,3 +163,13 @@ def test_runs_tree_sums_are_used_when_present(generated, tmp_path):
 
     dy = YAML(typ="safe").load(samples.read_text())["samples"]["dy"]
     assert dy["events"] == 2001 and dy["sum_weights"] == 4.5 and dy["sum_weights2"] == 7.5
+
+
+def test_text_file_lists(samples_file, tmp_path):
+    (tmp_path / "dy_files.txt").write_text("# one file per line\nzmumu.root\n\ndata.root\n")
+    samples_file.write_text("samples:\n  dy:\n    files: [dy_files.txt]\n    is_data: true\n")
+    update_samples_file(samples_file)
+    from ruamel.yaml import YAML
+
+    dy = YAML(typ="safe").load(samples_file.read_text())["samples"]["dy"]
+    assert dy["events"] == 30000 + 11000 and list(dy["file_stats"]) == ["zmumu.root", "data.root"]
