@@ -196,7 +196,7 @@ def child_a(config: Path, out: Path, threads: int) -> dict[str, Any]:
     booked = build_graph(plan, threads)
     build = time.perf_counter() - start
     loop = run_event_loop(booked)
-    result = collect_results(plan, booked, loop)
+    result = collect_results(plan, booked)
     provenance = Provenance(plan.config, plan.config_hash, "", {}, [], threads, plan.systematics)
     write_outputs(result, provenance, out, {})
     return {"build_s": build, "loop_s": loop, "peak_rss_bytes": peak_rss_bytes(), "norm": result.samples[0].norm}

@@ -123,10 +123,12 @@ def shape_keys(d: DatasetPlan) -> list[str]:
     return [f"{name}:{direction}" for name in d.shape_variations for direction in ("up", "down")]
 
 
-def _book(node: Any, d: DatasetPlan, axes: list[list[AxisPlan]], values: str, weights: str, nweights: int) -> Any:
-    """One fill action for several histograms (one list of axes each)."""
+def _book(
+    node: Any, d: DatasetPlan, axes: list[list[AxisPlan]], values: str, weights: str, nweights: int, varied: bool
+) -> Any:
+    """One fill action for several histograms (one list of axes each); `varied`: room for shape variations."""
     r = root()
-    variations = shape_keys(d) if d.shape_variations else []
+    variations = shape_keys(d) if varied else []
     layouts = r.std.vector["fw::Layout"]()
     for h_axes in axes:
         layouts.push_back(_layout(len(d.samples), nweights, h_axes, variations))
@@ -240,16 +242,17 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         # Defines come first in the plan, filters last: "all" is booked before the first filter.
         for step in d.steps:
             if step.kind == "filter" and not result.cutflow:
-                result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3))
+                result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3, False))
             node = _apply(node, step)
             if step.kind == "filter":
-                result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3))
+                result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3, False))
         if not result.cutflow:
-            result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3))
+            result.cutflow.append(_book(node, d, [[]], NO_AXES, CUTFLOW_WEIGHTS, 3, False))
         by_name = {h.name: h for h in d.histograms}
         for fill in d.fills:
             axes = [by_name[name].axes for name in fill.histograms]
-            result.fills.append(_book(node, d, axes, fill.column, fill.weights_column, len(d.weight_entries)))
+            nweights = len(d.weight_entries)
+            result.fills.append(_book(node, d, axes, fill.column, fill.weights_column, nweights, result.varied))
         booked.append(result)
     # VariationsFor compiles all pending JIT code: call it once everything is booked, so
     # that is one compilation rather than one per histogram.

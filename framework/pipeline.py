@@ -122,7 +122,7 @@ def execute(options: RunOptions) -> RunReport | None:
     booked = build_graph(plan, options.threads, options.progress)
     setup = time.perf_counter() - start
     loop = run_event_loop(booked)
-    result = collect_results(plan, booked, loop)
+    result = collect_results(plan, booked)
     events = sum(s.events for s in result.samples)
     timing = {
         "setup_seconds": round(setup, 3),

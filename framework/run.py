@@ -8,7 +8,7 @@ normalised to luminosity x cross-section / sum of generator weights.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import hist
@@ -35,8 +35,6 @@ class SampleResult:
 @dataclass
 class RunResult:
     samples: list[SampleResult]
-    loop_seconds: float
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_event_loop(booked: BookedGraph) -> float:
@@ -129,7 +127,7 @@ def _histograms_of(d: BookedDataset, h: HistogramPlan) -> list[hist.Hist]:
     return out
 
 
-def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> RunResult:
+def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
     """Turn the filled buffers into normalised histograms and cutflows, per sample."""
     samples: list[SampleResult] = []
     for d in booked.datasets:
@@ -177,4 +175,4 @@ def collect_results(plan: Plan, booked: BookedGraph, loop_seconds: float) -> Run
                 )
             samples.append(SampleResult(sample, histograms, cutflow, int(round(first[0, 0])), sum_gen, norm))
     samples.sort(key=lambda s: [p.name for p in plan.samples].index(s.sample.name))
-    return RunResult(samples, loop_seconds)
+    return RunResult(samples)
