@@ -1,0 +1,49 @@
+"""The Dask executor: a LocalCluster of 2 worker processes on loopback gives the threaded run's histograms."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from framework.distributed import execute_on_dask
+from framework.pipeline import RunOptions, execute
+from framework.write import read_histograms, read_member
+
+CONFIG = """
+analysis: on_dask
+lumi: 10.0
+samples:
+  zmumu: {{files: ["{folder}/zmumu_*.root"], xsec: 2000.0}}
+  data: {{files: ["{folder}/data.root"], is_data: true}}
+collections:
+  GoodMuon: {{from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}}
+weight: genWeight
+systematics:
+  scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
+  mu: {{kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99"}}
+histograms:
+  pt: {{axes: [{{expr: GoodMuon_pt, bins: 20, range: [0, 200]}}]}}
+"""
+
+
+def test_dask_local_cluster_equals_threads(generated, tmp_path):
+    for i in range(2):
+        shutil.copy(generated["zmumu"], tmp_path / f"zmumu_{i}.root")
+    shutil.copy(generated["data"], tmp_path / "data.root")
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(folder=tmp_path))
+    threads = execute(RunOptions(config=config, output=tmp_path / "threads"))
+    done = execute_on_dask(RunOptions(config=config, output=tmp_path / "dask"), workers=2)
+    assert sorted(p.name for p in done["outputs"]) == ["data.hist.zip", "zmumu.hist.zip"]
+    assert done["events"] == 2 * 30000 + 11000
+    for sample in threads.result.samples:
+        path = tmp_path / "dask" / f"{sample.sample.name}.hist.zip"
+        theirs = read_histograms(path)["pt"]
+        np.testing.assert_allclose(theirs.view(flow=True).value, sample.histograms["pt"].view(flow=True).value, rtol=1e-12)
+        np.testing.assert_allclose(
+            theirs.view(flow=True).variance, sample.histograms["pt"].view(flow=True).variance, rtol=1e-12
+        )
+        assert read_member(path, "provenance.json")["normalisation"] == pytest.approx(sample.norm, rel=1e-12)
+    assert not list((tmp_path / "dask").glob(".parts-*"))
