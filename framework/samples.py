@@ -17,6 +17,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
@@ -37,6 +38,7 @@ class FileFigures:
     sum_weights2: float
     size: int
     mtime_ns: int
+    splits: dict[str, tuple[int, float]] = field(default_factory=dict)  # sub-process: events, sum of weights
 
 
 @dataclass
@@ -56,6 +58,20 @@ def _yaml() -> YAML:
     yaml.preserve_quotes = True
     yaml.width = 4096
     return yaml
+
+
+def _scan_splits(path: str, tree: str, weight: str, split: dict[str, str]) -> dict[str, tuple[int, float]]:
+    """Events and sum of generator weights of each sub-process of a split sample, in one pass."""
+    if not split:
+        return {}
+    keys = [*split, "other"]  # events matching no condition: the '<sample>_other' output sample
+    choice = str(len(split))
+    for k, cond in reversed(list(enumerate(split.values()))):
+        choice = f"(({cond}) ? {k} : {choice})"
+    df = root().RDataFrame(tree, path).Define("__split", choice).Define("__w", f"double({weight})")
+    results = [(df.Filter(f"__split == {k}").Count(), df.Filter(f"__split == {k}").Sum["double"]("__w"))
+               for k in range(len(keys))]
+    return {key: (int(c.GetValue()), float(w.GetValue())) for key, (c, w) in zip(keys, results, strict=True)}
 
 
 def _scan(path: str, tree: str, generator_weight: str, is_data: bool, place: Location) -> tuple[int, float, float]:
@@ -93,7 +109,7 @@ def _mapping_indent(text: str) -> int:
     return min(indents) if indents else 2
 
 
-COMPUTED_KEYS = ("events", "sum_weights", "sum_weights2", "file_stats")
+COMPUTED_KEYS = ("events", "sum_weights", "sum_weights2", "split_stats", "file_stats")
 
 
 def _number(x: float | int) -> str:
@@ -103,13 +119,25 @@ def _number(x: float | int) -> str:
 def _computed_lines(indent: str, step: str, totals: dict[str, float | int], figures: dict[str, FileFigures],
                     is_data: bool) -> list[str]:
     lines = [f"{indent}{key}: {_number(value)}\n" for key, value in totals.items()]
+    subs = list(next(iter(figures.values())).splits) if figures else []
+    if subs:
+        split_sum = sum(w for f in figures.values() for _, w in f.splits.values())
+        lines.append(f"{indent}split_stats:\n")
+        for sub in subs:
+            events = sum(f.splits[sub][0] for f in figures.values())
+            sumw = sum(f.splits[sub][1] for f in figures.values())
+            fraction = sumw / split_sum if split_sum else 0.0
+            lines.append(f"{indent}{step}{sub}: {{events: {events}, sum_weights: {_number(sumw)}, fraction: {_number(fraction)}}}\n")
     lines.append(f"{indent}file_stats:\n")
     for name, fig in figures.items():
-        fields = {"events": fig.events}
+        fields: dict[str, Any] = {"events": fig.events}
         if not is_data:
             fields |= {"sum_weights": fig.sum_weights, "sum_weights2": fig.sum_weights2}
         fields |= {"size": fig.size, "mtime_ns": fig.mtime_ns}
         inner = ", ".join(f"{k}: {_number(v)}" for k, v in fields.items())
+        if fig.splits:
+            parts = ", ".join(f"{k}: [{v[0]}, {_number(v[1])}]" for k, v in fig.splits.items())
+            inner += f", splits: {{{parts}}}"
         lines.append(f"{indent}{step}{json.dumps(name)}: {{{inner}}}\n")
     return lines
 
@@ -190,6 +218,7 @@ def _figures(base: Path, sample: CommentedMap, generator_weight: str, place: Loc
     """Per-file figures of one sample: from the cache when size and mtime are unchanged."""
     is_data = bool(sample.get("is_data", False))
     tree = str(sample.get("tree", "Events"))
+    split = {str(k): str(v) for k, v in (sample.get("split") or {}).items()}
     cached = sample.get("file_stats") or {}
     figures: dict[str, FileFigures] = {}
     for entry in sample.get("files", []):
@@ -198,14 +227,17 @@ def _figures(base: Path, sample: CommentedMap, generator_weight: str, place: Loc
             stat = os.stat(file) if "://" not in file else None
             size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
             old = cached.get(key)
-            if stat and old and old.get("size") == size and old.get("mtime_ns") == mtime:
+            old_splits = {k: (int(v[0]), float(v[1])) for k, v in (old.get("splits") or {}).items()} if old else {}
+            if (stat and old and old.get("size") == size and old.get("mtime_ns") == mtime
+                    and list(old_splits) == ([*split, "other"] if split else [])):
                 figures[key] = FileFigures(
                     int(old["events"]), float(old.get("sum_weights", 0.0)), float(old.get("sum_weights2", 0.0)),
-                    size, mtime,
+                    size, mtime, old_splits,
                 )
                 report.reused.append(key)
                 continue
             events, sumw, sumw2 = _scan(file, tree, generator_weight, is_data, place)
-            figures[key] = FileFigures(events, sumw, sumw2, size, mtime)
+            splits = _scan_splits(file, tree, "1.0" if is_data else generator_weight, split)
+            figures[key] = FileFigures(events, sumw, sumw2, size, mtime, splits)
             report.scanned.append(key)
     return figures

@@ -57,6 +57,13 @@ class FileStats(Strict):
     sum_weights2: float | None = None
     size: int
     mtime_ns: int
+    splits: dict[str, tuple[int, float]] | None = None
+
+
+class SplitStats(Strict):
+    events: int
+    sum_weights: float
+    fraction: float
 
 
 class SampleSpec(Strict):
@@ -77,6 +84,9 @@ class SampleSpec(Strict):
     )
     events: int | None = Field(None, ge=0, description="Computed by 'run-analysis samples update': events in all files.")
     sum_weights2: float | None = Field(None, description="Computed: sum of squared generator weights.")
+    split_stats: dict[str, SplitStats] | None = Field(
+        None, description="Computed per sub-process of 'split': events, sum of weights, fraction of the sum."
+    )
     file_stats: dict[str, FileStats] | None = Field(
         None, description="Computed per file (also the cache: size and mtime_ns say when to read a file again)."
     )

@@ -173,3 +173,27 @@ def test_text_file_lists(samples_file, tmp_path):
 
     dy = YAML(typ="safe").load(samples_file.read_text())["samples"]["dy"]
     assert dy["events"] == 30000 + 11000 and list(dy["file_stats"]) == ["zmumu.root", "data.root"]
+
+
+def test_split_sums_and_fractions(samples_file, tmp_path, generated):
+    shutil.copy(generated["ttbar"], tmp_path / "ttbar_1.root")
+    samples_file.write_text(
+        "samples:\n  ttbar:\n    files: [ttbar_1.root]\n    xsec: 832.0\n"
+        "    split: {two_b: 'Sum(Jet_hadronFlavour == 5) >= 2', one_b: 'Sum(Jet_hadronFlavour == 5) == 1'}\n"
+    )
+    update_samples_file(samples_file)
+    first = samples_file.read_bytes()
+    assert not update_samples_file(samples_file).changed and samples_file.read_bytes() == first
+    from ruamel.yaml import YAML
+
+    ttbar = YAML(typ="safe").load(samples_file.read_text())["samples"]["ttbar"]
+    stats = ttbar["split_stats"]
+    assert list(stats) == ["two_b", "one_b", "other"]
+    e = uproot.open(generated["ttbar"])["Events"].arrays(["Jet_hadronFlavour", "genWeight"])
+    nb = ak.to_numpy(ak.sum(e.Jet_hadronFlavour == 5, axis=1))
+    w = ak.to_numpy(e.genWeight).astype(np.float64)
+    for name, mask in (("two_b", nb >= 2), ("one_b", nb == 1), ("other", nb == 0)):
+        assert stats[name]["events"] == int(mask.sum())
+        assert stats[name]["sum_weights"] == pytest.approx(float(w[mask].sum()), rel=1e-12)
+        assert stats[name]["fraction"] == pytest.approx(float(w[mask].sum() / w.sum()), rel=1e-12)
+    assert sum(s["events"] for s in stats.values()) == ttbar["events"]
