@@ -15,7 +15,7 @@ from .build import build_graph
 from .exceptions import ConfigError, FrameworkError
 from .generate import ensure_generated
 from .inputs import inspect_inputs
-from .load import load_config
+from .load import LoadedConfig, load_config, split_names
 from .plan import Plan, RunSelection, make_plan, select_samples, select_systematics
 from .rootenv import FRAMEWORK_HEADER, declare_file, file_digest, is_cpp_symbol, versions
 from .run import RunResult, collect_results, run_event_loop
@@ -85,22 +85,26 @@ def up_to_date(options: RunOptions) -> list[str]:
     part = list(options.selection.part) if options.selection.part else None
     done = []
     for name in select_samples(config, options.selection):
-        path = outdir / output_name(name, part)
-        if not path.is_file():
-            continue
-        try:
-            provenance = read_member(path, "provenance.json")
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            continue
-        same = (
-            provenance.get("config_hash") == config.config_hash()
-            and provenance.get("systematics") == select_systematics(config.spec, options.selection.systematics)
-            and provenance.get("max_events") == options.selection.max_events
-            and provenance.get("part") == part
-        )
-        if same:
+        outputs = split_names(name, config.spec.samples[name].split) or [name]
+        if all(_is_up_to_date(outdir / output_name(o, part), config, options) for o in outputs):
             done.append(name)
     return done
+
+
+def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        provenance = read_member(path, "provenance.json")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    part = list(options.selection.part) if options.selection.part else None
+    return bool(
+        provenance.get("config_hash") == config.config_hash()
+        and provenance.get("systematics") == select_systematics(config.spec, options.selection.systematics)
+        and provenance.get("max_events") == options.selection.max_events
+        and provenance.get("part") == part
+    )
 
 
 def execute(options: RunOptions) -> RunReport | None:
