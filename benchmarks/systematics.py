@@ -365,6 +365,8 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
 
 
 def child_b(events_file: Path, corrections: Path, threads: int, a_out: Path, norm: float) -> dict[str, Any]:
+    import framework.write  # noqa: F401  # everything the comparison needs is imported before the long loop
+
     start = time.perf_counter()
     varied, _ = build_b(events_file, corrections, threads)
     build = time.perf_counter() - start
