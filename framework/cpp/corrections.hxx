@@ -34,19 +34,7 @@ correction::Variable::Type CorrectionInput(const ROOT::RVec<T> &x, std::size_t i
 template <typename... Ts>
 double correction_product(const correction::Correction &c, int keyPos, const std::string &key, const Ts &...xs)
 {
-   std::size_t n = 1;
-   bool haveVector = false;
-   auto checkSize = [&](auto const &x) {
-      if constexpr (IsRVec<std::decay_t<decltype(x)>>::value) {
-         if (!haveVector) {
-            n = x.size();
-            haveVector = true;
-         } else if (x.size() != n) {
-            throw std::runtime_error("correction '" + c.name() + "': inputs are collections of different lengths");
-         }
-      }
-   };
-   (checkSize(xs), ...);
+   const std::size_t n = common_length("correction inputs", xs...);
    double product = 1.;
    std::vector<correction::Variable::Type> args;
    args.reserve(sizeof...(Ts) + 1);

@@ -272,8 +272,10 @@ double ValueAt(const ROOT::RVec<T> &x, std::size_t i) { return static_cast<doubl
 // The axis values of one event for one histogram, as one flat vector: entry after entry,
 // axis after axis. Axes may be scalars or collections of equal length (one entry per
 // object); scalars are repeated for every object.
+// The common length of the collections among `xs` (1 when all are scalars); `what` names
+// the values in the error thrown when collections of different lengths meet.
 template <typename... Ts>
-ROOT::RVecD pack(const Ts &...xs)
+std::size_t common_length(const char *what, const Ts &...xs)
 {
    std::size_t n = 1;
    bool haveVector = false;
@@ -283,11 +285,18 @@ ROOT::RVecD pack(const Ts &...xs)
             n = x.size();
             haveVector = true;
          } else if (x.size() != n) {
-            throw std::runtime_error("histogram axes hold collections of different lengths in one event");
+            throw std::runtime_error(std::string(what) + " are collections of different lengths in one event");
          }
       }
    };
    (checkSize(xs), ...);
+   return n;
+}
+
+template <typename... Ts>
+ROOT::RVecD pack(const Ts &...xs)
+{
+   const std::size_t n = common_length("histogram axes", xs...);
    ROOT::RVecD out(n * sizeof...(Ts));
    std::size_t k = 0;
    for (std::size_t i = 0; i < n; ++i)
