@@ -9,6 +9,8 @@ from pathlib import Path
 from .exceptions import FrameworkError
 
 COMMANDS = {
+    "plot": "plots, yields and cutflow tables and an HTML report page from a run's output files",
+    "export": "combine-style shapes (ROOT) and correctionlib ratios declared under 'exports'",
     "submit": "write HTCondor or Slurm job files: one job per sample (or era) and chunk of files",
     "merge": "add the batch parts (--part I/N outputs) of each sample in OUTDIR into one normalised file",
     "samples update": "compute events and sums of weights of a samples YAML and write them back in place",
@@ -144,6 +146,32 @@ def _merge_main(argv: list[str]) -> int:
     return 1 if report.missing else 0
 
 
+def _present_parser(command: str, output_help: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"run-analysis {command}", description=COMMANDS[command])
+    p.add_argument("config", type=Path, help="the analysis YAML the run used")
+    p.add_argument("-i", "--input", type=Path, required=True, help="the run's output folder (its -o)")
+    p.add_argument("-o", "--output", type=Path, required=True, help=output_help)
+    return p
+
+
+def _plot_main(argv: list[str]) -> int:
+    from .present import REPORT, make_report  # noqa: PLC0415
+
+    args = _present_parser("plot", "folder for the report: index.html, plots/, tables/").parse_args(argv)
+    counts = make_report(args.config, args.input, args.output)
+    print(f"{counts['plots']} plots and {counts['tables']} tables; open {args.output / REPORT}")
+    return 0
+
+
+def _export_main(argv: list[str]) -> int:
+    from .present import make_exports  # noqa: PLC0415
+
+    args = _present_parser("export", "folder for the exported files").parse_args(argv)
+    for name in make_exports(args.config, args.input, args.output):
+        print(f"  wrote {args.output / name}")
+    return 0
+
+
 def _run_main(argv: list[str]) -> int:
     from .pipeline import RunOptions, execute, prepare  # noqa: PLC0415
     from .plan import RunSelection  # noqa: PLC0415
@@ -193,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
             return _merge_main(argv[1:])
         if argv and argv[0] == "submit":
             return _submit_main(argv[1:])
+        if argv and argv[0] == "plot":
+            return _plot_main(argv[1:])
+        if argv and argv[0] == "export":
+            return _export_main(argv[1:])
         return _run_main(argv)
     except FrameworkError as err:
         print(f"error: {err}", file=sys.stderr)

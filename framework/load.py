@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 
 from .exceptions import ConfigError, Location, did_you_mean
-from .schema import AnalysisSpec, Strict
+from .schema import YIELDS, AnalysisSpec, Strict
 from .yamlsource import SourceMap, YamlPath, read_config_tree
 
 
@@ -147,6 +147,12 @@ def check_meaning(config: LoadedConfig) -> None:
                 )
             owners[name] = place
     for hname, hist in spec.histograms.items():
+        if hname == YIELDS:
+            raise ConfigError(
+                f"histogram name {YIELDS!r} is reserved",
+                config.locate("histograms", hname),
+                f"every run writes {YIELDS!r} (events per category); choose another name",
+            )
         names: set[str] = set()
         for i, axis in enumerate(hist.axes):
             if isinstance(axis, str):

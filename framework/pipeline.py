@@ -19,6 +19,7 @@ from .load import LoadedConfig, load_config, split_names
 from .plan import Plan, RunSelection, make_plan, select_samples, select_systematics
 from .rootenv import FRAMEWORK_HEADER, declare_file, file_digest, is_cpp_symbol, versions
 from .run import RunResult, collect_results, run_event_loop
+from .views import make_presentation
 from .write import Provenance, output_name, read_member, write_outputs
 
 
@@ -63,6 +64,7 @@ def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
     if options.selection.max_events is not None and options.selection.max_events < 1:
         raise FrameworkError("--max-events must be at least 1")
     config = load_config(options.config)
+    make_presentation(config)  # plots and exports are checked before, not after, the event loop
     names = select_samples(config, options.selection)
     cpp_files = []
     for i, name in enumerate(config.spec.cpp):

@@ -19,7 +19,7 @@ from typing import Any
 from .exceptions import ConfigError, Location, did_you_mean
 from .expressions import is_identifier, referenced_names
 from .load import LoadedConfig, lumi_of, split_names
-from .schema import AnalysisSpec, AxisSpec, CategorySpec
+from .schema import YIELDS, AnalysisSpec, AxisSpec, CategorySpec, HistogramSpec
 from .systematics import CombinedEntry, CorrectionPlan, contribution
 
 SAMPLE_COLUMN = "__sample"
@@ -428,6 +428,20 @@ def category_expression(cat: CategorySpec) -> str:
     return cat.expr
 
 
+def declared_histograms(spec: AnalysisSpec) -> dict[str, HistogramSpec]:
+    """The configured histograms and `yields`: events per category (every category axis)."""
+    # model_construct: without categories the yields have no axis, which users may not declare
+    return {**spec.histograms, YIELDS: HistogramSpec.model_construct(axes=list(spec.categories), weight=None)}
+
+
+def histogram_axes(spec: AnalysisSpec, hname: str) -> list[AxisPlan]:
+    """Axes of an output histogram (without the systematic axis), from the configuration alone."""
+    return [
+        _category_axis(a, spec.categories[a]) if isinstance(a, str) else _value_axis(hname, a)[0]
+        for a in declared_histograms(spec)[hname].axes
+    ]
+
+
 def _category_axis(name: str, cat: CategorySpec) -> AxisPlan:
     label = cat.label or name
     if cat.values is not None:
@@ -589,10 +603,10 @@ def _plan_dataset(
         r.require(column, config.locate("weight"))
 
     histograms: list[HistogramPlan] = []
-    for hname, hspec in spec.histograms.items():
+    for hname, hspec in declared_histograms(spec).items():
         axes = []
         for i, axis in enumerate(hspec.axes):
-            origin = config.locate("histograms", hname, "axes", i)
+            origin = config.locate("histograms", hname, "axes", i) if hname != YIELDS else config.locate("categories")
             if isinstance(axis, str):
                 plan = _category_axis(axis, spec.categories[axis])
             else:
@@ -605,7 +619,8 @@ def _plan_dataset(
         if hspec.weight is not None:
             weights_column = f"__weights_{hname}"
             r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
-        histograms.append(HistogramPlan(hname, axes, weights_column, config.locate("histograms", hname)))
+        origin = config.locate("histograms", hname) if hname != YIELDS else config.locate("categories")
+        histograms.append(HistogramPlan(hname, axes, weights_column, origin))
 
     fills: list[FillPlan] = []
     for weights_column in dict.fromkeys(h.weights_column for h in histograms):

@@ -11,9 +11,9 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .exceptions import ConfigError, Location
-from typing import Any
 
 FRAMEWORK_HEADER = Path(__file__).parent / "cpp" / "framework.hxx"
 CORRECTIONS_HEADER = Path(__file__).parent / "cpp" / "corrections.hxx"

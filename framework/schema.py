@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
+YIELDS = "yields"  # the histogram of events per category that every run writes
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Expression = Annotated[str, Field(min_length=1, description="A C++ expression over columns (RDataFrame syntax).")]
@@ -312,6 +313,74 @@ class BatchSpec(Strict):
     files_per_job: int = Field(10, ge=1, description="Input files per job.")
 
 
+SliceValue = str | int | float | list[str | int | float]
+
+
+class ProcessSpec(Strict):
+    """How a process (the `process` of its samples) looks in plots and tables."""
+
+    label: str | None = Field(None, description="Legend and table label (LaTeX math allowed, e.g. '$t\\bar{t}$').")
+    color: str | None = Field(None, description="Matplotlib colour, e.g. '#5790fc' or 'tab:blue'.")
+
+
+class PlotSpec(Strict):
+    """A stacked plot of one axis of a histogram, the other axes sliced or summed."""
+
+    histogram: str = Field(description="Name of a histogram under 'histograms'.")
+    axis: str | None = Field(None, description="The axis drawn on x; default: the histogram's first axis.")
+    slices: dict[str, SliceValue] = Field(
+        default_factory=dict,
+        description="Other axes: 'sum' (default), 'each' (one plot per bin), a bin value, a list of values "
+        "(summed), or [low, high] on a continuous axis.",
+    )
+    log: bool = Field(False, description="Logarithmic y axis.")
+    rebin: int | None = Field(None, ge=2, description="Merge this many neighbouring bins of the drawn axis.")
+    xlabel: str | None = Field(None, description="Default: the axis label.")
+    ylabel: str | None = Field(None, description="Default: 'Events' or 'Events / bin width'.")
+
+
+class PlotStyleSpec(Strict):
+    """Experiment label and output formats of every plot."""
+
+    experiment: Literal["CMS", "ATLAS", "ALICE", "LHCb", "none"] = "CMS"
+    text: str = Field("Preliminary", description="Text after the experiment name, e.g. 'Open Data', 'Simulation'.")
+    com: float = Field(13.0, gt=0, description="Centre-of-mass energy in TeV for the label.")
+    formats: list[Literal["png", "pdf", "svg"]] = Field(["png", "pdf"], min_length=1)
+    ratio: bool = Field(True, description="Draw the data/MC ratio panel.")
+
+
+class CombineExport(Strict):
+    """Shapes for CMS combine: one directory per channel, `process`, `process_systUp/Down`, `data_obs`."""
+
+    histogram: str
+    axis: str | None = Field(None, description="The fitted observable; default: the histogram's first axis.")
+    channels: list[str] = Field(
+        default_factory=list, description="Category axes whose bins become combine channels (directories)."
+    )
+    slices: dict[str, SliceValue] = Field(default_factory=dict, description="Fixed selections of the remaining axes.")
+    rebin: int | None = Field(None, ge=2)
+
+
+class CorrectionExport(Strict):
+    """A correctionlib correction equal to a ratio of histograms, e.g. data/MC."""
+
+    histogram: str
+    axes: list[str] = Field(min_length=1, description="Axes of the correction (its inputs, in this order).")
+    numerator: list[str] = Field(["data"], min_length=1, description="Processes, or 'data', summed in the numerator.")
+    denominator: list[str] = Field(
+        default_factory=list, description="Processes summed in the denominator; default: all simulated ones."
+    )
+    slices: dict[str, SliceValue] = Field(default_factory=dict, description="Selections of the axes not in 'axes'.")
+    description: str | None = None
+
+
+class ExportsSpec(Strict):
+    combine: dict[str, CombineExport] = Field(default_factory=dict, description="File name -> combine shapes.")
+    corrections: dict[str, CorrectionExport] = Field(
+        default_factory=dict, description="Correction name -> ratio; all go into one CorrectionSet JSON."
+    )
+
+
 class AnalysisSpec(Strict):
     """A whole analysis: the merged content of the config file and everything it includes."""
 
@@ -333,8 +402,20 @@ class AnalysisSpec(Strict):
     systematics: dict[str, Systematic] = Field(default_factory=dict)
     histograms: dict[str, HistogramSpec] = Field(min_length=1)
     batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch job resources.")
+    processes: dict[str, ProcessSpec] = Field(
+        default_factory=dict, description="Labels and colours of processes; stacking order (first at the bottom)."
+    )
+    plots: dict[str, PlotSpec] = Field(
+        default_factory=dict, description="Plots made by 'run-analysis plot'; default: one per histogram axis."
+    )
+    style: PlotStyleSpec = Field(default_factory=PlotStyleSpec, description="Experiment label and plot formats.")
+    blind: list[dict[str, SliceValue]] = Field(
+        default_factory=list,
+        description="Regions where data is hidden: axis name -> value, list of values, or [low, high].",
+    )
+    exports: ExportsSpec = Field(default_factory=ExportsSpec, description="Files for fits: combine shapes, corrections.")
 
-    @field_validator("collections", "defines", "categories", "histograms", "systematics", "samples")
+    @field_validator("collections", "defines", "categories", "histograms", "systematics", "samples", "plots")
     @classmethod
     def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
         for name in v:

@@ -99,14 +99,14 @@ def write_files(outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, A
         for tmp_path in temporaries.values():
             tmp_path.unlink(missing_ok=True)
         raise
-    mode = 0o666 & ~_umask()
+    mode = 0o666 & ~current_umask()
     for final, tmp_path in temporaries.items():
         os.chmod(tmp_path, mode)
         os.replace(tmp_path, final)
     return [p for p in temporaries if p.name.endswith(SUFFIX)]
 
 
-def _umask() -> int:
+def current_umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
