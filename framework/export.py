@@ -68,7 +68,7 @@ def write_combine(path: Path, shapes: dict[str, hist.Hist]) -> None:
 
 
 def correction_ratio(outputs: RunOutputs, presentation: Presentation, export: CorrectionView) -> hist.Hist:
-    """numerator / denominator over the correction's axes (nominal); 1 where the denominator is empty."""
+    """numerator / denominator over the correction's axes (nominal); 1 where the denominator is not positive."""
 
     def summed(names: tuple[str, ...]) -> Projection:
         return project(
@@ -87,7 +87,7 @@ def correction_ratio(outputs: RunOutputs, presentation: Presentation, export: Co
             )
     numerator, denominator = summed(export.numerator), summed(export.denominator)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(denominator.nominal != 0, numerator.nominal / denominator.nominal, 1.0)
+        ratio = np.where(denominator.nominal > 0, numerator.nominal / denominator.nominal, 1.0)
     h = hist.Hist(*numerator.axes, storage=hist.storage.Double(), name=export.name, label="ratio")
     h.view()[...] = ratio
     return h
