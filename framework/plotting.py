@@ -168,9 +168,7 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     else:
         ax.set_ylim(0, highest * 1.6)
     ax.set_ylabel(d.ylabel)
-    ax.legend(ncol=2, fontsize="small", loc="upper right")
-    if d.title:
-        ax.text(0.04, 0.96, d.title, transform=ax.transAxes, va="top", fontsize="small")
+    ax.legend(ncol=2, fontsize="small", loc="upper right", title=d.title or None, title_fontsize="small")
     lumi = d.lumi_inv_pb / 1000 if d.lumi_inv_pb else None
     if style.experiment == "none":
         ax.text(

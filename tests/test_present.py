@@ -201,8 +201,14 @@ def test_report_page_renders_in_headless_chromium(demo_run):
     from playwright.sync_api import sync_playwright
 
     page_path = demo_run["plots"] / "index.html"
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=flags)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -235,7 +241,7 @@ def test_outputs_of_two_configurations_are_refused(demo_run, tmp_path, write_con
         analysis: other
         lumi: 1.0
         samples:
-          zmumu: {{files: ["{generated['zmumu']}"], xsec: 1.0}}
+          zmumu: {{files: ["{generated["zmumu"]}"], xsec: 1.0}}
         histograms:
           met: {{axes: [{{expr: MET_pt, bins: 10, range: [0, 100]}}]}}
         """
@@ -252,7 +258,11 @@ def test_outputs_of_two_configurations_are_refused(demo_run, tmp_path, write_con
 
 def test_cli_plot_error_exits_nonzero_without_output(demo_run, tmp_path, capsys):
     config = tmp_path / "config.yaml"
-    text = DEMO.read_text().replace("../../", str(REPO) + "/").replace("channel: each}, log: true}", "channel: eech}, log: true}")
+    text = (
+        DEMO.read_text()
+        .replace("../../", str(REPO) + "/")
+        .replace("channel: each}, log: true}", "channel: eech}, log: true}")
+    )
     config.write_text(text)
     rc = main(["plot", str(config), "-i", str(demo_run["out"]), "-o", str(tmp_path / "plots")])
     err = capsys.readouterr().err
@@ -263,15 +273,37 @@ def test_cli_plot_error_exits_nonzero_without_output(demo_run, tmp_path, capsys)
 
 def test_plot_command_from_the_shell(demo_run, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "plot", str(DEMO), "-i", str(demo_run["out"]), "-o", str(tmp_path / "p")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework.cli",
+            "plot",
+            str(DEMO),
+            "-i",
+            str(demo_run["out"]),
+            "-o",
+            str(tmp_path / "p"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "p" / "index.html").is_file() and (tmp_path / "p" / "plots" / "mll.pdf").is_file()
     # a folder the command did not make is never replaced
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "plot", str(DEMO), "-i", str(demo_run["out"]), "-o", str(REPO / "tests")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework.cli",
+            "plot",
+            str(DEMO),
+            "-i",
+            str(demo_run["out"]),
+            "-o",
+            str(REPO / "tests"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0 and "was not made by run-analysis" in proc.stderr
 
