@@ -117,6 +117,22 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
     )
 
 
+def _bands(ax: Any, d: PlotData, edges: np.ndarray, scale: np.ndarray, prefix: str) -> None:
+    """The systematic (grey) and statistical (hatched) bands, divided by `scale`."""
+    for kind, up, down, look in (
+        ("syst", d.syst_up, d.syst_down, {"fill": True, "color": "tab:gray", "alpha": 0.35, "label": "Syst. unc."}),
+        (
+            "stat",
+            d.stat_up,
+            d.stat_down,
+            {"fill": False, "hatch": "////", "color": "black", "linewidth": 0, "label": "Stat. unc."},
+        ),
+    ):
+        if prefix:
+            look.pop("label")
+        ax.stairs(np.asarray(up) / scale, edges, baseline=np.asarray(down) / scale, gid=prefix + kind, **look)
+
+
 def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     """The figure of one plot (matplotlib, mplhep style of the experiment)."""
     import matplotlib  # noqa: PLC0415
@@ -141,20 +157,7 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
         ax.stairs(top, edges, baseline=baseline, fill=True, label=label, color=color, gid=f"stack:{label}")
         baseline = top
     ax.stairs(total, edges, color="black", linewidth=0.8, gid="total")
-    ax.stairs(
-        d.syst_up, edges, baseline=d.syst_down, fill=True, color="tab:gray", alpha=0.35, label="Syst. unc.", gid="syst"
-    )
-    ax.stairs(
-        d.stat_up,
-        edges,
-        baseline=d.stat_down,
-        fill=False,
-        hatch="////",
-        color="black",
-        linewidth=0,
-        label="Stat. unc.",
-        gid="stat",
-    )
+    _bands(ax, d, edges, np.ones_like(total), "")
     if d.data is not None:
         values = np.asarray(d.data, dtype=float)
         errors = [values - np.asarray(d.data_low, dtype=float), np.asarray(d.data_high, dtype=float) - values]
@@ -186,25 +189,7 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     if rax is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(total > 0, total, np.nan)
-            rax.stairs(
-                np.asarray(d.syst_up) / scale,
-                edges,
-                baseline=np.asarray(d.syst_down) / scale,
-                fill=True,
-                color="tab:gray",
-                alpha=0.35,
-                gid="ratio:syst",
-            )
-            rax.stairs(
-                np.asarray(d.stat_up) / scale,
-                edges,
-                baseline=np.asarray(d.stat_down) / scale,
-                fill=False,
-                hatch="////",
-                color="black",
-                linewidth=0,
-                gid="ratio:stat",
-            )
+            _bands(rax, d, edges, scale, "ratio:")
             r = np.asarray(d.data, dtype=float) / scale
             rerr = [r - np.asarray(d.data_low, dtype=float) / scale, np.asarray(d.data_high, dtype=float) / scale - r]
         rax.errorbar(centres, r, yerr=rerr, fmt="o", color="black", markersize=4, gid="ratio:data")

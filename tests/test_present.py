@@ -271,40 +271,17 @@ def test_cli_plot_error_exits_nonzero_without_output(demo_run, tmp_path, capsys)
     assert not (tmp_path / "plots").exists()
 
 
+def _plot_from_shell(outputs: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "framework.cli", "plot", str(DEMO), "-i", str(outputs), "-o", str(target)]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
 def test_plot_command_from_the_shell(demo_run, tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "framework.cli",
-            "plot",
-            str(DEMO),
-            "-i",
-            str(demo_run["out"]),
-            "-o",
-            str(tmp_path / "p"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = _plot_from_shell(demo_run["out"], tmp_path / "p")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "p" / "index.html").is_file() and (tmp_path / "p" / "plots" / "mll.pdf").is_file()
     # a folder the command did not make is never replaced
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "framework.cli",
-            "plot",
-            str(DEMO),
-            "-i",
-            str(demo_run["out"]),
-            "-o",
-            str(REPO / "tests"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = _plot_from_shell(demo_run["out"], REPO / "tests")
     assert proc.returncode != 0 and "was not made by run-analysis" in proc.stderr
 
 
