@@ -17,11 +17,11 @@ from .load import LoadedConfig
 from .rootenv import declare_file, root
 from .schema import GeneratorSpec
 
-PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "data": -1}
+PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "adl": 2, "wjets": 3, "single_top": 4, "data": -1}
 COLLECTIONS = {
-    "Muon": ["pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "tightId"],
-    "Electron": ["pt", "eta", "phi", "mass", "charge", "pfRelIso03_all", "cutBased"],
-    "Jet": ["pt", "eta", "phi", "mass", "btagCSVV2", "jetId", "hadronFlavour"],
+    "Muon": ["pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "tightId", "sip3d"],
+    "Electron": ["pt", "eta", "phi", "mass", "charge", "pfRelIso03_all", "cutBased", "sip3d"],
+    "Jet": ["pt", "eta", "phi", "mass", "btagCSVV2", "btag", "jetId", "hadronFlavour"],
 }
 SIMULATION_ONLY = {"genWeight", "LHEScaleWeight", "PSWeight", "Pileup_nTrueInt", "Jet_hadronFlavour"}
 SCALARS = ["MET_pt", "MET_phi"]

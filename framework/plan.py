@@ -109,6 +109,7 @@ class HistogramPlan:
     axes: list[AxisPlan]
     weights_column: str
     origin: Location
+    where_column: str | None = None  # filled only where this boolean column is true
 
 
 @dataclass
@@ -428,10 +429,17 @@ def category_expression(cat: CategorySpec) -> str:
     return cat.expr
 
 
+def _pack_expression(h: HistogramPlan) -> str:
+    columns = ", ".join(a.column for a in h.axes)
+    if h.where_column is None:
+        return f"fw::pack({columns})"
+    return f"fw::pack_if({h.where_column}{', ' if columns else ''}{columns})"
+
+
 def declared_histograms(spec: AnalysisSpec) -> dict[str, HistogramSpec]:
     """The configured histograms and `yields`: events per category (every category axis)."""
     # model_construct: without categories the yields have no axis, which users may not declare
-    return {**spec.histograms, YIELDS: HistogramSpec.model_construct(axes=list(spec.categories), weight=None)}
+    return {**spec.histograms, YIELDS: HistogramSpec.model_construct(axes=list(spec.categories), weight=None, where=None)}
 
 
 def histogram_axes(spec: AnalysisSpec, hname: str) -> list[AxisPlan]:
@@ -619,14 +627,20 @@ def _plan_dataset(
         if hspec.weight is not None:
             weights_column = f"__weights_{hname}"
             r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
+        where_column = None
+        if hspec.where is not None:
+            where_column = f"__where_{hname}"
+            where_origin = config.locate("histograms", hname, "where")
+            r.extra[where_column] = _Node(where_column, f"bool({hspec.where})", where_origin)
+            r.require(where_column, where_origin)
         origin = config.locate("histograms", hname) if hname != YIELDS else config.locate("categories")
-        histograms.append(HistogramPlan(hname, axes, weights_column, origin))
+        histograms.append(HistogramPlan(hname, axes, weights_column, origin, where_column))
 
     fills: list[FillPlan] = []
     for weights_column in dict.fromkeys(h.weights_column for h in histograms):
         group = [h for h in histograms if h.weights_column == weights_column]
         column = f"__values_{len(fills)}"
-        packs = ", ".join(f"fw::pack({', '.join(a.column for a in h.axes)})" for h in group)
+        packs = ", ".join(_pack_expression(h) for h in group)
         r.extra[column] = _Node(column, f"fw::pack_all({packs})", group[0].origin)
         for needed in (column, weights_column):
             r.require(needed, group[0].origin)

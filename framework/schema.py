@@ -35,7 +35,9 @@ class Strict(BaseModel):
 class GeneratorSpec(Strict):
     """Make this sample's files with the built-in event generator when they are missing."""
 
-    process: Literal["zmumu", "ttbar", "data"] = Field(description="Physics process to simulate; 'data' mixes processes.")
+    process: Literal["zmumu", "ttbar", "adl", "wjets", "single_top", "data"] = Field(
+        description="Physics process to simulate; 'adl' mixes ttbar, Z->ll, WZ and W+jets; 'data' mixes zmumu and ttbar."
+    )
     events: int = Field(0, ge=0, description="Number of events (MC).")
     mixture: dict[str, int] = Field(
         default_factory=dict, description="For process 'data': events per simulated process, e.g. {zmumu: 20000}."
@@ -195,6 +197,9 @@ class HistogramSpec(Strict):
         min_length=1, description="Axes in order: a category name, or a mapping defining an axis."
     )
     weight: Expression | None = Field(None, description="Extra factor multiplying the event weight for this histogram.")
+    where: Expression | None = Field(
+        None, description="Fill only events where this is true: a selection for this histogram alone."
+    )
 
 
 class Applicability(Strict):

@@ -1,4 +1,5 @@
-// Deterministic generator of NanoAOD-like events: Z->mumu and ttbar-like kinematics.
+// Deterministic generator of NanoAOD-like events: Z->mumu, ttbar, W+jets and single-top-like
+// kinematics, and the mixture the ADL benchmark queries select from.
 // Every event is a pure function of (process, seed, entry), so files are identical
 // whatever the thread count or the order of generation.
 #ifndef FRAMEWORK_GENERATOR_HXX
@@ -20,12 +21,12 @@ using P4 = ROOT::Math::PxPyPzMVector;
 
 struct Event {
    float genWeight = 1.f;
-   ROOT::RVecF Muon_pt, Muon_eta, Muon_phi, Muon_mass, Muon_pfRelIso04_all;
+   ROOT::RVecF Muon_pt, Muon_eta, Muon_phi, Muon_mass, Muon_pfRelIso04_all, Muon_sip3d;
    ROOT::RVecI Muon_charge;
    ROOT::RVec<bool> Muon_tightId;
-   ROOT::RVecF Electron_pt, Electron_eta, Electron_phi, Electron_mass, Electron_pfRelIso03_all;
+   ROOT::RVecF Electron_pt, Electron_eta, Electron_phi, Electron_mass, Electron_pfRelIso03_all, Electron_sip3d;
    ROOT::RVecI Electron_charge, Electron_cutBased;
-   ROOT::RVecF Jet_pt, Jet_eta, Jet_phi, Jet_mass, Jet_btagCSVV2;
+   ROOT::RVecF Jet_pt, Jet_eta, Jet_phi, Jet_mass, Jet_btagCSVV2, Jet_btag;
    ROOT::RVecI Jet_jetId, Jet_hadronFlavour;
    float MET_pt = 0.f, MET_phi = 0.f;
    ROOT::RVecF LHEScaleWeight, PSWeight;
@@ -42,7 +43,12 @@ inline std::uint64_t splitmix(std::uint64_t x)
 
 class Generator {
 public:
-   Generator(std::uint64_t seed, std::uint64_t entry) : fRng(0) { fRng.SetSeed(splitmix(seed * 0x100000001B3ULL ^ splitmix(entry)) | 1); }
+   // fAux draws quantities added later (sip3d) without changing the main stream of older processes.
+   Generator(std::uint64_t seed, std::uint64_t entry) : fRng(0), fAux(0)
+   {
+      fRng.SetSeed(splitmix(seed * 0x100000001B3ULL ^ splitmix(entry)) | 1);
+      fAux.SetSeed(splitmix(splitmix(seed) ^ entry ^ 0x5DEECE66DULL) | 1);
+   }
 
    Event Make(int process)
    {
@@ -50,10 +56,16 @@ public:
       fMet = P4(0, 0, 0, 0);
       double hardPt = 0.;
       if (process == 0)
-         hardPt = Zmumu(ev);
-      else
+         hardPt = Zll(ev, 13);
+      else if (process == 1)
          hardPt = TTbar(ev);
-      const int nIsr = fRng.Poisson(process == 0 ? 0.8 : 1.2);
+      else if (process == 2)
+         hardPt = Mixture(ev);
+      else if (process == 3)
+         hardPt = WJets(ev);
+      else
+         hardPt = SingleTop(ev);
+      const int nIsr = fRng.Poisson(process == 0 ? 0.8 : (process == 3 ? 2.5 : 1.2));
       for (int i = 0; i < nIsr; ++i) {
          const double pt = 20. + fRng.Exp(25.);
          Jet(ev, P4(0, 0, 0, 0), pt, fRng.Gaus(0., 2.2), fRng.Uniform(-M_PI, M_PI), 0);
@@ -67,7 +79,7 @@ public:
    }
 
 private:
-   TRandom3 fRng;
+   TRandom3 fRng, fAux;
    P4 fMet;
 
    P4 FromPtEtaPhiM(double pt, double eta, double phi, double m)
@@ -108,6 +120,7 @@ private:
          return;
       fMet -= FromPtEtaPhiM(pt, eta, phi, 0.);
       const float iso = prompt ? fRng.Exp(0.04) : fRng.Exp(0.4);
+      const float sip3d = prompt ? fAux.Exp(1.5) : fAux.Exp(6.);
       if (flavour == 13) {
          ev.Muon_pt.push_back(pt);
          ev.Muon_eta.push_back(eta);
@@ -116,6 +129,7 @@ private:
          ev.Muon_charge.push_back(charge);
          ev.Muon_pfRelIso04_all.push_back(iso);
          ev.Muon_tightId.push_back(fRng.Rndm() < (prompt ? 0.97 : 0.3));
+         ev.Muon_sip3d.push_back(sip3d);
       } else {
          ev.Electron_pt.push_back(pt);
          ev.Electron_eta.push_back(eta);
@@ -123,6 +137,7 @@ private:
          ev.Electron_mass.push_back(0.000511f);
          ev.Electron_charge.push_back(charge);
          ev.Electron_pfRelIso03_all.push_back(iso);
+         ev.Electron_sip3d.push_back(sip3d);
          ev.Electron_cutBased.push_back(prompt ? 2 + static_cast<int>(fRng.Integer(3)) : static_cast<int>(fRng.Integer(3)));
       }
    }
@@ -145,21 +160,66 @@ private:
       ev.Jet_mass.push_back(mass);
       const double u = fRng.Rndm();
       ev.Jet_btagCSVV2.push_back(flavour == 5 ? 1. - u * u * u : (flavour == 4 ? u : u * u * u));
+      ev.Jet_btag.push_back(ev.Jet_btagCSVV2.back()); // the ADL benchmark's name for the discriminant
       ev.Jet_jetId.push_back(fRng.Rndm() < 0.97 ? 6 : 2);
       ev.Jet_hadronFlavour.push_back(flavour);
    }
 
-   double Zmumu(Event &ev)
+   // Z -> l l (flavour 11 or 13).
+   double Zll(Event &ev, int flavour)
    {
+      const double ml = flavour == 13 ? 0.10566 : 0.000511;
       const double m = BreitWigner(91.1876, 2.4952, 50., 150.);
       const double pt = fRng.Exp(12.), y = fRng.Gaus(0., 1.8), phi = fRng.Uniform(-M_PI, M_PI);
       const double mt = std::sqrt(m * m + pt * pt);
       const P4 z(pt * std::cos(phi), pt * std::sin(phi), mt * std::sinh(y), m);
-      const auto [mu1, mu2] = Decay(z, 0.10566, 0.10566);
+      const auto [l1, l2] = Decay(z, ml, ml);
       const int q = fRng.Rndm() < 0.5 ? 1 : -1;
-      Lepton(ev, 13, mu1, 0, 0, 0, q, true);
-      Lepton(ev, 13, mu2, 0, 0, 0, -q, true);
+      Lepton(ev, flavour, l1, 0, 0, 0, q, true);
+      Lepton(ev, flavour, l2, 0, 0, 0, -q, true);
       return pt;
+   }
+
+   // W -> l nu (l = e or mu) recoiling against `pt`.
+   void Wlnu(Event &ev, double pt)
+   {
+      const double m = BreitWigner(80.379, 2.085, 50., 150.), phi = fRng.Uniform(-M_PI, M_PI);
+      const P4 w = FromPtEtaPhiM(pt, fRng.Gaus(0., 1.6), phi, m);
+      const auto [l, nu] = Decay(w, 0., 0.);
+      Lepton(ev, fRng.Rndm() < 0.5 ? 11 : 13, l, 0, 0, 0, fRng.Rndm() < 0.5 ? 1 : -1, true);
+   }
+
+   double WJets(Event &ev)
+   {
+      const double pt = fRng.Exp(40.);
+      Wlnu(ev, pt);
+      return pt;
+   }
+
+   double SingleTop(Event &ev)
+   {
+      const double pt = fRng.Exp(60.);
+      const double m = BreitWigner(172.5, 1.41, 150., 195.);
+      Top(ev, FromPtEtaPhiM(pt, fRng.Gaus(0., 1.4), fRng.Uniform(-M_PI, M_PI), m), fRng.Rndm() < 0.5 ? 1 : -1,
+          fRng.Rndm() < 0.5);
+      Jet(ev, P4(), 20. + fRng.Exp(40.), fRng.Gaus(0., 2.5), fRng.Uniform(-M_PI, M_PI), 0); // forward jet
+      return pt;
+   }
+
+   // What the ADL queries select from: ttbar, Z -> ee/mumu, WZ -> 3 leptons, W+jets.
+   double Mixture(Event &ev)
+   {
+      const double u = fRng.Rndm();
+      if (u < 0.40)
+         return TTbar(ev);
+      if (u < 0.70)
+         return Zll(ev, fRng.Rndm() < 0.5 ? 11 : 13);
+      if (u < 0.80) {
+         const double pt = Zll(ev, fRng.Rndm() < 0.5 ? 11 : 13);
+         Wlnu(ev, pt + fRng.Exp(20.));
+         return pt;
+      }
+      return WJets(ev);
    }
 
    // One top quark decay: b jet, then W -> l nu (l = e, mu) or q q'.
@@ -203,10 +263,12 @@ private:
 
    void Finish(Event &ev, int process, double hardPt)
    {
-      SortBy(ev.Muon_pt, ev.Muon_eta, ev.Muon_phi, ev.Muon_mass, ev.Muon_charge, ev.Muon_pfRelIso04_all, ev.Muon_tightId);
+      SortBy(ev.Muon_pt, ev.Muon_eta, ev.Muon_phi, ev.Muon_mass, ev.Muon_charge, ev.Muon_pfRelIso04_all, ev.Muon_tightId,
+             ev.Muon_sip3d);
       SortBy(ev.Electron_pt, ev.Electron_eta, ev.Electron_phi, ev.Electron_mass, ev.Electron_charge,
-             ev.Electron_pfRelIso03_all, ev.Electron_cutBased);
-      SortBy(ev.Jet_pt, ev.Jet_eta, ev.Jet_phi, ev.Jet_mass, ev.Jet_btagCSVV2, ev.Jet_jetId, ev.Jet_hadronFlavour);
+             ev.Electron_pfRelIso03_all, ev.Electron_cutBased, ev.Electron_sip3d);
+      SortBy(ev.Jet_pt, ev.Jet_eta, ev.Jet_phi, ev.Jet_mass, ev.Jet_btagCSVV2, ev.Jet_jetId, ev.Jet_hadronFlavour,
+             ev.Jet_btag);
       const double metx = fMet.Px() + fRng.Gaus(0., 12.), mety = fMet.Py() + fRng.Gaus(0., 12.);
       ev.MET_pt = std::hypot(metx, mety);
       ev.MET_phi = std::atan2(mety, metx);
@@ -225,7 +287,8 @@ private:
    }
 };
 
-// Process 0: Z->mumu, 1: ttbar; process -1 (data): entries below `split` are Z, the rest ttbar.
+// Process 0: Z->mumu, 1: ttbar, 2: the ADL mixture, 3: W+jets, 4: single top;
+// process -1 (data): entries below `split` are Z, the rest ttbar.
 inline Event generate(int process, std::uint64_t seed, std::uint64_t entry, std::uint64_t split)
 {
    if (process < 0)
