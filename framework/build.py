@@ -252,7 +252,10 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         for fill in d.fills:
             axes = [by_name[name].axes for name in fill.histograms]
             nweights = len(d.weight_entries)
-            result.fills.append(_book(node, d, axes, fill.column, fill.weights_column, nweights, result.varied))
+            selected = node
+            for column in fill.filters:
+                selected = selected.Filter(column)
+            result.fills.append(_book(selected, d, axes, fill.column, fill.weights_column, nweights, result.varied))
         booked.append(result)
     # VariationsFor compiles all pending JIT code: call it once everything is booked, so
     # that is one compilation rather than one per histogram.

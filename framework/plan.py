@@ -109,7 +109,7 @@ class HistogramPlan:
     axes: list[AxisPlan]
     weights_column: str
     origin: Location
-    where_column: str | None = None  # filled only where this boolean column is true
+    where_columns: list[str] = field(default_factory=list)  # filled only where these boolean columns are true
 
 
 @dataclass
@@ -119,6 +119,7 @@ class FillPlan:
     column: str
     weights_column: str
     histograms: list[str]
+    filters: list[str] = field(default_factory=list)  # boolean columns filtered on before this fill only
 
 
 @dataclass
@@ -221,7 +222,8 @@ class Plan:
             lines.append(f"  systematic axis ({len(d.systematic_entries)}): {', '.join(d.systematic_entries)}")
             for h in d.histograms:
                 axes = ", ".join(_describe_axis(a) for a in h.axes)
-                lines.append(f"  histogram {h.name}: {axes} x systematic")
+                where = f"  where {' -> '.join(h.where_columns)}" if h.where_columns else ""
+                lines.append(f"  histogram {h.name}: {axes} x systematic{where}")
         return "\n".join(lines)
 
 
@@ -429,13 +431,6 @@ def category_expression(cat: CategorySpec) -> str:
     return cat.expr
 
 
-def _pack_expression(h: HistogramPlan) -> str:
-    columns = ", ".join(a.column for a in h.axes)
-    if h.where_column is None:
-        return f"fw::pack({columns})"
-    return f"fw::pack_if({h.where_column}{', ' if columns else ''}{columns})"
-
-
 def declared_histograms(spec: AnalysisSpec) -> dict[str, HistogramSpec]:
     """The configured histograms and `yields`: events per category (every category axis)."""
     # model_construct: without categories the yields have no axis, which users may not declare
@@ -611,6 +606,7 @@ def _plan_dataset(
         r.require(column, config.locate("weight"))
 
     histograms: list[HistogramPlan] = []
+    where_names: dict[str, str] = {}  # condition -> its column, shared by histograms
     for hname, hspec in declared_histograms(spec).items():
         axes = []
         for i, axis in enumerate(hspec.axes):
@@ -627,24 +623,28 @@ def _plan_dataset(
         if hspec.weight is not None:
             weights_column = f"__weights_{hname}"
             r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
-        where_column = None
-        if hspec.where is not None:
-            where_column = f"__where_{hname}"
-            where_origin = config.locate("histograms", hname, "where")
-            r.extra[where_column] = _Node(where_column, f"bool({hspec.where})", where_origin)
-            r.require(where_column, where_origin)
+        where_columns = []
+        conditions = [hspec.where] if isinstance(hspec.where, str) else list(hspec.where or [])
+        for i, condition in enumerate(conditions):
+            path = ("histograms", hname, "where") + ((i,) if isinstance(hspec.where, list) else ())
+            column = where_names.setdefault(condition, f"__where_{len(where_names)}")
+            r.extra[column] = _Node(column, f"bool({condition})", config.locate(*path))
+            r.require(column, config.locate(*path))
+            where_columns.append(column)
         origin = config.locate("histograms", hname) if hname != YIELDS else config.locate("categories")
-        histograms.append(HistogramPlan(hname, axes, weights_column, origin, where_column))
+        histograms.append(HistogramPlan(hname, axes, weights_column, origin, where_columns))
 
     fills: list[FillPlan] = []
-    for weights_column in dict.fromkeys(h.weights_column for h in histograms):
-        group = [h for h in histograms if h.weights_column == weights_column]
+    # one fill per weight vector and `where` chain: a fill's axis values are computed only
+    # for the events that pass its filters
+    for weights_column, filters in dict.fromkeys((h.weights_column, tuple(h.where_columns)) for h in histograms):
+        group = [h for h in histograms if h.weights_column == weights_column and tuple(h.where_columns) == filters]
         column = f"__values_{len(fills)}"
-        packs = ", ".join(_pack_expression(h) for h in group)
+        packs = ", ".join(f"fw::pack({', '.join(a.column for a in h.axes)})" for h in group)
         r.extra[column] = _Node(column, f"fw::pack_all({packs})", group[0].origin)
         for needed in (column, weights_column):
             r.require(needed, group[0].origin)
-        fills.append(FillPlan(column, weights_column, [h.name for h in group]))
+        fills.append(FillPlan(column, weights_column, [h.name for h in group], list(filters)))
 
     steps = r.steps()
     for i, cut in enumerate(spec.selection):

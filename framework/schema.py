@@ -197,8 +197,10 @@ class HistogramSpec(Strict):
         min_length=1, description="Axes in order: a category name, or a mapping defining an axis."
     )
     weight: Expression | None = Field(None, description="Extra factor multiplying the event weight for this histogram.")
-    where: Expression | None = Field(
-        None, description="Fill only events where this is true: a selection for this histogram alone."
+    where: Expression | list[Expression] | None = Field(
+        None,
+        description="Fill only events where this is true (or these are, applied in order): a selection for this "
+        "histogram alone. Columns it needs are computed only for events that pass the earlier conditions.",
     )
 
 

@@ -304,13 +304,6 @@ ROOT::RVecD pack(const Ts &...xs)
    return out;
 }
 
-// The axis values of a histogram with a `where:` condition: nothing when it is false.
-template <typename... Ts>
-ROOT::RVecD pack_if(bool pass, const Ts &...xs)
-{
-   return pass ? pack(xs...) : ROOT::RVecD{};
-}
-
 // The axis values of every histogram of one fill, one segment per histogram. One column
 // and one action for many histograms: RDataFrame's cost per node and per variation is
 // paid once, and one compiled action serves every histogram whatever its column types.
