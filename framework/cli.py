@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from .exceptions import FrameworkError
 
@@ -207,7 +208,22 @@ def _run_main(argv: list[str]) -> int:
         return 0
     report = execute(options)
     print(report.summary() if report else "every selected sample's output is up to date (use --force to recompute)")
+    _tag_and_probe(options)
     return 0
+
+
+def _tag_and_probe(options: Any) -> None:
+    """A config with a `tnp:` section goes on from the histograms to efficiencies and scale factors."""
+    from .load import load_config  # noqa: PLC0415
+
+    config = load_config(options.config)
+    if config.spec.tnp is None:
+        return
+    from .tnp import run_tnp  # noqa: PLC0415
+
+    outdir = options.output or Path("results") / config.spec.analysis
+    for path in run_tnp(config, outdir):
+        print(f"  wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

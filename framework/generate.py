@@ -18,8 +18,24 @@ from .rootenv import declare_file, root
 from .schema import GeneratorSpec
 
 PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "adl": 2, "wjets": 3, "single_top": 4, "data": -1}
+# Tag-and-probe samples: tightId efficiency of tracker muons per (|eta|, pT) bin, isolation
+# scale, tracker efficiency and background fraction. "data" differs from "mc", so the true
+# scale factors are known: id_data / id_mc, and for isolation < 0.15 given tightId,
+# (1 - exp(-0.15 / iso_scale_data)) / (1 - exp(-0.15 / iso_scale_mc)).
+TNP_ETA_EDGES = [0.0, 0.9, 1.2, 2.1, 2.4]
+TNP_PT_EDGES = [20.0, 25.0, 30.0, 40.0, 60.0, 120.0]
+_ID_MC = [round(0.975 - 0.015 * i - 0.03 * (4 - j) / 4, 4) for i in range(4) for j in range(5)]
+TNP_TRUTH = {
+    "tnp_mc": {"id": _ID_MC, "tracker": 0.99, "iso_scale": 0.04, "background": 0.0},
+    "tnp_data": {
+        "id": [round(e * (0.99 - 0.012 * (k // 5)), 4) for k, e in enumerate(_ID_MC)],
+        "tracker": 0.98,
+        "iso_scale": 0.05,
+        "background": 0.2,
+    },
+}
 COLLECTIONS = {
-    "Muon": ["pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "tightId", "sip3d"],
+    "Muon": ["pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "tightId", "sip3d", "isTracker"],
     "Electron": ["pt", "eta", "phi", "mass", "charge", "pfRelIso03_all", "cutBased", "sip3d"],
     "Jet": ["pt", "eta", "phi", "mass", "btagCSVV2", "btag", "jetId", "hadronFlavour"],
 }
@@ -37,9 +53,19 @@ def write_events(spec: GeneratorSpec, path: Path) -> int:
     split = spec.mixture.get("zmumu", 0)
     if r.IsImplicitMTEnabled():
         r.DisableImplicitMT()  # one thread: entries in order, identical files every time
-    df = r.RDataFrame(events).Define(
-        "ev", f"fwgen::generate({PROCESS_CODES[spec.process]}, {spec.seed}ULL, rdfentry_, {split}ULL)"
-    )
+    if spec.process in TNP_TRUTH:
+        t = TNP_TRUTH[spec.process]
+        # built per event from literals: a global object with RVec members fails to
+        # initialise in cling's JIT
+        truth = (
+            f"fwgen::TnpTruth{{{{{', '.join(map(str, TNP_ETA_EDGES))}}}, {{{', '.join(map(str, TNP_PT_EDGES))}}}, "
+            f"{{{', '.join(map(str, t['id']))}}}, {t['tracker']}, {t['iso_scale']}, {t['background']}}}"
+        )
+        df = r.RDataFrame(events).Define("ev", f"fwgen::generate_tnp({truth}, {spec.seed}ULL, rdfentry_)")
+    else:
+        df = r.RDataFrame(events).Define(
+            "ev", f"fwgen::generate({PROCESS_CODES[spec.process]}, {spec.seed}ULL, rdfentry_, {split}ULL)"
+        )
     df = df.Define("run", "UInt_t(1)").Define("luminosityBlock", "UInt_t(1 + rdfentry_ / 1000)")
     df = df.Define("event", "ULong64_t(rdfentry_ + 1)")
     columns = ["run", "luminosityBlock", "event"]

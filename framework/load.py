@@ -233,4 +233,6 @@ def load_config(path: str | Path) -> LoadedConfig:
     spec = validate_structure(data, source)
     config = LoadedConfig(path=path.resolve(), spec=spec, source=source)
     check_meaning(config)
-    return config
+    from .tnp_config import expand_tnp  # noqa: PLC0415  (it builds on this module)
+
+    return expand_tnp(config)

@@ -35,8 +35,9 @@ class Strict(BaseModel):
 class GeneratorSpec(Strict):
     """Make this sample's files with the built-in event generator when they are missing."""
 
-    process: Literal["zmumu", "ttbar", "adl", "wjets", "single_top", "data"] = Field(
-        description="Physics process to simulate; 'adl' mixes ttbar, Z->ll, WZ and W+jets; 'data' mixes zmumu and ttbar."
+    process: Literal["zmumu", "ttbar", "adl", "wjets", "single_top", "tnp_mc", "tnp_data", "data"] = Field(
+        description="Physics process to simulate; 'adl' mixes ttbar, Z->ll, WZ and W+jets; 'data' mixes zmumu and "
+        "ttbar; 'tnp_mc' and 'tnp_data' are Z->mumu tag-and-probe samples with known efficiencies (data with background)."
     )
     events: int = Field(0, ge=0, description="Number of events (MC).")
     mixture: dict[str, int] = Field(
@@ -388,6 +389,75 @@ class ExportsSpec(Strict):
     )
 
 
+class TnpBinning(Strict):
+    """A binning variable of the probe, e.g. {expr: abs(Muon_eta), edges: [0, 0.9, 1.2, 2.1, 2.4]}."""
+
+    expr: Expression = Field(description="Per-muon expression over the collection's columns.")
+    edges: list[float] = Field(min_length=2)
+    label: str | None = None
+
+    @field_validator("edges")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("'edges' must increase strictly")
+        return v
+
+
+class TnpEfficiency(Strict):
+    """Probes passing `numerator` among those passing `denominator` (names of probe selections)."""
+
+    numerator: list[str] = Field(min_length=1)
+    denominator: list[str] = Field(default_factory=list, description="Empty: every probe.")
+
+
+SIGNAL_MODELS = ("template_gauss", "voigtian", "double_voigtian", "dscb")
+BACKGROUND_MODELS = ("cms", "exponential", "chebyshev")
+
+
+class TnpFitSpec(Strict):
+    """How pass and fail mass distributions are fitted."""
+
+    signal: str = Field("template_gauss", description=f"One of {', '.join(SIGNAL_MODELS)}.")
+    background: str = Field("cms", description=f"One of {', '.join(BACKGROUND_MODELS)}.")
+    range: tuple[float, float] = Field((70.0, 110.0), description="Fit range in the pair mass (GeV).")
+    rebin: int = Field(1, ge=1, description="Merge this many mass bins before fitting.")
+    simultaneous: bool = Field(True, description="Pass and fail fitted together with the efficiency as a parameter.")
+
+
+class TnpAlternative(Strict):
+    """A systematic alternative: any fit setting replaced, or another tag definition."""
+
+    signal: str | None = None
+    background: str | None = None
+    range: tuple[float, float] | None = None
+    rebin: int | None = Field(None, ge=1)
+    tag: str | None = Field(None, description="Name of a tag definition under 'tag_variations'.")
+
+
+class TnpSpec(Strict):
+    """Tag and probe: pairs of a muon collection, efficiencies in probe bins, fitted, with systematics."""
+
+    collection: str = Field("Muon", description="Prefix of the collection the pairs are made of.")
+    tag: Expression = Field(description="Per-muon condition of a tag.")
+    probe: Expression = Field(description="Per-muon condition of a probe.")
+    opposite_charge: bool = True
+    mass: tuple[float, float] = Field((50.0, 130.0), description="Pair mass window (GeV); also the histogram range.")
+    mass_bins: int = Field(80, gt=0)
+    selections: dict[str, Expression] = Field(min_length=1, description="Named per-muon probe selections.")
+    efficiencies: dict[str, TnpEfficiency] = Field(min_length=1)
+    binning: dict[str, TnpBinning] = Field(min_length=1, max_length=3, description="Up to three probe variables.")
+    tag_variations: dict[str, Expression] = Field(default_factory=dict, description="Alternative tag conditions.")
+    fit: TnpFitSpec = Field(default_factory=TnpFitSpec)
+    data_method: Literal["fit", "count"] = "fit"
+    mc_method: Literal["fit", "count"] = "count"
+    systematics: dict[str, TnpAlternative] = Field(default_factory=dict)
+    chi2_limit: float = Field(3.0, gt=0, description="Fits with chi2/ndf above this are listed as poor.")
+    flow: Literal["clamp", "error"] = Field("clamp", description="correctionlib behaviour outside the bins.")
+    workers: int = Field(2, ge=1, description="Processes that run the fits.")
+    plot_fits: bool = Field(True, description="A plot per nominal data fit.")
+
+
 class AnalysisSpec(Strict):
     """A whole analysis: the merged content of the config file and everything it includes."""
 
@@ -407,7 +477,9 @@ class AnalysisSpec(Strict):
         "genWeight", description="Per-event generator weight whose sum normalises simulated samples."
     )
     systematics: dict[str, Systematic] = Field(default_factory=dict)
-    histograms: dict[str, HistogramSpec] = Field(min_length=1)
+    histograms: dict[str, HistogramSpec] = Field(
+        default_factory=dict, description="Histograms by name (at least one, unless 'tnp' makes its own)."
+    )
     batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch job resources.")
     processes: dict[str, ProcessSpec] = Field(
         default_factory=dict, description="Labels and colours of processes; stacking order (first at the bottom)."
@@ -421,6 +493,13 @@ class AnalysisSpec(Strict):
         description="Regions where data is hidden: axis name -> value, list of values, or [low, high].",
     )
     exports: ExportsSpec = Field(default_factory=ExportsSpec, description="Files for fits: combine shapes, corrections.")
+    tnp: TnpSpec | None = Field(None, description="Tag-and-probe efficiencies and scale factors (see the README).")
+
+    @model_validator(mode="after")
+    def _something_to_fill(self) -> AnalysisSpec:
+        if not self.histograms and self.tnp is None:
+            raise ValueError("declare at least one histogram under 'histograms' (or a 'tnp' section)")
+        return self
 
     @field_validator("collections", "defines", "categories", "histograms", "systematics", "samples", "plots")
     @classmethod

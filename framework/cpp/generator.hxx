@@ -23,7 +23,7 @@ struct Event {
    float genWeight = 1.f;
    ROOT::RVecF Muon_pt, Muon_eta, Muon_phi, Muon_mass, Muon_pfRelIso04_all, Muon_sip3d;
    ROOT::RVecI Muon_charge;
-   ROOT::RVec<bool> Muon_tightId;
+   ROOT::RVec<bool> Muon_tightId, Muon_isTracker;
    ROOT::RVecF Electron_pt, Electron_eta, Electron_phi, Electron_mass, Electron_pfRelIso03_all, Electron_sip3d;
    ROOT::RVecI Electron_charge, Electron_cutBased;
    ROOT::RVecF Jet_pt, Jet_eta, Jet_phi, Jet_mass, Jet_btagCSVV2, Jet_btag;
@@ -129,6 +129,7 @@ private:
          ev.Muon_charge.push_back(charge);
          ev.Muon_pfRelIso04_all.push_back(iso);
          ev.Muon_tightId.push_back(fRng.Rndm() < (prompt ? 0.97 : 0.3));
+         ev.Muon_isTracker.push_back(true);
          ev.Muon_sip3d.push_back(sip3d);
       } else {
          ev.Electron_pt.push_back(pt);
@@ -264,7 +265,7 @@ private:
    void Finish(Event &ev, int process, double hardPt)
    {
       SortBy(ev.Muon_pt, ev.Muon_eta, ev.Muon_phi, ev.Muon_mass, ev.Muon_charge, ev.Muon_pfRelIso04_all, ev.Muon_tightId,
-             ev.Muon_sip3d);
+             ev.Muon_sip3d, ev.Muon_isTracker);
       SortBy(ev.Electron_pt, ev.Electron_eta, ev.Electron_phi, ev.Electron_mass, ev.Electron_charge,
              ev.Electron_pfRelIso03_all, ev.Electron_cutBased, ev.Electron_sip3d);
       SortBy(ev.Jet_pt, ev.Jet_eta, ev.Jet_phi, ev.Jet_mass, ev.Jet_btagCSVV2, ev.Jet_jetId, ev.Jet_hadronFlavour,
@@ -286,6 +287,74 @@ private:
       ev.Pileup_nTrueInt = std::max(0., fRng.Gaus(25., 6.));
    }
 };
+
+// Tag-and-probe events: a Z -> mumu pair (Breit-Wigner x resolution) or, with probability
+// `background`, a combinatorial pair with a falling mass spectrum. Every muon gets
+// isTracker, tightId and an isolation drawn from known efficiencies: `id` is the tightId
+// efficiency of a tracker muon of a prompt muon in (|eta| bin, pt bin) of `eta_edges` x
+// `pt_edges` (row-major), `iso_scale` the mean of the exponential isolation of prompt muons.
+struct TnpTruth {
+   ROOT::RVecD eta_edges, pt_edges, id;
+   double tracker = 0.99, iso_scale = 0.04, background = 0.;
+};
+
+inline int tnp_bin(const ROOT::RVecD &edges, double x)
+{
+   const auto it = std::upper_bound(edges.begin(), edges.end(), x);
+   return std::clamp(int(it - edges.begin()) - 1, 0, int(edges.size()) - 2);
+}
+
+inline Event generate_tnp(const TnpTruth &truth, std::uint64_t seed, std::uint64_t entry)
+{
+   TRandom3 rng(splitmix(seed * 0x100000001B3ULL ^ splitmix(entry)) | 1);
+   Event ev;
+   const bool signal = rng.Rndm() >= truth.background;
+   double mass;
+   if (signal) {
+      do
+         mass = rng.BreitWigner(91.1876, 2.4952) + rng.Gaus(0., 1.2);
+      while (mass < 40. || mass > 140.);
+   } else {
+      do
+         mass = 40. + rng.Exp(30.);
+      while (mass > 140.);
+   }
+   const double pt = rng.Exp(10.), y = rng.Gaus(0., 1.2), phi = rng.Uniform(-M_PI, M_PI);
+   const double mt = std::sqrt(mass * mass + pt * pt);
+   const P4 z(pt * std::cos(phi), pt * std::sin(phi), mt * std::sinh(y), mass);
+   // isotropic decay in the pair's frame
+   const double m = 0.10566, p = std::sqrt(std::max(0., mass * mass / 4 - m * m));
+   const double cost = rng.Uniform(-1., 1.), sint = std::sqrt(1. - cost * cost), dphi = rng.Uniform(-M_PI, M_PI);
+   P4 a(p * sint * std::cos(dphi), p * sint * std::sin(dphi), p * cost, m), b(-a.Px(), -a.Py(), -a.Pz(), m);
+   ROOT::Math::Boost boost(z.BoostToCM());
+   boost.Invert();
+   const int q = rng.Rndm() < 0.5 ? 1 : -1;
+   const int charges[2] = {q, signal || rng.Rndm() < 0.5 ? -q : q};
+   const P4 muons[2] = {boost(a), boost(b)};
+   for (int i = 0; i < 2; ++i) {
+      const P4 &mu = muons[i];
+      if (mu.Pt() < 5. || std::abs(mu.Eta()) > 2.4)
+         continue;
+      const bool tracker = rng.Rndm() < (signal ? truth.tracker : 0.9);
+      const double eff = signal ? truth.id[tnp_bin(truth.eta_edges, std::abs(mu.Eta())) * (truth.pt_edges.size() - 1) +
+                                          tnp_bin(truth.pt_edges, mu.Pt())]
+                                : 0.5;
+      const bool tight = tracker && rng.Rndm() < eff;
+      ev.Muon_pt.push_back(mu.Pt());
+      ev.Muon_eta.push_back(mu.Eta());
+      ev.Muon_phi.push_back(mu.Phi());
+      ev.Muon_mass.push_back(m);
+      ev.Muon_charge.push_back(charges[i]);
+      ev.Muon_tightId.push_back(tight);
+      ev.Muon_isTracker.push_back(tracker);
+      ev.Muon_pfRelIso04_all.push_back(rng.Exp(signal ? truth.iso_scale : 0.3));
+      ev.Muon_sip3d.push_back(rng.Exp(1.5));
+   }
+   ev.genWeight = 1.f;
+   ev.MET_pt = std::abs(rng.Gaus(0., 15.));
+   ev.MET_phi = rng.Uniform(-M_PI, M_PI);
+   return ev;
+}
 
 // Process 0: Z->mumu, 1: ttbar, 2: the ADL mixture, 3: W+jets, 4: single top;
 // process -1 (data): entries below `split` are Z, the rest ttbar.
