@@ -13,6 +13,7 @@ own background yield and shape. Shapes are bin fractions over the fit range:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,93 @@ BACKGROUNDS = {
     "cms": Shape(("alpha", "beta", "gamma"), (60.0, 0.05, 0.02), ((40.0, 80.0), (0.01, 0.2), (-0.2, 0.2)), _cms),
     "chebyshev": Shape(("c1", "c2"), (0.0, 0.0), ((-1.0, 1.0), (-1.0, 1.0)), _chebyshev),
 }
+
+
+# The nominal model, template x Gaussian with any background, also has a compiled likelihood
+# (numba): a fit calls it thousands of times. The numpy shapes above stay the reference and
+# draw the curves; a test checks that both give the same likelihood.
+BACKGROUND_CODES = {"exponential": 0, "cms": 1, "chebyshev": 2}
+
+
+try:
+    import numba
+except ImportError:  # numba is a dependency; without it the numpy likelihood is used
+    numba = None
+
+
+def _compiled(function: Callable[..., Any]) -> Any:
+    return numba.njit(cache=True)(function) if numba is not None else None
+
+
+@_compiled
+def _phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+@_compiled
+def _background_density(kind: int, p: np.ndarray, x: float, low: float, high: float) -> float:
+    if kind == 0:
+        return math.exp(-p[0] * (x - low))
+    if kind == 1:
+        return math.erfc((p[0] - x) * p[1]) * math.exp(min(max(-p[2] * (x - Z_MASS), -700.0), 700.0))
+    u = 2 * (x - low) / (high - low) - 1
+    return max(1 + p[0] * u + p[1] * (2 * u * u - 1), 1e-9)
+
+
+@_compiled
+def _side(p: np.ndarray, offset: int, nb: int, kind: int, signal_yield: float, background_yield: float,
+          edges: np.ndarray, observed: np.ndarray, counts: np.ndarray, offsets: np.ndarray, which: np.ndarray) -> float:
+    """Half the Poisson deviance of one side (pass or fail) for template x Gaussian + background.
+
+    `offsets` are the distinct values of (fit edge - template bin centre) and `which[i, j]` the
+    one of edge i and template bin j: when the binnings are aligned there are few, so the
+    Gaussian CDF is evaluated a few hundred times per call instead of edges x template bins.
+    """
+    n = len(edges) - 1
+    shift, smear = p[offset], p[offset + 1]
+    cdf = np.empty(len(offsets))
+    for k in range(len(offsets)):
+        cdf[k] = _phi((offsets[k] - shift) / smear)
+    shape_s = np.zeros(n)
+    for j in range(len(counts)):
+        if counts[j] == 0:
+            continue
+        for i in range(n):
+            shape_s[i] += counts[j] * (cdf[which[i + 1, j]] - cdf[which[i, j]])
+    shape_b = np.zeros(n)
+    bp = p[offset + 2 : offset + 2 + nb]
+    low, high = edges[0], edges[-1]
+    at_edge = np.empty(n + 1)
+    for i in range(n + 1):
+        at_edge[i] = _background_density(kind, bp, edges[i], low, high)
+    for i in range(n):  # Simpson's rule, as the numpy shapes
+        a, b = edges[i], edges[i + 1]
+        shape_b[i] = (at_edge[i] + 4 * _background_density(kind, bp, 0.5 * (a + b), low, high) + at_edge[i + 1]) * (b - a) / 6
+    sum_s = max(shape_s.sum(), 1e-300)
+    sum_b = shape_b.sum()
+    total = 0.0
+    for i in range(n):
+        mu = signal_yield * max(shape_s[i], 1e-300) / sum_s + background_yield * max(shape_b[i], 1e-300) / sum_b
+        mu = max(mu, 1e-300)
+        total += mu - observed[i]
+        if observed[i] > 0:
+            total += observed[i] * math.log(observed[i] / mu)
+    return total
+
+
+@_compiled
+def _NLL(p: np.ndarray, simultaneous: bool, nb: int, kind: int, edges: np.ndarray, passed: np.ndarray,
+         failed: np.ndarray, counts_pass: np.ndarray, counts_fail: np.ndarray, offsets: np.ndarray,
+         which: np.ndarray) -> float:
+    if simultaneous:
+        yield_pass, yield_fail = p[0] * p[1], p[0] * (1 - p[1])
+    else:
+        yield_pass, yield_fail = p[0], p[1]
+    return _side(p, 4, nb, kind, yield_pass, p[2], edges, passed, counts_pass, offsets, which) + _side(
+        p, 6 + nb, nb, kind, yield_fail, p[3], edges, failed, counts_fail, offsets, which
+    )
+
+
 
 
 @dataclass(frozen=True)
@@ -233,16 +321,37 @@ def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: b
             for k, observed in (("pass", data.passed), ("fail", data.failed))
         )
 
-    m = Minuit(nll, np.array(start, dtype=float), name=names)
-    m.errordef = Minuit.LIKELIHOOD
-    m.limits = limits
-    m.strategy = 1
-    m.migrad()
-    if not m.valid:  # a second start from where the first stopped
+    if signal == "template_gauss" and _NLL is not None and templates[0] is not None and templates[1] is not None:
+        distances = np.round(data.edges[:, None] - _centres(templates[0][1])[None, :], 9)
+        offsets, which = np.unique(distances, return_inverse=True)
+        args = (simultaneous, nb, BACKGROUND_CODES[background], data.edges.astype(float), data.passed.astype(float),
+                data.failed.astype(float), templates[0][0].astype(float), templates[1][0].astype(float), offsets,
+                which.reshape(distances.shape).astype(np.int64))
+
+        def nll(p: np.ndarray) -> float:  # noqa: F811  (the compiled twin of the numpy likelihood)
+            return _NLL(p, *args)
+
+    # other starting points for the yields when the first does not converge: little and much background
+    retries = [list(start)]
+    for fraction in (0.02, 0.6):
+        other = list(start)
+        other[2], other[3] = fraction * n_pass + 1, fraction * n_fail + 1
+        if simultaneous:
+            other[0] = (1 - fraction) * (n_pass + n_fail)
+        retries.append(other)
+    for attempt in retries:
+        m = Minuit(nll, np.array(attempt, dtype=float), name=names)
+        m.errordef = Minuit.LIKELIHOOD
+        m.limits = limits
+        m.strategy = 1
         m.migrad()
-    if not m.valid:  # large samples: an EDM goal of 1e-3 is still far below the statistical precision
-        m.tol = 1.0
-        m.simplex().migrad()
+        if not m.valid:  # a second start from where the first stopped
+            m.migrad()
+        if not m.valid:  # large samples: an EDM goal of 1e-3 is still far below the statistical precision
+            m.tol = 1.0
+            m.simplex().migrad()
+        if m.valid:
+            break
     parts = components(np.array(m.values))
     expected = {k: parts[f"signal_{k}"] + parts[f"background_{k}"] for k in ("pass", "fail")}
     chi2 = _deviance(expected["pass"], data.passed) + _deviance(expected["fail"], data.failed)
@@ -253,15 +362,19 @@ def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: b
                           chi2 / ndf, "fit", "MIGRAD did not converge", curves)
     if simultaneous:
         m.hesse()
+        converged_at = (float(m.values["e"]), float(m.errors["e"]))
         interval = _minos(m)
-        if interval is None:  # once more from the minimum with the most careful strategy
-            m.strategy = 2
+        for _ in range(2):  # MINOS found a lower minimum along a flat direction: start again from there
+            if interval is not None:
+                break
             m.migrad()
+            if not m.valid:
+                break
             m.hesse()
-            interval = _minos(m) if m.valid else None
-        if interval is None:
-            return Efficiency(float(m.values["e"]), float(m.errors["e"]), float(m.errors["e"]), False, chi2 / ndf,
-                              "fit", "no valid MINOS interval", curves)
+            interval = _minos(m)
+        if interval is None:  # the converged minimum, with the parabolic error (listed in fits_to_check)
+            e, error = converged_at
+            return Efficiency(e, error, error, True, chi2 / ndf, "fit", "no valid MINOS interval: HESSE error", curves)
         return Efficiency(float(m.values["e"]), *interval, True, chi2 / ndf, "fit", "", curves)
     m.hesse()
     sp, sf = float(m.values["S_pass"]), float(m.values["S_fail"])

@@ -173,6 +173,14 @@ def measure(config: LoadedConfig, outputs: RunOutputs, workers: int | None = Non
             task = Task(kind, eff, variant.name, tuple(int(i) for i in index), method, kind == "mc", variant.signal,
                         variant.background, tnp.fit.simultaneous, fit_input)
             jobs.append((task, sums))
+    empty = sorted({(t.kind, t.efficiency, t.bin) for t, sums in jobs if t.variant == "nominal" and sums[0] + sums[2] <= 0})
+    if empty:
+        listed = "; ".join(f"{kind} {eff} in {_bin_label(tnp, index)}" for kind, eff, index in empty[:5])
+        raise ConfigError(
+            f"{len(empty)} tag-and-probe bin(s) have no probes in the fit range: {listed}",
+            config.locate("tnp", "binning"),
+            "merge those bins (fewer edges) or widen the fit range; an efficiency needs probes",
+        )
     workers = workers or tnp.workers
     fits = sum(1 for t, _ in jobs if t.method == "fit")
     start = time.perf_counter()
@@ -285,15 +293,15 @@ def tables(m: Measurement) -> list[Any]:
         row = [task.kind, task.efficiency, task.variant, _bin_label(tnp, task.bin), r.value, r.error_low, r.error_high,
                "yes" if r.converged else "no", r.chi2_ndf, r.message]
         fits.append(row)
-        if not r.converged or r.chi2_ndf > tnp.chi2_limit:
+        if not r.converged or r.chi2_ndf > tnp.chi2_limit or r.message:
             check.append(row)
     columns = ["sample", "efficiency", "variant", "bin", "efficiency value", "error low", "error high", "converged",
                "chi2/ndf", "message"]
     return [
         summary,
         Table("fits", "Every fit", columns, fits),
-        Table("fits_to_check", f"Fits that did not converge or have chi2/ndf > {tnp.chi2_limit:g}", columns, check,
-              "Non-converged fits are replaced by the count in the outputs."),
+        Table("fits_to_check", f"Fits that did not converge, have chi2/ndf > {tnp.chi2_limit:g} or a remark", columns,
+              check, "Non-converged fits are replaced by the count in the outputs (and say so)."),
     ]
 
 
