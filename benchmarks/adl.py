@@ -198,9 +198,9 @@ def columnar_chunk(query: str, file: str, start: int, stop: int) -> dict[str, np
         for lepton in ("Muon", "Electron"):
             lep = ak.zip({f: e[f"{lepton}_{f}"] for f in ("pt", "eta", "phi")})
             lep = lep[lep.pt > 10]
-            j, l = ak.unzip(ak.cartesian([jets, lep], nested=True))
-            deta = j.eta - l.eta
-            dphi = abs(j.phi - l.phi)
+            jet, other = ak.unzip(ak.cartesian([jets, lep], nested=True))
+            deta = jet.eta - other.eta
+            dphi = abs(jet.phi - other.phi)
             dphi = ak.where(dphi > np.pi, 2 * np.pi - dphi, dphi)
             clean = clean & ak.all(deta * deta + dphi * dphi >= 0.4 * 0.4, axis=2)
         values["q7_ht"] = ak.sum(jets.pt[clean], axis=1)
