@@ -37,6 +37,7 @@ class BookedDataset:
 @dataclass
 class BookedGraph:
     datasets: list[BookedDataset]
+    extras: list[Any] = field(default_factory=list)  # results that only report progress
 
     def handles(self) -> list[Any]:
         """One result per dataset graph, for RunGraphs."""
@@ -206,7 +207,21 @@ def _apply(node: Any, step: Step) -> Any:
     return _compiled(f"cut {step.name!r}", step.origin, lambda: node.Filter(step.expression, step.name))
 
 
-def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph:
+PROGRESS_EVERY = 10000  # events between two updates of a progress file
+
+
+def events_to_read(plan: Plan) -> int:
+    """Entries the loop will read (a split sample's files once)."""
+    total, seen = 0, set()
+    for s in plan.samples:
+        if tuple(s.files) in seen:
+            continue
+        seen.add(tuple(s.files))
+        total += min(sum(s.entries), s.entry_limit) if s.entry_limit is not None else sum(s.entries)
+    return total
+
+
+def build_graph(plan: Plan, threads: int, progress: bool = False, progress_file: Path | None = None) -> BookedGraph:
     """Book every result of the plan; nothing runs yet."""
     r = root()
     if threads > 1:
@@ -226,10 +241,18 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
         raise ConfigError("internal error: the sample lookup tables did not compile")
 
     booked = []
+    watcher = None
+    keep_alive: list[Any] = []
+    if progress_file is not None:
+        watcher = r.fw.make_progress(str(progress_file), events_to_read(plan))
     for d in plan.datasets:
         node = r.RDataFrame(d.tree, d.files)
         if progress:
             r.RDF.Experimental.AddProgressBar(node)
+        if watcher is not None:
+            count = node.Count()
+            r.fw.watch_progress(count, watcher, PROGRESS_EVERY)
+            keep_alive.append(count)
         # The file's sample; the plan derives __sample from it with a plain Define, since a
         # varied action must not read a DefinePerSample column directly (aborts in ROOT 6.40).
         node = node.DefinePerSample(FILE_SAMPLE_COLUMN, f"return fw_sample_of_dataset_{tags[d.index]}(rdfsampleinfo_);")
@@ -262,4 +285,4 @@ def build_graph(plan: Plan, threads: int, progress: bool = False) -> BookedGraph
     for result in booked:
         if result.varied:
             result.fills = [r.fw.variations_for(res) for res in result.fills]
-    return BookedGraph(booked)
+    return BookedGraph(booked, keep_alive)

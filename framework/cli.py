@@ -51,6 +51,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster (default 2)")
     p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
+    p.add_argument("--progress-file", type=Path, metavar="FILE",
+                   help="keep FILE updated with the stage and the events done, as JSON (notebooks read it)")
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -187,6 +189,7 @@ def _run_main(argv: list[str]) -> int:
         command=("run-analysis", *argv),
         force=args.force,
         skip_bad_files=args.skip_bad_files,
+        progress_file=args.progress_file,
     )
     if args.dry_run or args.plan_json:
         plan, _ = prepare(options)

@@ -22,7 +22,7 @@ from .exceptions import ExecutionError, FrameworkError
 from .inputs import resolve_files
 from .load import load_config
 from .merge import merge_outputs
-from .pipeline import RunOptions, execute
+from .pipeline import RunOptions, execute, report_progress
 from .plan import select_samples
 
 
@@ -30,7 +30,8 @@ def _run_part(options: RunOptions, sample: str, part: int, parts: int, outdir: s
     """One Dask task: the analysis on chunk `part` of `parts` of one sample's files."""
     start = time.perf_counter()
     selection = replace(options.selection, samples=(sample,), part=(part, parts))
-    report = execute(replace(options, selection=selection, output=Path(outdir), force=True, progress=False))
+    task_options = replace(options, selection=selection, output=Path(outdir), force=True, progress=False, progress_file=None)
+    report = execute(task_options)
     events = report.events if report else 0
     return {"sample": sample, "part": part, "events": events, "seconds": time.perf_counter() - start}
 
@@ -49,7 +50,7 @@ def execute_on_dask(
 ) -> dict[str, Any]:
     """Run the analysis as Dask tasks (sample x chunk of files) and merge them into `options.output`."""
     try:
-        from dask.distributed import Client, LocalCluster  # noqa: PLC0415
+        from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
     except ImportError as err:
         raise FrameworkError(
             "the Dask executor needs dask.distributed", hint="pip install 'rdf-analysis[dask]'"
@@ -72,7 +73,12 @@ def execute_on_dask(
                     for sample, i, n in _tasks(options, files_per_task)
                 ]
                 try:
-                    done = client.gather(futures)
+                    done = []
+                    for future in as_completed(futures):
+                        done.append(future.result())
+                        report_progress(options.progress_file, "event loop", events=sum(d["events"] for d in done),
+                                        total=0, tasks=len(done), tasks_total=len(futures),
+                                        seconds=time.perf_counter() - start)
                 except FrameworkError:
                     raise
                 except Exception as err:  # a worker died or a task failed outside our own errors

@@ -6,12 +6,14 @@ The command line and the tests both call these.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .build import build_graph
+from .build import build_graph, events_to_read
 from .exceptions import ConfigError, FrameworkError
 from .generate import ensure_generated
 from .inputs import inspect_inputs
@@ -33,6 +35,16 @@ class RunOptions:
     command: tuple[str, ...] = ()
     force: bool = False  # recompute samples whose complete output already exists
     skip_bad_files: bool = False  # leave out unreadable input files (reported) instead of stopping
+    progress_file: Path | None = None  # JSON of the stage and events done, rewritten as the run goes (notebooks)
+
+
+def report_progress(path: Path | None, stage: str, **values: object) -> None:
+    """Rewrite the progress file (atomically): {"stage": ..., "events": ..., "total": ...}."""
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"stage": stage, **values}) + "\n")
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -124,10 +136,12 @@ def execute(options: RunOptions) -> RunReport | None:
             if not todo:
                 return None
             options = replace(options, selection=replace(options.selection, samples=tuple(todo)))
+    report_progress(options.progress_file, "set-up", events=0, total=0, seconds=0.0)
     plan, cpp_files = prepare(options)
-    booked = build_graph(plan, options.threads, options.progress)
+    booked = build_graph(plan, options.threads, options.progress, options.progress_file)
     setup = time.perf_counter() - start
     loop = run_event_loop(booked)
+    report_progress(options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop)
     result = collect_results(plan, booked)
     events = sum(s.events for s in result.samples)
     timing = {

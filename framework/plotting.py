@@ -134,10 +134,7 @@ def _bands(ax: Any, d: PlotData, edges: np.ndarray, scale: np.ndarray, prefix: s
 
 
 def draw(d: PlotData, style: PlotStyleSpec) -> Any:
-    """The figure of one plot (matplotlib, mplhep style of the experiment)."""
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
+    """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
     import mplhep  # noqa: PLC0415
 
@@ -206,6 +203,9 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
 def make_plots(outputs: RunOutputs, presentation: Presentation, style: PlotStyleSpec, folder: Path) -> list[PlotData]:
     """Every plot of the presentation: `<name>.<format>` images (PNG always, for the report) and
     `<name>.json` with the numbers drawn."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -478,6 +480,50 @@ TnpEntries tnp_entries(const ROOT::RVec<T> &pt, const ROOT::RVec<U> &eta, const 
          }
       }
    return out;
+}
+
+// ---- progress for notebooks: the event count, written to a small JSON file as the loop runs
+
+struct Progress {
+   std::atomic<unsigned long long> events{0};
+   unsigned long long total = 0;
+   std::string path;
+   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+   std::atomic<long long> lastWriteMs{-1000};
+};
+
+inline void write_progress(Progress &p, bool force)
+{
+   const long long ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - p.start).count();
+   long long last = p.lastWriteMs.load();
+   if (!force && (ms - last < 250 || !p.lastWriteMs.compare_exchange_strong(last, ms)))
+      return; // at most four writes a second, by one thread
+   const std::string tmp = p.path + ".tmp";
+   if (FILE *f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "{\"stage\": \"event loop\", \"events\": %llu, \"total\": %llu, \"seconds\": %.3f}\n",
+                   p.events.load(), p.total, ms / 1000.);
+      std::fclose(f);
+      std::rename(tmp.c_str(), p.path.c_str());
+   }
+}
+
+// Count every `every` events of `count`'s loop into `progress`.
+inline void watch_progress(ROOT::RDF::RResultPtr<ULong64_t> count, std::shared_ptr<Progress> progress,
+                           unsigned long long every)
+{
+   count.OnPartialResultSlot(every, [progress, every](unsigned int, ULong64_t &) {
+      progress->events += every;
+      write_progress(*progress, false);
+   });
+}
+
+inline std::shared_ptr<Progress> make_progress(const std::string &path, unsigned long long total)
+{
+   auto p = std::make_shared<Progress>();
+   p->path = path;
+   p->total = total;
+   return p;
 }
 
 // VariationsFor compiled once here: through PyROOT it is re-instantiated on every call.
