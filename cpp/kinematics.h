@@ -170,6 +170,53 @@ ROOT::RVec<bool> delta_r_clean(const ROOT::RVec<T> &eta, const ROOT::RVec<U> &ph
    return keep;
 }
 
+// Mass of the objects at `idx` from (pt, eta, phi, energy), as flat ntuples store leptons.
+template <typename T, typename U, typename V, typename W, typename I>
+double system_mass_from_energy(const ROOT::RVec<T> &pt, const ROOT::RVec<U> &eta, const ROOT::RVec<V> &phi,
+                               const ROOT::RVec<W> &energy, const ROOT::RVec<I> &idx)
+{
+   if (idx.empty())
+      return -1.;
+   double px = 0., py = 0., pz = 0., e = 0.;
+   for (auto i : idx) {
+      px += pt[i] * std::cos(double(phi[i]));
+      py += pt[i] * std::sin(double(phi[i]));
+      pz += pt[i] * std::sinh(double(eta[i]));
+      e += energy[i];
+   }
+   return std::sqrt(std::max(e * e - px * px - py * py - pz * pz, 0.));
+}
+
+// Exactly four objects paired into two same-flavour opposite-charge pairs: indices
+// {Z1 a, Z1 b, Z2 a, Z2 b}, Z1 the pair closest to `target`; empty when no pairing works.
+template <typename T, typename U, typename V, typename W, typename C, typename F>
+ROOT::RVecI zz_pairing(const ROOT::RVec<T> &pt, const ROOT::RVec<U> &eta, const ROOT::RVec<V> &phi,
+                       const ROOT::RVec<W> &energy, const ROOT::RVec<C> &charge, const ROOT::RVec<F> &flavour,
+                       double target)
+{
+   if (pt.size() != 4)
+      return {};
+   static const int pairings[3][4] = {{0, 1, 2, 3}, {0, 2, 1, 3}, {0, 3, 1, 2}};
+   ROOT::RVecI best;
+   double distance = std::numeric_limits<double>::infinity();
+   for (const auto &q : pairings) {
+      bool valid = true;
+      for (int k = 0; k < 4; k += 2)
+         valid = valid && flavour[q[k]] == flavour[q[k + 1]] && charge[q[k]] != charge[q[k + 1]];
+      if (!valid)
+         continue;
+      for (int first = 0; first < 4; first += 2) {
+         const ROOT::RVecI pair{q[first], q[first + 1]};
+         const double d = std::abs(system_mass_from_energy(pt, eta, phi, energy, pair) - target);
+         if (d < distance) {
+            distance = d;
+            best = {q[first], q[first + 1], q[2 - first], q[3 - first]};
+         }
+      }
+   }
+   return best;
+}
+
 // Indices (i < j) of the same-flavour opposite-charge pair whose mass is closest to `target`; empty if none.
 template <typename T, typename U, typename V, typename W, typename C, typename F>
 ROOT::RVecI sfos_pair_closest_to_mass(const ROOT::RVec<T> &pt, const ROOT::RVec<U> &eta, const ROOT::RVec<V> &phi,

@@ -208,25 +208,30 @@ def _run_main(argv: list[str]) -> int:
         )
         for path in done["outputs"]:
             print(f"  wrote {path}")
+        _after_the_run(options)
         return 0
     report = execute(options)
     print(report.summary() if report else "every selected sample's output is up to date (use --force to recompute)")
-    _tag_and_probe(options)
+    _after_the_run(options)
     return 0
 
 
-def _tag_and_probe(options: Any) -> None:
-    """A config with a `tnp:` section goes on from the histograms to efficiencies and scale factors."""
+def _after_the_run(options: Any) -> None:
+    """What a config asks for after its event loop: tag-and-probe fits, the report page."""
     from .load import load_config  # noqa: PLC0415
 
     config = load_config(options.config)
-    if config.spec.tnp is None:
-        return
-    from .tnp import run_tnp  # noqa: PLC0415
-
     outdir = options.output or Path("results") / config.spec.analysis
-    for path in run_tnp(config, outdir):
-        print(f"  wrote {path}")
+    if config.spec.tnp is not None:
+        from .tnp import run_tnp  # noqa: PLC0415
+
+        for path in run_tnp(config, outdir):
+            print(f"  wrote {path}")
+    if config.spec.report:
+        from .present import REPORT, make_report  # noqa: PLC0415
+
+        counts = make_report(options.config, outdir, outdir / "report")
+        print(f"  {counts['plots']} plots and {counts['tables']} tables in {outdir / 'report' / REPORT}")
 
 
 def main(argv: list[str] | None = None) -> int:

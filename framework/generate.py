@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .exceptions import ConfigError, InputError
 from .load import LoadedConfig
@@ -44,15 +45,34 @@ SCALARS = ["MET_pt", "MET_phi"]
 CLUSTER_ENTRIES = 10000  # clusters let RDataFrame spread a file over threads
 
 
-def write_events(spec: GeneratorSpec, path: Path) -> int:
-    """Generate the events of `spec` into `path` (atomically). Returns the number of events."""
+# Flat open-data-style four-lepton ntuples (tree "mini", MeV), with per-sample XSection (pb)
+# and SumWeights branches as open-data releases ship them.
+FOUR_LEPTON_CODES = {"h4l": 0, "zz4l": 1, "zjets4l": 2, "data4l": -1}
+FOUR_LEPTON_XSEC = {"h4l": 0.0133, "zz4l": 1.3, "zjets4l": 2.0}
+FOUR_LEPTON_BRANCHES = ["lep_pt", "lep_eta", "lep_phi", "lep_E", "lep_charge", "lep_type", "lep_ptcone30", "lep_etcone20"]
+FOUR_LEPTON_SCALARS = ["mcWeight", "scaleFactor_ELE", "scaleFactor_MUON", "scaleFactor_LepTRIGGER", "scaleFactor_PILEUP"]
+
+
+def _four_lepton_frame(spec: GeneratorSpec, events: int) -> tuple[Any, list[str], str]:
     r = root()
-    declare_file(Path(__file__).parent / "cpp" / "generator.hxx")
-    is_data = spec.process == "data"
-    events = sum(spec.mixture.values()) if is_data else spec.events
-    split = spec.mixture.get("zmumu", 0)
-    if r.IsImplicitMTEnabled():
-        r.DisableImplicitMT()  # one thread: entries in order, identical files every time
+    mixture = [spec.mixture.get(k, 0) for k in ("h4l", "zz4l")]
+    first, second = mixture[0], mixture[0] + mixture[1]
+    df = r.RDataFrame(events).Define(
+        "ev", f"fwgen::generate_4l({FOUR_LEPTON_CODES[spec.process]}, {spec.seed}ULL, rdfentry_, {first}ULL, {second}ULL)"
+    )
+    df = df.Define("eventNumber", "ULong64_t(rdfentry_ + 1)").Define("lep_n", "UInt_t(ev.lep_pt.size())")
+    columns = ["eventNumber", "lep_n"]
+    for name in FOUR_LEPTON_BRANCHES + (FOUR_LEPTON_SCALARS if spec.process != "data4l" else []):
+        df = df.Define(name, f"ev.{name}")
+        columns.append(name)
+    if spec.process != "data4l":
+        df = df.Define("XSection", f"float({FOUR_LEPTON_XSEC[spec.process]})").Define("SumWeights", f"float({events})")
+        columns += ["XSection", "SumWeights"]
+    return df, columns, "mini"
+
+
+def _nanoaod_frame(spec: GeneratorSpec, events: int) -> tuple[Any, list[str], str]:
+    r = root()
     if spec.process in TNP_TRUTH:
         t = TNP_TRUTH[spec.process]
         # built per event from literals: a global object with RVec members fails to
@@ -63,6 +83,7 @@ def write_events(spec: GeneratorSpec, path: Path) -> int:
         )
         df = r.RDataFrame(events).Define("ev", f"fwgen::generate_tnp({truth}, {spec.seed}ULL, rdfentry_)")
     else:
+        split = spec.mixture.get("zmumu", 0)
         df = r.RDataFrame(events).Define(
             "ev", f"fwgen::generate({PROCESS_CODES[spec.process]}, {spec.seed}ULL, rdfentry_, {split}ULL)"
         )
@@ -78,14 +99,26 @@ def write_events(spec: GeneratorSpec, path: Path) -> int:
     for name in [*SCALARS, "genWeight", "LHEScaleWeight", "PSWeight", "Pileup_nTrueInt"]:
         df = df.Define(name, f"ev.{name}")
         columns.append(name)
-    if is_data:
+    if spec.process == "data":
         columns = [c for c in columns if c not in SIMULATION_ONLY]
+    return df, columns, "Events"
+
+
+def write_events(spec: GeneratorSpec, path: Path) -> int:
+    """Generate the events of `spec` into `path` (atomically). Returns the number of events."""
+    r = root()
+    declare_file(Path(__file__).parent / "cpp" / "generator.hxx")
+    events = sum(spec.mixture.values()) if spec.process in ("data", "data4l") else spec.events
+    if r.IsImplicitMTEnabled():
+        r.DisableImplicitMT()  # one thread: entries in order, identical files every time
+    frame = _four_lepton_frame if spec.process in FOUR_LEPTON_CODES else _nanoaod_frame
+    df, columns, tree = frame(spec, events)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         options = r.RDF.RSnapshotOptions()
         options.fAutoFlush = CLUSTER_ENTRIES
-        df.Snapshot("Events", str(tmp), columns, options)
+        df.Snapshot(tree, str(tmp), columns, options)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import glob
 import sys
 from pathlib import Path
 
-from .exceptions import InputError, Location
+from .exceptions import InputError, Location, did_you_mean
 from .load import LoadedConfig
 from .plan import SampleInputs
 from .rootenv import root
@@ -95,6 +95,33 @@ def _array_sizes(path: str, tree: str, names: list[str], entries: int) -> dict[s
         handle.Close()
 
 
+def _metadata(config: LoadedConfig, sample: str, files: list[str], tree: str, branches: list[str],
+              columns: frozenset[str], fmt: str) -> dict[str, float]:
+    """Per-sample numbers stored as branches (open-data ntuples carry XSection, SumWeights):
+    the first entry of each file, which must agree."""
+    found: dict[str, float] = {}
+    for branch in branches:
+        key = "xsec" if branch == config.spec.samples[sample].xsec else "sum_weights"
+        where = config.locate("samples", sample, key)
+        if branch not in columns:
+            raise InputError(f"sample {sample!r}: {key} is read from branch {branch!r}, which the files lack", where,
+                             did_you_mean(branch, columns) or "give the number instead")
+        if fmt != "TTree":
+            raise InputError(f"sample {sample!r}: {key} from a branch needs TTree files", where)
+        values = {}
+        for f in files:
+            handle = root().TFile.Open(f)
+            t = handle.Get(tree)
+            t.GetEntry(0)
+            values[f] = float(getattr(t, branch))
+            handle.Close()
+        if len(set(values.values())) > 1:
+            raise InputError(f"sample {sample!r}: branch {branch!r} differs between files: {values}", where,
+                             "a per-sample value must be the same in every file of the sample")
+        found[branch] = next(iter(values.values()))
+    return found
+
+
 def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = False) -> SampleInputs:
     spec = config.spec.samples[sample]
     place = config.locate("samples", sample, "tree")
@@ -120,7 +147,9 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
     arrays = sorted(
         {s.from_array for s in config.spec.systematics.values() if getattr(s, "from_array", None) in columns}
     )
+    branches = [v for v in (spec.xsec, spec.sum_weights) if isinstance(v, str)]
     return SampleInputs(
+        metadata=_metadata(config, sample, files, spec.tree, branches, columns, fmt),
         files=tuple(files),
         entries=tuple(n for n, _ in opened),
         columns=columns,

@@ -113,11 +113,18 @@ def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> boo
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return False
     part = list(options.selection.part) if options.selection.part else None
+    made = path.stat().st_mtime
+    inputs_unchanged = all(
+        Path(f).is_file() and Path(f).stat().st_mtime <= made for f in provenance.get("files", []) if "://" not in f
+    )
+    cpp = [(config.source.file_of(("cpp", i)).parent / name).resolve() for i, name in enumerate(config.spec.cpp)]
     return bool(
         provenance.get("config_hash") == config.config_hash()
+        and provenance.get("cpp_hash") == file_digest([FRAMEWORK_HEADER, *cpp])
         and provenance.get("systematics") == select_systematics(config.spec, options.selection.systematics)
         and provenance.get("max_events") == options.selection.max_events
         and provenance.get("part") == part
+        and inputs_unchanged
     )
 
 

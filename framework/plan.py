@@ -41,6 +41,7 @@ class SampleInputs:
     format: str = "TTree"
     array_sizes: Mapping[str, int] = field(default_factory=dict)  # array columns' lengths in the first event
     skipped: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-files)
+    metadata: Mapping[str, float] = field(default_factory=dict)  # per-sample values read from branches (xsec: XSection)
 
 
 @dataclass(frozen=True)
@@ -742,9 +743,13 @@ def make_plan(
                         tree=tree,
                         files=files,
                         entries=entries,
-                        xsec=s.xsec,
+                        xsec=inputs[name].metadata.get(s.xsec, None) if isinstance(s.xsec, str) else s.xsec,
                         lumi=None if s.is_data else lumi_of(spec, s.era),
-                        sum_weights=s.sum_weights,
+                        sum_weights=(
+                            inputs[name].metadata.get(s.sum_weights, None)
+                            if isinstance(s.sum_weights, str)
+                            else s.sum_weights
+                        ),
                         entry_limit=limit,
                         dataset=index,
                         parent=None if output == name else name,

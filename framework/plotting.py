@@ -7,6 +7,7 @@ then drawn; what the JSON says is exactly what the figure shows.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,9 @@ def make_plots(outputs: RunOutputs, presentation: Presentation, style: PlotStyle
 
     matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    # mplhep's ATLAS font has no radical glyph: matplotlib logs one line per label otherwise
+    logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []

@@ -35,9 +35,13 @@ class Strict(BaseModel):
 class GeneratorSpec(Strict):
     """Make this sample's files with the built-in event generator when they are missing."""
 
-    process: Literal["zmumu", "ttbar", "adl", "wjets", "single_top", "tnp_mc", "tnp_data", "data"] = Field(
+    process: Literal[
+        "zmumu", "ttbar", "adl", "wjets", "single_top", "tnp_mc", "tnp_data", "data", "h4l", "zz4l", "zjets4l", "data4l"
+    ] = Field(
         description="Physics process to simulate; 'adl' mixes ttbar, Z->ll, WZ and W+jets; 'data' mixes zmumu and "
-        "ttbar; 'tnp_mc' and 'tnp_data' are Z->mumu tag-and-probe samples with known efficiencies (data with background)."
+        "ttbar; 'tnp_mc' and 'tnp_data' are Z->mumu tag-and-probe samples with known efficiencies (data with "
+        "background); 'h4l', 'zz4l', 'zjets4l' are flat open-data-style four-lepton ntuples (tree 'mini', MeV) and "
+        "'data4l' mixes them."
     )
     events: int = Field(0, ge=0, description="Number of events (MC).")
     mixture: dict[str, int] = Field(
@@ -47,9 +51,12 @@ class GeneratorSpec(Strict):
 
     @model_validator(mode="after")
     def _events_or_mixture(self) -> GeneratorSpec:
-        if self.process == "data":
-            if not self.mixture or set(self.mixture) - {"zmumu", "ttbar"}:
-                raise ValueError("process 'data' needs 'mixture' with event counts for 'zmumu' and/or 'ttbar'")
+        mixes = {"data": {"zmumu", "ttbar"}, "data4l": {"h4l", "zz4l", "zjets4l"}}
+        if self.process in mixes:
+            if not self.mixture or set(self.mixture) - mixes[self.process]:
+                raise ValueError(
+                    f"process {self.process!r} needs 'mixture' with event counts of {' and/or '.join(sorted(mixes[self.process]))}"
+                )
         elif self.events <= 0:
             raise ValueError(f"process {self.process!r} needs 'events' > 0")
         return self
@@ -76,10 +83,14 @@ class SampleSpec(Strict):
     files: list[str] = Field(min_length=1, description="Paths or glob patterns, relative to this YAML file.")
     tree: str = Field("Events", description="Name of the TTree or RNTuple in the files.")
     is_data: bool = Field(False, description="Collision data: no normalisation, weight 1, no systematics.")
-    xsec: float | None = Field(None, gt=0, description="Cross-section in pb (MC only).")
+    xsec: float | str | None = Field(
+        None, description="Cross-section in pb (MC only), or the name of a branch holding it (read from the files)."
+    )
     era: str | None = Field(None, description="Data-taking period; selects the luminosity from 'eras'.")
     process: str | None = Field(None, description="Process group for plots and yields; default: the sample name.")
-    sum_weights: float | None = Field(None, description="Sum of generator weights of the whole sample, when known.")
+    sum_weights: float | str | None = Field(
+        None, description="Sum of generator weights of the whole sample, when known; or the name of a branch holding it."
+    )
     generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
     split: dict[str, Expression] | None = Field(
         None,
@@ -99,6 +110,15 @@ class SampleSpec(Strict):
     @classmethod
     def _era_as_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("xsec", "sum_weights")
+    @classmethod
+    def _number_or_branch(cls, v: float | str | None) -> float | str | None:
+        if isinstance(v, str):
+            return _check_identifier(v, "branch name")
+        if v is not None and v <= 0:
+            raise ValueError("must be positive (or the name of a branch holding the value)")
+        return v
 
     @model_validator(mode="after")
     def _mc_needs_xsec(self) -> SampleSpec:
@@ -458,6 +478,16 @@ class TnpSpec(Strict):
     plot_fits: bool = Field(True, description="A plot per nominal data fit.")
 
 
+class SignificanceSpec(Strict):
+    """Local significance of a signal in one histogram: binned Poisson likelihood, statistics only."""
+
+    histogram: str
+    axis: str | None = Field(None, description="The fitted observable; default: the histogram's first axis.")
+    signal: list[str] = Field(min_length=1, description="Signal processes; every other simulated process is background.")
+    range: tuple[float, float] | None = Field(None, description="Window on the axis, e.g. [115, 135].")
+    slices: dict[str, SliceValue] = Field(default_factory=dict, description="Selections of the other axes (default: sum).")
+
+
 class AnalysisSpec(Strict):
     """A whole analysis: the merged content of the config file and everything it includes."""
 
@@ -494,6 +524,10 @@ class AnalysisSpec(Strict):
     )
     exports: ExportsSpec = Field(default_factory=ExportsSpec, description="Files for fits: combine shapes, corrections.")
     tnp: TnpSpec | None = Field(None, description="Tag-and-probe efficiencies and scale factors (see the README).")
+    significance: dict[str, SignificanceSpec] = Field(
+        default_factory=dict, description="Local significances reported by 'run-analysis plot'."
+    )
+    report: bool = Field(False, description="Also make the plots, tables and report page in OUT/report after a run.")
 
     @model_validator(mode="after")
     def _something_to_fill(self) -> AnalysisSpec:

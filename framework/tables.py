@@ -241,5 +241,25 @@ def _relative(shift: tuple[np.ndarray, np.ndarray] | None, nominal: float) -> st
     return f"+{100 * float(shift[0]) / nominal:.2f}% / -{100 * float(shift[1]) / nominal:.2f}%"
 
 
+def significance_table(outputs: RunOutputs, presentation: Presentation) -> Table:
+    from .significance import significances  # noqa: PLC0415
+
+    rows: list[list[Cell]] = [
+        [r.name, r.signal, r.background, r.observed, r.expected_z, r.observed_z, r.mu_hat]
+        for r in significances(outputs, presentation)
+    ]
+    return Table(
+        "significance",
+        "Local significance",
+        ["name", "signal", "background", "observed", "expected Z", "observed Z", "signal strength"],
+        rows,
+        "Binned Poisson likelihood in the window, statistics only: q0 = 2 [ln L(mu_hat) - ln L(0)], Z = sqrt(q0); "
+        "expected from the Asimov data set (mu = 1). 'blinded' where data are hidden.",
+    )
+
+
 def make_tables(outputs: RunOutputs, presentation: Presentation) -> list[Table]:
-    return [yields_table(outputs, presentation), cutflow_table(outputs), systematics_table(outputs, presentation)]
+    tables = [yields_table(outputs, presentation), cutflow_table(outputs), systematics_table(outputs, presentation)]
+    if presentation.significance:
+        tables.append(significance_table(outputs, presentation))
+    return tables

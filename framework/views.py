@@ -83,6 +83,16 @@ class CorrectionView:
     origin: Location
 
 
+@dataclass(frozen=True)
+class SignificanceView:
+    name: str
+    histogram: str
+    axis: str
+    cuts: tuple[AxisCut, ...]
+    signal: tuple[str, ...]
+    range: tuple[float, float] | None
+
+
 @dataclass
 class Presentation:
     """Everything `plot` and `export` make, checked against the configuration."""
@@ -95,6 +105,7 @@ class Presentation:
     blind: list[tuple[AxisCut, ...]]
     combine: list[CombineView] = field(default_factory=list)
     corrections: list[CorrectionView] = field(default_factory=list)
+    significance: list[SignificanceView] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -372,6 +383,23 @@ def _lumi(config: LoadedConfig) -> float | None:
     return float(sum(values)) if values else None
 
 
+def _significances(config: LoadedConfig, processes: list[str]) -> list[SignificanceView]:
+    found = []
+    for name, spec in config.spec.significance.items():
+        path = ("significance", name)
+        axes = _axes(config, spec.histogram, config.locate(*path, "histogram"))
+        drawn = spec.axis or next(iter(axes))
+        axis = _axis(axes, drawn, spec.histogram, config.locate(*path, "axis"))
+        if spec.range is not None and (axis.kind not in ("regular", "variable") or not spec.range[0] < spec.range[1]):
+            raise ConfigError("'range' needs a continuous axis and low < high", config.locate(*path, "range"))
+        _check_processes([(p, config.locate(*path, "signal", i)) for i, p in enumerate(spec.signal)], processes)
+        combos = _slices(config, axes, spec.histogram, spec.slices, [drawn], path)
+        if len(combos) != 1:
+            raise ConfigError("'each' is not allowed in a significance's slices", config.locate(*path, "slices"))
+        found.append(SignificanceView(name, spec.histogram, drawn, combos[0], tuple(spec.signal), spec.range))
+    return found
+
+
 def make_presentation(config: LoadedConfig) -> Presentation:
     spec = config.spec
     known = output_processes(config)
@@ -387,4 +415,5 @@ def make_presentation(config: LoadedConfig) -> Presentation:
         blind=_blind(config),
         combine=combine,
         corrections=corrections,
+        significance=_significances(config, order),
     )

@@ -356,6 +356,145 @@ inline Event generate_tnp(const TnpTruth &truth, std::uint64_t seed, std::uint64
    return ev;
 }
 
+// Flat open-data-style four-lepton events (ATLAS open data layout, MeV): H -> ZZ* -> 4l,
+// ZZ -> 4l, and Z + two non-prompt leptons (the reducible background).
+struct FlatEvent {
+   ROOT::RVecF lep_pt, lep_eta, lep_phi, lep_E, lep_ptcone30, lep_etcone20;
+   ROOT::RVecI lep_charge, lep_type;
+   float mcWeight = 1.f, scaleFactor_ELE = 1.f, scaleFactor_MUON = 1.f, scaleFactor_LepTRIGGER = 1.f,
+         scaleFactor_PILEUP = 1.f;
+};
+
+class FourLepton {
+public:
+   FourLepton(std::uint64_t seed, std::uint64_t entry) : fRng(splitmix(seed * 0x100000001B3ULL ^ splitmix(entry)) | 1) {}
+
+   FlatEvent Make(int kind)
+   {
+      FlatEvent ev;
+      const double pt = fRng.Exp(kind == 0 ? 30. : 20.), phi = fRng.Uniform(-M_PI, M_PI), y = fRng.Gaus(0., 1.5);
+      if (kind == 2) { // Z -> ll plus two non-prompt leptons (from jets or b decays)
+         const double m = BreitWigner(91.1876, 2.4952, 60., 120.);
+         Pair(ev, System(m, pt, y, phi), Flavour());
+         for (int i = 0; i < 2; ++i)
+            Lepton(ev, P4(), Flavour(), fRng.Rndm() < 0.5 ? 1 : -1, false);
+      } else {
+         double m1, m2, mass;
+         if (kind == 0) { // m_H = 125 GeV, narrow: one Z on shell, one off shell
+            mass = fRng.Gaus(125., 0.004);
+            m1 = BreitWigner(91.1876, 2.4952, 50., 115.);
+            m2 = BreitWigner(91.1876, 2.4952, 12., mass - m1 - 0.5);
+         } else { // continuum: mostly both Z on shell, sometimes one off shell (the 4l mass tail below 180 GeV)
+            m1 = BreitWigner(91.1876, 2.4952, 60., 120.);
+            m2 = fRng.Rndm() < 0.06 ? fRng.Uniform(12., 60.) : BreitWigner(91.1876, 2.4952, 60., 120.);
+            mass = m1 + m2 + fRng.Exp(kind == 1 ? 40. : 10.);
+         }
+         const P4 parent = System(mass, pt, y, phi);
+         const auto [z1, z2] = Decay(parent, m1, m2);
+         Pair(ev, z1, Flavour());
+         Pair(ev, z2, Flavour());
+      }
+      int electrons = 0;
+      for (int t : ev.lep_type)
+         electrons += t == 11;
+      const int muons = int(ev.lep_type.size()) - electrons;
+      // the simulation already matches the pseudo-data: scale factors scatter about 1
+      ev.scaleFactor_ELE = std::pow(fRng.Gaus(1., 0.01), electrons);
+      ev.scaleFactor_MUON = std::pow(fRng.Gaus(1., 0.005), muons);
+      ev.scaleFactor_LepTRIGGER = fRng.Gaus(1., 0.005);
+      ev.scaleFactor_PILEUP = std::max(0.5, fRng.Gaus(1., 0.05));
+      return ev;
+   }
+
+private:
+   TRandom3 fRng;
+
+   int Flavour() { return fRng.Rndm() < 0.5 ? 11 : 13; }
+
+   double BreitWigner(double mean, double width, double lo, double hi)
+   {
+      if (hi <= lo)
+         return lo;
+      double m;
+      do
+         m = fRng.BreitWigner(mean, width);
+      while (m < lo || m > hi);
+      return m;
+   }
+
+   P4 System(double mass, double pt, double y, double phi)
+   {
+      const double mt = std::sqrt(mass * mass + pt * pt);
+      return P4(pt * std::cos(phi), pt * std::sin(phi), mt * std::sinh(y), mass);
+   }
+
+   std::pair<P4, P4> Decay(const P4 &parent, double m1, double m2)
+   {
+      const double M = parent.M();
+      const double p = std::sqrt(std::max(0., (M * M - (m1 + m2) * (m1 + m2)) * (M * M - (m1 - m2) * (m1 - m2)))) / (2 * M);
+      const double cost = fRng.Uniform(-1., 1.), sint = std::sqrt(1. - cost * cost), phi = fRng.Uniform(-M_PI, M_PI);
+      P4 a(p * sint * std::cos(phi), p * sint * std::sin(phi), p * cost, m1);
+      P4 b(-a.Px(), -a.Py(), -a.Pz(), m2);
+      ROOT::Math::Boost boost(parent.BoostToCM());
+      boost.Invert();
+      return {boost(a), boost(b)};
+   }
+
+   void Pair(FlatEvent &ev, const P4 &z, int flavour)
+   {
+      const double m = flavour == 11 ? 0.000511 : 0.10566;
+      const auto [a, b] = Decay(z, m, m);
+      const int q = fRng.Rndm() < 0.5 ? 1 : -1;
+      Lepton(ev, a, flavour, q, true);
+      Lepton(ev, b, flavour, -q, true);
+   }
+
+   // A reconstructed lepton in GeV internally, written in MeV; non-prompt ones get a random
+   // soft momentum and large isolation sums.
+   void Lepton(FlatEvent &ev, const P4 &truth, int flavour, int charge, bool prompt)
+   {
+      double pt, eta, phi;
+      if (prompt) {
+         pt = truth.Pt() * fRng.Gaus(1., flavour == 11 ? 0.02 : 0.015);
+         eta = truth.Eta();
+         phi = truth.Phi();
+      } else {
+         pt = 5. + fRng.Exp(10.);
+         eta = fRng.Gaus(0., 1.3);
+         phi = fRng.Uniform(-M_PI, M_PI);
+      }
+      if (pt < 5. || std::abs(eta) > 2.5 || fRng.Rndm() > 0.95)
+         return;
+      const double m = flavour == 11 ? 0.000511 : 0.10566, p = pt * std::cosh(eta);
+      ev.lep_pt.push_back(pt * 1000.);
+      ev.lep_eta.push_back(eta);
+      ev.lep_phi.push_back(phi);
+      ev.lep_E.push_back(std::sqrt(p * p + m * m) * 1000.);
+      ev.lep_charge.push_back(charge);
+      ev.lep_type.push_back(flavour);
+      const double scale = prompt ? 0.02 : 1.0;
+      ev.lep_ptcone30.push_back(pt * 1000. * fRng.Exp(scale));
+      ev.lep_etcone20.push_back(pt * 1000. * fRng.Exp(scale));
+   }
+};
+
+// Kind 0: H -> 4l, 1: ZZ -> 4l, 2: reducible; -1 (pseudo-data): entries below `first` are kind 0,
+// below `second` kind 1, the rest kind 2.
+inline FlatEvent generate_4l(int kind, std::uint64_t seed, std::uint64_t entry, std::uint64_t first,
+                             std::uint64_t second)
+{
+   if (kind < 0)
+      kind = entry < first ? 0 : (entry < second ? 1 : 2);
+   FlatEvent ev = FourLepton(seed + 7919 * kind, entry).Make(kind);
+   std::vector<std::size_t> order(ev.lep_pt.size());
+   std::iota(order.begin(), order.end(), 0);
+   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ev.lep_pt[a] > ev.lep_pt[b]; });
+   auto sorted = [&](auto &v) { v = ROOT::VecOps::Take(v, ROOT::RVec<std::size_t>(order.begin(), order.end())); };
+   sorted(ev.lep_pt), sorted(ev.lep_eta), sorted(ev.lep_phi), sorted(ev.lep_E), sorted(ev.lep_ptcone30),
+      sorted(ev.lep_etcone20), sorted(ev.lep_charge), sorted(ev.lep_type);
+   return ev;
+}
+
 // Process 0: Z->mumu, 1: ttbar, 2: the ADL mixture, 3: W+jets, 4: single top;
 // process -1 (data): entries below `split` are Z, the rest ttbar.
 inline Event generate(int process, std::uint64_t seed, std::uint64_t entry, std::uint64_t split)
