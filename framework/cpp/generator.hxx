@@ -41,6 +41,28 @@ inline std::uint64_t splitmix(std::uint64_t x)
    return x ^ (x >> 31);
 }
 
+// Two-body decay of `parent` into masses m1, m2, isotropic in the parent frame.
+inline std::pair<P4, P4> TwoBodyDecay(TRandom3 &rng, const P4 &parent, double m1, double m2)
+{
+   const double M = parent.M();
+   const double p = std::sqrt(std::max(0., (M * M - (m1 + m2) * (m1 + m2)) * (M * M - (m1 - m2) * (m1 - m2)))) / (2 * M);
+   const double cost = rng.Uniform(-1., 1.), sint = std::sqrt(1. - cost * cost), phi = rng.Uniform(-M_PI, M_PI);
+   P4 a(p * sint * std::cos(phi), p * sint * std::sin(phi), p * cost, m1);
+   P4 b(-a.Px(), -a.Py(), -a.Pz(), m2);
+   ROOT::Math::Boost boost(parent.BoostToCM());
+   boost.Invert();
+   return {boost(a), boost(b)};
+}
+
+inline double TruncatedBreitWigner(TRandom3 &rng, double mean, double width, double lo, double hi)
+{
+   double m;
+   do
+      m = rng.BreitWigner(mean, width);
+   while (m < lo || m > hi);
+   return m;
+}
+
 class Generator {
 public:
    // fAux draws quantities added later (sip3d) without changing the main stream of older processes.
@@ -87,27 +109,8 @@ private:
       return P4(pt * std::cos(phi), pt * std::sin(phi), pt * std::sinh(eta), m);
    }
 
-   // Two-body decay of `parent` into masses m1, m2, isotropic in the parent frame.
-   std::pair<P4, P4> Decay(const P4 &parent, double m1, double m2)
-   {
-      const double M = parent.M();
-      const double p = std::sqrt(std::max(0., (M * M - (m1 + m2) * (m1 + m2)) * (M * M - (m1 - m2) * (m1 - m2)))) / (2 * M);
-      const double cost = fRng.Uniform(-1., 1.), sint = std::sqrt(1. - cost * cost), phi = fRng.Uniform(-M_PI, M_PI);
-      P4 a(p * sint * std::cos(phi), p * sint * std::sin(phi), p * cost, m1);
-      P4 b(-a.Px(), -a.Py(), -a.Pz(), m2);
-      ROOT::Math::Boost boost(parent.BoostToCM());
-      boost.Invert();
-      return {boost(a), boost(b)};
-   }
-
-   double BreitWigner(double mean, double width, double lo, double hi)
-   {
-      double m;
-      do
-         m = fRng.BreitWigner(mean, width);
-      while (m < lo || m > hi);
-      return m;
-   }
+   std::pair<P4, P4> Decay(const P4 &parent, double m1, double m2) { return TwoBodyDecay(fRng, parent, m1, m2); }
+   double BreitWigner(double mean, double width, double lo, double hi) { return TruncatedBreitWigner(fRng, mean, width, lo, hi); }
 
    void Lepton(Event &ev, int flavour, const P4 &truth, double pt, double eta, double phi, int charge, bool prompt)
    {
@@ -413,13 +416,7 @@ private:
 
    double BreitWigner(double mean, double width, double lo, double hi)
    {
-      if (hi <= lo)
-         return lo;
-      double m;
-      do
-         m = fRng.BreitWigner(mean, width);
-      while (m < lo || m > hi);
-      return m;
+      return hi <= lo ? lo : TruncatedBreitWigner(fRng, mean, width, lo, hi);
    }
 
    P4 System(double mass, double pt, double y, double phi)
@@ -428,17 +425,7 @@ private:
       return P4(pt * std::cos(phi), pt * std::sin(phi), mt * std::sinh(y), mass);
    }
 
-   std::pair<P4, P4> Decay(const P4 &parent, double m1, double m2)
-   {
-      const double M = parent.M();
-      const double p = std::sqrt(std::max(0., (M * M - (m1 + m2) * (m1 + m2)) * (M * M - (m1 - m2) * (m1 - m2)))) / (2 * M);
-      const double cost = fRng.Uniform(-1., 1.), sint = std::sqrt(1. - cost * cost), phi = fRng.Uniform(-M_PI, M_PI);
-      P4 a(p * sint * std::cos(phi), p * sint * std::sin(phi), p * cost, m1);
-      P4 b(-a.Px(), -a.Py(), -a.Pz(), m2);
-      ROOT::Math::Boost boost(parent.BoostToCM());
-      boost.Invert();
-      return {boost(a), boost(b)};
-   }
+   std::pair<P4, P4> Decay(const P4 &parent, double m1, double m2) { return TwoBodyDecay(fRng, parent, m1, m2); }
 
    void Pair(FlatEvent &ev, const P4 &z, int flavour)
    {
