@@ -453,6 +453,9 @@ class TnpAlternative(Strict):
     range: tuple[float, float] | None = None
     rebin: int | None = Field(None, ge=1)
     tag: str | None = Field(None, description="Name of a tag definition under 'tag_variations'.")
+    group: str | None = Field(
+        None, description="Alternatives of one group (e.g. a wider and a narrower range) count as half their spread."
+    )
 
 
 class TnpSpec(Strict):

@@ -146,9 +146,22 @@ class Measurement:
         dl, dh = self.errors("data", eff, "nominal")
         ml, mh = self.errors("mc", eff, "nominal")
         stat = sf * np.sqrt(((dl + dh) / 2 / d) ** 2 + ((ml + mh) / 2 / m) ** 2)
-        shifts = [self.values("data", eff, v) / self.values("mc", eff, v) - sf for v in self.variant_names[1:]]
-        syst = np.sqrt(sum((s**2 for s in shifts), np.zeros_like(sf)))
-        return {"sf": sf, "stat": stat, "syst": syst, **{f"shift_{v}": s for v, s in zip(self.variant_names[1:], shifts)}}
+        shifts = {v: self.values("data", eff, v) / self.values("mc", eff, v) - sf for v in self.variant_names[1:]}
+        return {"sf": sf, "stat": stat, "syst": self.combine(shifts, sf), **{f"shift_{v}": s for v, s in shifts.items()}}
+
+    def combine(self, shifts: dict[str, np.ndarray], like: np.ndarray) -> np.ndarray:
+        """Quadrature sum: |shift| of a single alternative, half the spread (max - min) of a group's."""
+        groups: dict[str, list[np.ndarray]] = {}
+        for name, shift in shifts.items():
+            groups.setdefault(self.tnp.systematics[name].group or f"single:{name}", []).append(shift)
+        total = np.zeros_like(like)
+        for key, members in groups.items():
+            if key.startswith("single:"):
+                total = total + members[0] ** 2
+            else:
+                stack = np.stack(members)
+                total = total + (0.5 * (stack.max(axis=0) - stack.min(axis=0))) ** 2
+        return np.sqrt(total)
 
     @property
     def variant_names(self) -> list[str]:
@@ -264,9 +277,9 @@ def efficiency_histograms(m: Measurement) -> dict[str, hist.Hist]:
         for q, kind in enumerate(("data", "mc")):
             nominal = m.values(kind, eff, "nominal")
             low, high = m.errors(kind, eff, "nominal")
-            shifts = [m.values(kind, eff, v) - nominal for v in m.variant_names[1:]]
+            shifts = {v: m.values(kind, eff, v) - nominal for v in m.variant_names[1:]}
             view[..., q, 0], view[..., q, 1], view[..., q, 2] = nominal, low, high
-            view[..., q, 3] = np.sqrt(sum((d**2 for d in shifts), np.zeros_like(nominal)))
+            view[..., q, 3] = m.combine(shifts, nominal)
         view[..., 2, 0], view[..., 2, 1], view[..., 2, 2], view[..., 2, 3] = s["sf"], s["stat"], s["stat"], s["syst"]
         out[eff] = h
     return out

@@ -65,7 +65,7 @@ def test_closure_against_the_generator_truth(measured):
         assert abs(pull.mean()) < 0.6 and pull.std() < 1.7, (name, pull)
     with open(measured / "tnp" / "fits.csv") as f:
         fits = list(csv.DictReader(f))
-    assert len(fits) == 2 * 20 * 5  # efficiencies x bins x (nominal + 4 alternatives), data only
+    assert len(fits) == 2 * 20 * 7  # efficiencies x bins x (nominal + 6 alternatives), data only
     assert sum(r["converged"] == "yes" for r in fits) >= 0.99 * len(fits)
 
 
@@ -198,3 +198,13 @@ def test_summary_json_matches_the_histograms(measured):
     for name, h in _efficiencies(measured).items():
         np.testing.assert_allclose(summary[name]["sf"], h[:, :, "sf", "value"].values(), rtol=1e-12)
     assert (measured / "tnp" / "plots" / "fits" / "TightID_over_Tracker" / "bin_0_0.png").is_file()
+
+
+def test_systematics_combine_singles_and_groups():
+    """|shift| for a single alternative, half the spread for a group, added in quadrature."""
+    tnp = load_config(CONFIG).spec.tnp
+    m = tnp_module.Measurement(tnp, (1,), {}, [])
+    shifts = {name: np.array([0.0]) for name in tnp.systematics}
+    shifts["alt_signal"] = np.array([0.03])
+    shifts["range_narrow"], shifts["range_wide"] = np.array([0.01]), np.array([-0.03])
+    np.testing.assert_allclose(m.combine(shifts, np.zeros(1)), np.hypot(0.03, 0.02))
