@@ -22,7 +22,8 @@ from .exceptions import ExecutionError, FrameworkError
 from .inputs import resolve_files
 from .load import load_config
 from .merge import merge_outputs
-from .pipeline import RunOptions, execute, report_progress
+from .pipeline import RunOptions, execute, report_progress, resolve_cpp
+from .preprocess import run_preprocessing
 from .plan import select_samples
 
 
@@ -38,6 +39,7 @@ def _run_part(options: RunOptions, sample: str, part: int, parts: int, outdir: s
 
 def _tasks(options: RunOptions, files_per_task: int) -> list[tuple[str, int, int]]:
     config = load_config(options.config)
+    run_preprocessing(config, resolve_cpp(config))  # once, before tasks read its output
     tasks = []
     for name in select_samples(config, options.selection):
         n = max(1, math.ceil(len(resolve_files(config, name)) / files_per_task))

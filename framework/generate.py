@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .exceptions import ConfigError, InputError
 from .load import LoadedConfig
 from .rootenv import declare_file, root
@@ -104,8 +106,88 @@ def _nanoaod_frame(spec: GeneratorSpec, events: int) -> tuple[Any, list[str], st
     return df, columns, "Events"
 
 
+# Cosmic muons through the drift-tube stand of analyses/cosmic_dt (geometry as in its dt.h):
+# raw 64-bit TDC words in tree "raw" (one word per entry, orbit by orbit) and the truth per
+# orbit in tree "truth".
+DT_CELL, DT_HEIGHT, DT_VDRIFT = 42.0, 13.0, 0.0538  # mm, mm, mm/ns
+DT_CHAMBER_Z = (0.0, 250.0, 500.0, 750.0)
+DT_OFFSETS = (-5.0, -10.0, 3.0, 0.0)  # ns each chamber's hits arrive early (the analysis adds them back)
+DT_TIME_SMEAR = 3.0  # ns
+
+
+def _dt_word(tdc: np.ndarray, bx: np.ndarray, orbit: np.ndarray, channel: np.ndarray, fpga: np.ndarray,
+             head: np.ndarray) -> np.ndarray:
+    u = np.uint64
+    return (tdc.astype(u) | (bx.astype(u) << u(5)) | (orbit.astype(u) << u(17)) | (channel.astype(u) << u(49))
+            | (fpga.astype(u) << u(58)) | (head.astype(u) << u(61)))
+
+
+def _dt_time(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bx = np.floor(t / 25.0).astype(np.int64)
+    tdc = np.clip(np.floor((t - 25.0 * bx) * 30.0 / 25.0), 0, 29).astype(np.int64)
+    return tdc, bx
+
+
+def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
+    """Straight cosmic tracks through four chambers, as raw TDC words plus the truth."""
+    import uproot  # noqa: PLC0415
+
+    rng = np.random.default_rng(spec.seed)
+    n = spec.events
+    orbit = np.arange(n, dtype=np.int64) + 1000
+    slope_x, slope_y = np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8)), np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8))
+    x0, y0 = rng.uniform(150, 520, n), rng.uniform(150, 520, n)
+    has_t0 = rng.random(n) > 0.05
+    t0 = 25.0 * rng.integers(100, 3000, n) + rng.uniform(0, 25, n)
+    words: list[np.ndarray] = []
+    for i in range(n):
+        channels, fpgas, times = [], [], []
+        for chamber in range(4):
+            start, slope = (y0[i], slope_y[i]) if chamber == 1 else (x0[i], slope_x[i])
+            for layer in range(4):
+                z = DT_CHAMBER_Z[chamber] + (layer + 0.5) * DT_HEIGHT
+                x = start + slope * z
+                stagger = (layer % 2) * DT_CELL / 2
+                cell = int(np.floor((x - stagger) / DT_CELL))
+                if not 0 <= cell < 16 or rng.random() > 0.95:  # outside, or a missing hit
+                    continue
+                drift = abs(x - ((cell + 0.5) * DT_CELL + stagger))
+                times.append(t0[i] + drift / DT_VDRIFT + rng.normal(0, DT_TIME_SMEAR) - DT_OFFSETS[chamber])
+                channels.append((chamber % 2) * 64 + 4 * cell + layer)
+                fpgas.append(chamber // 2)
+        for _ in range(rng.poisson(0.5)):  # noise
+            times.append(t0[i] + rng.uniform(-100, 500))
+            channels.append(int(rng.integers(0, 128)))
+            fpgas.append(int(rng.integers(0, 2)))
+        if has_t0[i]:
+            times.append(t0[i])
+            channels.append(128)
+            fpgas.append(1)
+        tdc, bx = _dt_time(np.array(times))
+        heads = np.full(len(times), 2)
+        order = rng.permutation(len(times))
+        block = _dt_word(tdc[order], bx[order], np.full(len(times), orbit[i]), np.array(channels)[order],
+                         np.array(fpgas)[order], heads)
+        if rng.random() < 0.1:  # a word that is not a hit (HEAD != 2), to be dropped
+            block = np.append(block, _dt_word(*(np.array([v]) for v in (0, 0, orbit[i], 0, 0, 1))))
+        words.append(block)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with uproot.recreate(tmp) as f:
+            f["raw"] = {"word": np.concatenate(words)}
+            f["truth"] = {"orbit": orbit, "slope_x": slope_x, "x0": x0, "slope_y": slope_y, "y0": y0,
+                          "has_t0": has_t0, "t0": t0}
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
 def write_events(spec: GeneratorSpec, path: Path) -> int:
     """Generate the events of `spec` into `path` (atomically). Returns the number of events."""
+    if spec.process == "cosmic_dt":
+        return write_cosmics(spec, path)
     r = root()
     declare_file(Path(__file__).parent / "cpp" / "generator.hxx")
     events = sum(spec.mixture.values()) if spec.process in ("data", "data4l") else spec.events

@@ -19,7 +19,14 @@ from .generate import ensure_generated
 from .inputs import inspect_inputs
 from .load import LoadedConfig, load_config, split_names
 from .plan import Plan, RunSelection, make_plan, select_samples, select_systematics
-from .rootenv import FRAMEWORK_HEADER, declare_file, file_digest, is_cpp_symbol, versions
+from .preprocess import run_preprocessing
+from .rootenv import (
+    FRAMEWORK_HEADER,
+    declare_file,
+    file_digest,
+    is_cpp_symbol,
+    versions,
+)
 from .run import RunResult, collect_results, run_event_loop
 from .views import make_presentation
 from .write import Provenance, output_name, read_member, write_outputs
@@ -69,6 +76,18 @@ class RunReport:
         return "\n".join(lines)
 
 
+def resolve_cpp(config: LoadedConfig) -> list[Path]:
+    """The C++ files of `cpp:`, each relative to the YAML file that lists it."""
+    cpp_files = []
+    for i, name in enumerate(config.spec.cpp):
+        path = (config.source.file_of(("cpp", i)).parent / name).resolve()
+        if not path.is_file():
+            raise ConfigError(f"C++ file {str(path)!r} does not exist", config.locate("cpp", i),
+                              "paths in 'cpp:' are relative to the YAML file that lists them")
+        cpp_files.append(path)
+    return cpp_files
+
+
 def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
     """Load, check the inputs and decide: everything but the event loop. Returns the plan and C++ files."""
     if options.threads < 1:
@@ -78,13 +97,8 @@ def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
     config = load_config(options.config)
     make_presentation(config)  # plots and exports are checked before, not after, the event loop
     names = select_samples(config, options.selection)
-    cpp_files = []
-    for i, name in enumerate(config.spec.cpp):
-        path = (config.source.file_of(("cpp", i)).parent / name).resolve()
-        if not path.is_file():
-            raise ConfigError(f"C++ file {str(path)!r} does not exist", config.locate("cpp", i),
-                              "paths in 'cpp:' are relative to the YAML file that lists them")
-        cpp_files.append(path)
+    cpp_files = resolve_cpp(config)
+    run_preprocessing(config, cpp_files)
     ensure_generated(config, names)
     inputs = inspect_inputs(config, names, options.skip_bad_files)
     for i, path in enumerate(cpp_files):
@@ -117,7 +131,7 @@ def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> boo
     inputs_unchanged = all(
         Path(f).is_file() and Path(f).stat().st_mtime <= made for f in provenance.get("files", []) if "://" not in f
     )
-    cpp = [(config.source.file_of(("cpp", i)).parent / name).resolve() for i, name in enumerate(config.spec.cpp)]
+    cpp = resolve_cpp(config)
     return bool(
         provenance.get("config_hash") == config.config_hash()
         and provenance.get("cpp_hash") == file_digest([FRAMEWORK_HEADER, *cpp])

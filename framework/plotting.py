@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 
 from .project import blinded, project
-from .results import DATA, RunOutputs, sum_histograms
+from .results import DATA, RunOutputs
 from .schema import PlotStyleSpec
 from .views import Presentation, View
 
@@ -75,7 +75,7 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
     processes = [p for p in presentation.processes if p in outputs.processes()]
     histograms = {p: outputs.histogram(p, view.histogram) for p in processes}
     projections = {p: project(h, view.keep, view.cuts).rebinned(view.rebin) for p, h in histograms.items()}
-    simulation = project(sum_histograms(list(histograms.values())), view.keep, view.cuts).rebinned(view.rebin)
+    simulation = project(outputs.simulation(view.histogram, processes), view.keep, view.cuts).rebinned(view.rebin)
     total = simulation.nominal
     stat = np.sqrt(simulation.nominal_variance)
     up, down = simulation.band(outputs.systematics)
@@ -140,7 +140,7 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     import mplhep  # noqa: PLC0415
 
     plt.style.use(mplhep.style.CMS if style.experiment in ("CMS", "none") else getattr(mplhep.style, style.experiment))
-    ratio = style.ratio and d.data is not None
+    ratio = style.ratio and d.data is not None and any(t > 0 for t in d.total)
     if ratio:
         fig, (ax, rax) = plt.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
     else:

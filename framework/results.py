@@ -66,6 +66,14 @@ class RunOutputs:
         """One histogram summed over the samples of a process (`data`: all data samples)."""
         return sum_histograms([s.histograms[name] for s in self.samples.values() if s.process == process])
 
+    def simulation(self, name: str, processes: Sequence[str]) -> hist.Hist:
+        """The sum of these simulated processes; zero everywhere when there are none (data only)."""
+        if processes:
+            return sum_histograms([self.histogram(p, name) for p in processes])
+        like = next(iter(self.samples.values())).histograms[name]
+        axes = [a for a in like.axes if a.name != "systematic"]
+        return hist.Hist(*axes, hist.axis.StrCategory(["nominal"], name="systematic", flow=False), storage=hist.storage.Weight())
+
     def by_process(self) -> dict[str, dict[str, hist.Hist]]:
         names = list(next(iter(self.samples.values())).histograms)
         groups = [*self.processes(), *([DATA] if self.has_data() else [])]

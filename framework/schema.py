@@ -36,12 +36,14 @@ class GeneratorSpec(Strict):
     """Make this sample's files with the built-in event generator when they are missing."""
 
     process: Literal[
-        "zmumu", "ttbar", "adl", "wjets", "single_top", "tnp_mc", "tnp_data", "data", "h4l", "zz4l", "zjets4l", "data4l"
+        "zmumu", "ttbar", "adl", "wjets", "single_top", "tnp_mc", "tnp_data", "data", "h4l", "zz4l", "zjets4l", "data4l",
+        "cosmic_dt",
     ] = Field(
         description="Physics process to simulate; 'adl' mixes ttbar, Z->ll, WZ and W+jets; 'data' mixes zmumu and "
         "ttbar; 'tnp_mc' and 'tnp_data' are Z->mumu tag-and-probe samples with known efficiencies (data with "
         "background); 'h4l', 'zz4l', 'zjets4l' are flat open-data-style four-lepton ntuples (tree 'mini', MeV) and "
-        "'data4l' mixes them."
+        "'data4l' mixes them; 'cosmic_dt' writes raw drift-tube TDC words of cosmic muons (tree 'raw') and their "
+        "truth (tree 'truth')."
     )
     events: int = Field(0, ge=0, description="Number of events (MC).")
     mixture: dict[str, int] = Field(
@@ -481,6 +483,21 @@ class TnpSpec(Strict):
     plot_fits: bool = Field(True, description="A plot per nominal data fit.")
 
 
+class PreprocessSpec(Strict):
+    """A stage before the analysis: a C++ writer turns input entries into a new ROOT file (e.g. a
+    stream of raw words into one row per orbit), which samples then read like any other file."""
+
+    files: list[str] = Field(min_length=1, description="Input files, relative to this YAML file.")
+    tree: str = Field(description="Input tree.")
+    columns: list[str] = Field(min_length=1, description="Input columns handed to the writer, entry by entry, in order.")
+    writer: str = Field(
+        description="C++ class (from 'cpp:') constructed with the output path, called with the columns of each "
+        "entry, then Finish()."
+    )
+    output: str = Field(description="The file written, relative to this YAML file; remade when older than its inputs.")
+    generate: GeneratorSpec | None = Field(None, description="Make the (single) input file with the generator when missing.")
+
+
 class SignificanceSpec(Strict):
     """Local significance of a signal in one histogram: binned Poisson likelihood, statistics only."""
 
@@ -531,6 +548,9 @@ class AnalysisSpec(Strict):
         default_factory=dict, description="Local significances reported by 'run-analysis plot'."
     )
     report: bool = Field(False, description="Also make the plots, tables and report page in OUT/report after a run.")
+    preprocess: dict[str, PreprocessSpec] = Field(
+        default_factory=dict, description="Stages that write the files samples read, run before the analysis."
+    )
 
     @model_validator(mode="after")
     def _something_to_fill(self) -> AnalysisSpec:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .project import blinded, project
-from .results import DATA, RunOutputs, all_indices, sum_histograms
+from .results import DATA, RunOutputs, all_indices
 from .schema import YIELDS
 from .views import AxisCut, Presentation
 
@@ -149,7 +149,7 @@ def yields_table(outputs: RunOutputs, presentation: Presentation) -> Table:
     processes = [p for p in presentation.processes if p in outputs.processes()]
     names, combos = _yield_cuts(outputs)
     per_process = {p: outputs.histogram(p, YIELDS) for p in processes}
-    simulation = sum_histograms(list(per_process.values()))
+    simulation = outputs.simulation(YIELDS, processes)
     data = outputs.histogram(DATA, YIELDS) if outputs.has_data() else None
     rows: list[list[Cell]] = []
     for labels, cuts in [*combos, (["all"] * len(names), ())]:
@@ -215,7 +215,7 @@ def systematics_table(outputs: RunOutputs, presentation: Presentation) -> Table:
     """Relative impact of each systematic on the total simulated yield (all categories), per process."""
     processes = [p for p in presentation.processes if p in outputs.processes()]
     totals = {p: project(outputs.histogram(p, YIELDS), [], ()) for p in processes}
-    everything = project(sum_histograms([outputs.histogram(p, YIELDS) for p in processes]), [], ())
+    everything = project(outputs.simulation(YIELDS, processes), [], ())
     columns = ["systematic", *[presentation.labels[p] for p in processes], "Total simulation"]
     rows: list[list[Cell]] = []
     shifts = {p: t.shifts(outputs.systematics) for p, t in totals.items()}
