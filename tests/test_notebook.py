@@ -73,3 +73,20 @@ def test_api_from_dict_validates_and_cancel_stops(generated, tmp_path):
     with pytest.raises(FrameworkError, match="unknown column 'MET_ptt'"):
         failed.result()
     assert failed.status() == "failed" and failed.log("ERROR")
+
+
+def test_api_runs_on_dask_with_progress(generated, write_config, tmp_path):
+    config = write_config(
+        f"""
+        analysis: api_dask
+        samples:
+          data: {{files: ["{generated['data']}"], is_data: true}}
+        histograms:
+          met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}]}}
+        """
+    )
+    run = Analysis.from_yaml(config).run(tmp_path / "out", executor="dask", threads=2)
+    assert run.wait(timeout=300) == "done", run.log("INFO")
+    progress = run.progress()
+    assert progress["stage"] == "done" and progress["events"] == 11000 and progress["tasks"] == 1
+    assert run.result(by="sample")["data"]["met"].sum(flow=True).value == 11000
