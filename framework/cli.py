@@ -46,6 +46,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; no event loop")
     p.add_argument("--force", action="store_true", help="recompute samples whose output is already up to date")
     p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable input files (listed) and go on")
+    p.add_argument("--retries", type=int, default=0, metavar="N",
+                   help="try N more times to open a remote (root://, https://) file, 1, 2, 4 ... s apart")
     p.add_argument("--executor", choices=("threads", "dask"), default="threads", help="where the event loop runs")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster (default 2)")
@@ -190,6 +192,7 @@ def _run_main(argv: list[str]) -> int:
         force=args.force,
         skip_bad_files=args.skip_bad_files,
         progress_file=args.progress_file,
+        retries=args.retries,
     )
     if args.dry_run or args.plan_json:
         plan, _ = prepare(options)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import sys
+import time
 from pathlib import Path
 
 from .exceptions import InputError, Location, did_you_mean
@@ -46,23 +47,32 @@ def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
     return files
 
 
-def _open(path: str, sample: str, tree: str, place: Location) -> tuple[int, str]:
-    """Entries and format ('TTree' or 'RNTuple') of `tree` in one file."""
+def _open(path: str, sample: str, tree: str, place: Location, retries: int = 0, files_place: Location | None = None) -> tuple[int, str]:
+    """Entries and format ('TTree' or 'RNTuple') of `tree` in one file. A remote file that
+    cannot be opened is tried again `retries` times, 1, 2, 4 ... seconds apart."""
     r = root()
-    level = r.gErrorIgnoreLevel
-    r.gErrorIgnoreLevel = r.kFatal
-    try:
-        handle = r.TFile.Open(path)
-    except OSError as err:
-        raise InputError(
-            f"sample {sample!r}: cannot open {path}",
-            place,
-            "is it a complete ROOT file? --skip-bad-files reports unreadable files and goes on without them",
-        ) from err
-    finally:
-        r.gErrorIgnoreLevel = level
+    remote = "://" in path
+    handle = None
+    for attempt in range(retries + 1 if remote else 1):
+        level = r.gErrorIgnoreLevel
+        r.gErrorIgnoreLevel = r.kFatal
+        try:
+            handle = r.TFile.Open(path)
+        except OSError:
+            handle = None
+        finally:
+            r.gErrorIgnoreLevel = level
+        if handle and not handle.IsZombie():
+            break
+        if attempt < retries and remote:
+            time.sleep(2**attempt)
     if not handle or handle.IsZombie():
-        raise InputError(f"sample {sample!r}: cannot open {path}", place)
+        hint = (
+            f"is the server up and the file there? (tried {retries + 1} time(s); --retries N tries again)"
+            if remote
+            else "is it a complete ROOT file? --skip-bad-files reports unreadable files and goes on without them"
+        )
+        raise InputError(f"sample {sample!r}: cannot open {path}", files_place or place, hint)
     try:
         key = handle.GetKey(tree)
         if not key:
@@ -122,7 +132,7 @@ def _metadata(config: LoadedConfig, sample: str, files: list[str], tree: str, br
     return found
 
 
-def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = False) -> SampleInputs:
+def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = False, retries: int = 0) -> SampleInputs:
     spec = config.spec.samples[sample]
     place = config.locate("samples", sample, "tree")
     files: list[str] = []
@@ -130,7 +140,7 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
     skipped: list[str] = []
     for f in resolve_files(config, sample):
         try:
-            opened.append(_open(f, sample, spec.tree, place))
+            opened.append(_open(f, sample, spec.tree, place, retries, config.locate("samples", sample, "files")))
             files.append(f)
         except InputError as err:
             if not skip_bad_files:
@@ -159,5 +169,7 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
     )
 
 
-def inspect_inputs(config: LoadedConfig, samples: list[str], skip_bad_files: bool = False) -> dict[str, SampleInputs]:
-    return {name: inspect_sample(config, name, skip_bad_files) for name in samples}
+def inspect_inputs(
+    config: LoadedConfig, samples: list[str], skip_bad_files: bool = False, retries: int = 0
+) -> dict[str, SampleInputs]:
+    return {name: inspect_sample(config, name, skip_bad_files, retries) for name in samples}

@@ -43,6 +43,7 @@ class RunOptions:
     force: bool = False  # recompute samples whose complete output already exists
     skip_bad_files: bool = False  # leave out unreadable input files (reported) instead of stopping
     progress_file: Path | None = None  # JSON of the stage and events done, rewritten as the run goes (notebooks)
+    retries: int = 0  # times to try again to open a remote file
 
 
 def report_progress(path: Path | None, stage: str, **values: object) -> None:
@@ -100,7 +101,7 @@ def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
     cpp_files = resolve_cpp(config)
     run_preprocessing(config, cpp_files)
     ensure_generated(config, names)
-    inputs = inspect_inputs(config, names, options.skip_bad_files)
+    inputs = inspect_inputs(config, names, options.skip_bad_files, options.retries)
     for i, path in enumerate(cpp_files):
         declare_file(path, config.locate("cpp", i))
     return make_plan(config, inputs, options.selection, is_cpp_symbol, cpp_files), cpp_files

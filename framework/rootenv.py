@@ -29,6 +29,11 @@ def root() -> Any:
 
     ROOT.gROOT.SetBatch(True)
     ROOT.gErrorIgnoreLevel = ROOT.kWarning
+    # ROOT 6.40's plugin for http(s):// names its constructor with the namespace of the class
+    # (ROOT::Deprecated::TWebFile), which the plugin manager cannot call; the same plugin with
+    # the plain constructor name works. Load the shipped handlers first, then replace that one.
+    ROOT.gPluginMgr.FindHandler("TFile", "http://")
+    ROOT.gPluginMgr.AddHandler("TFile", "^http[s]?:", "ROOT::Deprecated::TWebFile", "Net", "TWebFile(const char*,Option_t*)")
     return ROOT
 
 
