@@ -39,11 +39,21 @@ def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[s
     return [str(Path(m).resolve()) for m in matches]
 
 
+def _readable(path: str, tree: str) -> str:
+    """What ROOT reads for one file: a Parquet file's cached ROOT conversion, anything else as is."""
+    if path.endswith(".parquet") and not _is_url(path):
+        from .parquet import converted  # noqa: PLC0415
+
+        return str(converted(Path(path), tree))
+    return path
+
+
 def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
     files: list[str] = []
+    tree = config.spec.samples[sample].tree
     for i, entry in enumerate(config.spec.samples[sample].files):
         base = config.source.file_of(("samples", sample, "files", i)).parent
-        files.extend(expand_entry(base, entry, sample, config.locate("samples", sample, "files", i)))
+        files.extend(_readable(f, tree) for f in expand_entry(base, entry, sample, config.locate("samples", sample, "files", i)))
     return files
 
 
