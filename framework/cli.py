@@ -48,9 +48,10 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable input files (listed) and go on")
     p.add_argument("--retries", type=int, default=0, metavar="N",
                    help="try N more times to open a remote (root://, https://) file, 1, 2, 4 ... s apart")
-    p.add_argument("--executor", choices=("threads", "dask"), default="threads", help="where the event loop runs")
+    p.add_argument("--executor", choices=("threads", "dask", "spark"), default="threads", help="where the event loop runs")
+    p.add_argument("--master", metavar="URL", help="Spark master (default: local[WORKERS])")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)")
     p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument("--progress-file", type=Path, metavar="FILE",
@@ -201,13 +202,16 @@ def _run_main(argv: list[str]) -> int:
         if args.dry_run:
             print(plan.describe())
             return 0
-    if args.executor == "dask":
-        from .distributed import execute_on_dask  # noqa: PLC0415
+    if args.executor in ("dask", "spark"):
+        from .distributed import execute_on_dask, execute_on_spark  # noqa: PLC0415
 
-        done = execute_on_dask(options, args.scheduler, args.workers, args.files_per_task)
+        if args.executor == "dask":
+            done = execute_on_dask(options, args.scheduler, args.workers, args.files_per_task)
+        else:
+            done = execute_on_spark(options, args.master, args.workers, args.files_per_task)
         print(
-            f"{done['events']} events on Dask: set-up {done['setup_seconds']:.2f} s, "
-            f"execution {done['execution_seconds']:.2f} s, merge {done['merge_seconds']:.2f} s"
+            f"{done['events']} events on {args.executor.capitalize()}: execution {done['execution_seconds']:.2f} s, "
+            f"merge {done['merge_seconds']:.2f} s"
         )
         for path in done["outputs"]:
             print(f"  wrote {path}")

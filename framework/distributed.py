@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .exceptions import ExecutionError, FrameworkError
@@ -47,21 +48,58 @@ def _tasks(options: RunOptions, files_per_task: int) -> list[tuple[str, int, int
     return tasks
 
 
+Task = tuple[RunOptions, str, int, int, str]  # options, sample, part, parts, folder of the parts
+Runner = Callable[[list[Task]], Iterable[dict[str, Any]]]  # runs the tasks, yields each result when done
+
+
+def execute_in_tasks(options: RunOptions, files_per_task: int, engine: str, runner: Runner) -> dict[str, Any]:
+    """Run the analysis as tasks (sample x chunk of files) through `runner`, then merge the parts
+    into `options.output`: the same files as a threaded run."""
+    if options.output is None:
+        raise FrameworkError(f"--executor {engine} needs -o/--output")
+    start = time.perf_counter()
+    options.output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
+        tasks = [(options, sample, i, n, tmp) for sample, i, n in _tasks(options, files_per_task)]
+        done: list[dict[str, Any]] = []
+        try:
+            for result in runner(tasks):
+                done.append(result)
+                report_progress(options.progress_file, "event loop", events=sum(d["events"] for d in done), total=0,
+                                tasks=len(done), tasks_total=len(tasks), seconds=time.perf_counter() - start)
+        except FrameworkError:
+            raise
+        except Exception as err:  # a worker died or a task failed outside our own errors
+            raise ExecutionError(f"a {engine} task failed: {err}") from err
+        execution = time.perf_counter() - start
+        merge_start = time.perf_counter()
+        report = merge_outputs(Path(tmp), options.output)
+        if report.missing:
+            raise ExecutionError(f"parts missing after the {engine} run: {report.missing}")
+    return {
+        "outputs": report.merged,
+        "events": sum(d["events"] for d in done),
+        "execution_seconds": execution,
+        "merge_seconds": time.perf_counter() - merge_start,
+    }
+
+
+def _run_task(task: Task) -> dict[str, Any]:
+    return _run_part(*task)
+
+
 def execute_on_dask(
     options: RunOptions, scheduler: str | None = None, workers: int = 2, files_per_task: int = 1
 ) -> dict[str, Any]:
-    """Run the analysis as Dask tasks (sample x chunk of files) and merge them into `options.output`."""
+    """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
     except ImportError as err:
         raise FrameworkError(
             "the Dask executor needs dask.distributed", hint="pip install 'rdf-analysis[dask]'"
         ) from err
-    if options.output is None:
-        raise FrameworkError("--executor dask needs -o/--output")
-    start = time.perf_counter()
-    options.output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
+
+    def runner(tasks: list[Task]) -> Iterable[dict[str, Any]]:
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(
@@ -69,34 +107,36 @@ def execute_on_dask(
             )
         try:
             with Client(scheduler or cluster) as client:
-                setup = time.perf_counter() - start
-                futures = [
-                    client.submit(_run_part, options, sample, i, n, tmp, pure=False, key=f"{sample}-part-{i}-of-{n}")
-                    for sample, i, n in _tasks(options, files_per_task)
-                ]
-                try:
-                    done = []
-                    for future in as_completed(futures):
-                        done.append(future.result())
-                        report_progress(options.progress_file, "event loop", events=sum(d["events"] for d in done),
-                                        total=0, tasks=len(done), tasks_total=len(futures),
-                                        seconds=time.perf_counter() - start)
-                except FrameworkError:
-                    raise
-                except Exception as err:  # a worker died or a task failed outside our own errors
-                    raise ExecutionError(f"a Dask task failed: {err}") from err
+                futures = [client.submit(_run_task, t, pure=False, key=f"{t[1]}-part-{t[2]}-of-{t[3]}") for t in tasks]
+                for future in as_completed(futures):
+                    yield future.result()
         finally:
             if cluster is not None:
                 cluster.close()
-        execution = time.perf_counter() - start - setup
-        merge_start = time.perf_counter()
-        report = merge_outputs(Path(tmp), options.output)
-        if report.missing:
-            raise ExecutionError(f"parts missing after the Dask run: {report.missing}")
-    return {
-        "outputs": report.merged,
-        "events": sum(d["events"] for d in done),
-        "setup_seconds": setup,
-        "execution_seconds": execution,
-        "merge_seconds": time.perf_counter() - merge_start,
-    }
+
+    return execute_in_tasks(options, files_per_task, "Dask", runner)
+
+
+def execute_on_spark(options: RunOptions, master: str | None = None, workers: int = 2, files_per_task: int = 1) -> dict[str, Any]:
+    """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`
+    (its executors need this package installed and the output folder on a shared file system)."""
+    try:
+        from pyspark.sql import SparkSession  # noqa: PLC0415
+    except ImportError as err:
+        raise FrameworkError("the Spark executor needs pyspark", hint="pip install 'rdf-analysis[spark]'") from err
+
+    def runner(tasks: list[Task]) -> Iterable[dict[str, Any]]:
+        spark = (
+            SparkSession.builder.master(master or f"local[{workers}]")
+            .appName("rdf-analysis")
+            .config("spark.ui.enabled", "false")
+            .config("spark.python.worker.reuse", "false")  # a fresh process per task: ROOT state does not leak
+            .getOrCreate()
+        )
+        try:
+            spark.sparkContext.setLogLevel("ERROR")
+            yield from spark.sparkContext.parallelize(tasks, len(tasks)).map(_run_task).collect()
+        finally:
+            spark.stop()
+
+    return execute_in_tasks(options, files_per_task, "Spark", runner)

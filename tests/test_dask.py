@@ -1,4 +1,4 @@
-"""The Dask executor: a LocalCluster of 2 worker processes on loopback gives the threaded run's histograms."""
+"""The Dask and Spark executors: a local cluster of 2 worker processes gives the threaded run's histograms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from framework.distributed import execute_on_dask
+from framework.distributed import execute_on_dask, execute_on_spark
 from framework.pipeline import RunOptions, execute
 from framework.write import read_histograms, read_member
 
@@ -28,22 +28,24 @@ histograms:
 """
 
 
-def test_dask_local_cluster_equals_threads(generated, tmp_path):
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_local_cluster_equals_threads(engine, generated, tmp_path):
     for i in range(2):
         shutil.copy(generated["zmumu"], tmp_path / f"zmumu_{i}.root")
     shutil.copy(generated["data"], tmp_path / "data.root")
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(folder=tmp_path))
     threads = execute(RunOptions(config=config, output=tmp_path / "threads"))
-    done = execute_on_dask(RunOptions(config=config, output=tmp_path / "dask"), workers=2)
+    run = execute_on_dask if engine == "dask" else execute_on_spark
+    done = run(RunOptions(config=config, output=tmp_path / engine), workers=2)
     assert sorted(p.name for p in done["outputs"]) == ["data.hist.zip", "zmumu.hist.zip"]
     assert done["events"] == 2 * 30000 + 11000
     for sample in threads.result.samples:
-        path = tmp_path / "dask" / f"{sample.sample.name}.hist.zip"
+        path = tmp_path / engine / f"{sample.sample.name}.hist.zip"
         theirs = read_histograms(path)["pt"]
         np.testing.assert_allclose(theirs.view(flow=True).value, sample.histograms["pt"].view(flow=True).value, rtol=1e-12)
         np.testing.assert_allclose(
             theirs.view(flow=True).variance, sample.histograms["pt"].view(flow=True).variance, rtol=1e-12
         )
         assert read_member(path, "provenance.json")["normalisation"] == pytest.approx(sample.norm, rel=1e-12)
-    assert not list((tmp_path / "dask").glob(".parts-*"))
+    assert not list((tmp_path / engine).glob(".parts-*"))
