@@ -49,7 +49,8 @@ def test_http_files_give_the_local_histograms(generated, write_config, tmp_path)
     assert remote.result.samples[0].sample.files == [f"{url}/zmumu.root"]  # untouched, no download
     for a, b in zip(local.result.samples, remote.result.samples):
         for name in ("met", "mu_pt"):
-            np.testing.assert_array_equal(a.histograms[name].view(flow=True).value, b.histograms[name].view(flow=True).value)
+            np.testing.assert_allclose(a.histograms[name].view(flow=True).value, b.histograms[name].view(flow=True).value,
+                                       rtol=1e-12, atol=1e-12)
 
 
 def test_unreachable_server_and_missing_file_are_named(generated, write_config, tmp_path):
