@@ -41,10 +41,10 @@ def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[s
 
 def _readable(path: str, tree: str) -> str:
     """What ROOT reads for one file: a Parquet file's cached ROOT conversion, anything else as is."""
-    if path.endswith(".parquet") and not _is_url(path):
+    if path.split("?", 1)[0].endswith(".parquet"):
         from .parquet import converted  # noqa: PLC0415
 
-        return str(converted(Path(path), tree))
+        return str(converted(path if _is_url(path) else Path(path), tree))
     return path
 
 

@@ -1,6 +1,7 @@
 """Parquet samples: converted once to ROOT files that RDataFrame reads, cached by content.
 
-The ROOT 6.40 wheel has no Arrow data source, so a sample's `.parquet` file is streamed row
+The ROOT 6.40 wheel has no Arrow data source, so a sample's `.parquet` file (a path or an
+fsspec URL) is streamed row
 group by row group (pyarrow; memory bounded by one batch) into a ROOT TTree written by uproot:
 list columns become jagged branches (RVecs in RDataFrame), so collections and every other
 part of the YAML work unchanged. The converted file lives in the cache folder
@@ -26,17 +27,28 @@ def cache_folder() -> Path:
     return Path(os.environ.get("RDF_ANALYSIS_CACHE", Path.home() / ".cache" / "rdf-analysis")) / "parquet"
 
 
-def converted(path: Path, tree: str) -> Path:
-    """The ROOT file holding `path`'s rows as tree `tree`, made on first use."""
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{tree}".encode()).hexdigest()[:24]
-    target = cache_folder() / f"{path.stem}-{key}.root"
+def converted(path: Path | str, tree: str) -> Path:
+    """The ROOT file holding the Parquet file's rows as tree `tree`, made on first use. `path`
+    may be an fsspec URL (https://, s3://, ...): keyed by its size and ETag or modification time."""
+    if isinstance(path, str) and "://" in path:
+        import fsspec  # noqa: PLC0415
+
+        info = fsspec.filesystem(path.split("://", 1)[0]).info(path)
+        identity = f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or ''}"
+        stem = Path(path.split("?", 1)[0]).stem
+    else:
+        path = Path(path)
+        stat = path.stat()
+        identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        stem = path.stem
+    key = hashlib.sha256(f"{identity}|{tree}".encode()).hexdigest()[:24]
+    target = cache_folder() / f"{stem}-{key}.root"
     if not target.exists():
         convert(path, target, tree)
     return target
 
 
-def convert(source: Path, target: Path, tree: str) -> None:
+def convert(source: Path | str, target: Path, tree: str) -> None:
     try:
         import awkward as ak  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
@@ -46,7 +58,12 @@ def convert(source: Path, target: Path, tree: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        parquet = pq.ParquetFile(source)
+        if isinstance(source, str):  # a URL: read through fsspec, row group by row group
+            import fsspec  # noqa: PLC0415
+
+            parquet = pq.ParquetFile(fsspec.open(source, "rb").open())
+        else:
+            parquet = pq.ParquetFile(source)
         with uproot.recreate(tmp) as f:
             for n, batch in enumerate(parquet.iter_batches(batch_size=BATCH_ROWS)):
                 table = ak.from_arrow(batch)
