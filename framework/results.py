@@ -10,7 +10,7 @@ Everything here works on `hist.Hist` objects and needs no ROOT.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +46,8 @@ class RunOutputs:
 
     folder: Path
     samples: dict[str, SampleOutput]
+    # process sums, made once: every plot, table and export of a histogram reads the same sum
+    _sums: dict[tuple[str, str], hist.Hist] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def config_hash(self) -> str:
@@ -63,8 +65,11 @@ class RunOutputs:
         return any(s.is_data for s in self.samples.values())
 
     def histogram(self, process: str, name: str) -> hist.Hist:
-        """One histogram summed over the samples of a process (`data`: all data samples)."""
-        return sum_histograms([s.histograms[name] for s in self.samples.values() if s.process == process])
+        """One histogram summed over the samples of a process (`data`: all data samples); do not modify it."""
+        key = (process, name)
+        if key not in self._sums:
+            self._sums[key] = sum_histograms([s.histograms[name] for s in self.samples.values() if s.process == process])
+        return self._sums[key]
 
     def simulation(self, name: str, processes: Sequence[str]) -> hist.Hist:
         """The sum of these simulated processes; zero everywhere when there are none (data only)."""
