@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .compiled import COMPILE_ENV, MODES
 from .exceptions import FrameworkError
 
 COMMANDS = {
@@ -16,12 +17,14 @@ COMMANDS = {
     "merge": "add the batch parts (--part I/N outputs) of each sample in OUTDIR into one normalised file",
     "samples update": "compute events and sums of weights of a samples YAML and write them back in place",
     "schema": "print the JSON Schema of the config language (or write it with -o FILE)",
+    "cache": "show ('info'), empty ('clear') or wait for ('wait') what is kept between runs",
 }
 
 
 def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run-analysis",
+        allow_abbrev=False,
         description="Run a declarative analysis on ROOT's RDataFrame and write N-dimensional histograms per sample.",
         epilog="other commands: " + "; ".join(f"'run-analysis {k}': {v}" for k, v in COMMANDS.items()),
     )
@@ -54,6 +57,15 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)")
     p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
+    p.add_argument("--compile", choices=MODES, default=None,
+                   help="steps not yet compiled in the cache: compile them after the run in the 'background' "
+                        f"(default, or ${COMPILE_ENV}), 'now' (wait for it) or 'off'")
+    p.add_argument("--profile", type=Path, metavar="FILE", help="write where the time went (set-up parts, loop) as JSON")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="after the run, also make the plots, tables and report page in DIR (as 'run-analysis plot')")
+    p.add_argument("--watch", action="store_true",
+                   help="stay running: run again in a warm process whenever the config, an included file or a C++ "
+                        "helper is saved")
     p.add_argument("--progress-file", type=Path, metavar="FILE",
                    help="keep FILE updated with the stage and the events done, as JSON (notebooks read it)")
     p.add_argument(
@@ -178,11 +190,48 @@ def _export_main(argv: list[str]) -> int:
     return 0
 
 
-def _run_main(argv: list[str]) -> int:
+def _cache_main(argv: list[str]) -> int:
+    from . import cache, compiled  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(prog="run-analysis cache", description=COMMANDS["cache"])
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("info", help="what the cache holds, per area")
+    clear = sub.add_parser("clear", help="empty the cache (or some areas)")
+    clear.add_argument("areas", nargs="*", metavar="AREA", help=f"areas to empty (default all): {', '.join(cache.AREAS)}")
+    wait = sub.add_parser("wait", help="wait until no compile job runs")
+    wait.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    args = p.parse_args(argv)
+    if args.action == "info":
+        print(f"cache folder: {cache.root_folder()} (set ${cache.ENV} to move it)")
+        for area in cache.info():
+            print(area.line())
+        print(compiled.summary())
+        return 0
+    if args.action == "clear":
+        unknown = [a for a in args.areas if a not in cache.AREAS]
+        if unknown:
+            raise FrameworkError(f"no cache area {unknown[0]!r}", hint=f"areas: {', '.join(cache.AREAS)}")
+        freed = cache.clear(tuple(args.areas) or cache.AREAS)
+        print(f"freed {freed / 2**20:.1f} MiB from {cache.root_folder()}")
+        return 0
+    if not compiled.wait(args.timeout):
+        print(f"compile jobs still running after {args.timeout:g} s", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_main(argv: list[str], warm: bool = False) -> int:
     from .pipeline import RunOptions, execute, prepare  # noqa: PLC0415
     from .plan import RunSelection  # noqa: PLC0415
+    from .timing import Timer, process_age  # noqa: PLC0415
 
+    timer = Timer()
+    timer.add("imports", 0.0 if warm else process_age())
     args = _run_parser().parse_args(argv)
+    if args.watch:
+        from .watch import watch  # noqa: PLC0415
+
+        return watch(args.config, [a for a in argv if a != "--watch"])
     options = RunOptions(
         config=args.config,
         output=args.output,
@@ -194,6 +243,7 @@ def _run_main(argv: list[str]) -> int:
         skip_bad_files=args.skip_bad_files,
         progress_file=args.progress_file,
         retries=args.retries,
+        **({"compile": args.compile} if args.compile else {}),
     )
     if args.dry_run or args.plan_json:
         plan, _ = prepare(options)
@@ -215,16 +265,19 @@ def _run_main(argv: list[str]) -> int:
         )
         for path in done["outputs"]:
             print(f"  wrote {path}")
-        _after_the_run(options)
+        _after_the_run(options, args.plots)
         return 0
-    report = execute(options)
+    report = execute(options, timer)
     print(report.summary() if report else "every selected sample's output is up to date (use --force to recompute)")
-    _after_the_run(options)
+    if args.profile:
+        timer.write(args.profile, interpreted_steps=report.interpreted if report else 0)
+    _after_the_run(options, args.plots)
     return 0
 
 
-def _after_the_run(options: Any) -> None:
-    """What a config asks for after its event loop: tag-and-probe fits, the report page."""
+def _after_the_run(options: Any, plots: Path | None = None) -> None:
+    """What a config asks for after its event loop: tag-and-probe fits, the report page (and
+    the plots asked for with --plots)."""
     from .load import load_config  # noqa: PLC0415
 
     config = load_config(options.config)
@@ -239,9 +292,15 @@ def _after_the_run(options: Any) -> None:
 
         counts = make_report(options.config, outdir, outdir / "report")
         print(f"  {counts['plots']} plots and {counts['tables']} tables in {outdir / 'report' / REPORT}")
+    if plots is not None:
+        from .present import REPORT, make_report  # noqa: PLC0415
+
+        counts = make_report(options.config, outdir, plots)
+        print(f"  {counts['plots']} plots and {counts['tables']} tables in {plots / REPORT}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, warm: bool = False) -> int:
+    """The command line; `warm`: this process has run before (a worker), so no start-up time."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "schema":
@@ -256,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             return _plot_main(argv[1:])
         if argv and argv[0] == "export":
             return _export_main(argv[1:])
-        return _run_main(argv)
+        if argv and argv[0] == "cache":
+            return _cache_main(argv[1:])
+        return _run_main(argv, warm)
     except FrameworkError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -1,20 +1,30 @@
 """Input stage: find each sample's files, check them, and read their entries and columns.
 
-Opens files (no event loop). Globs and relative paths are resolved against the
-YAML file that declared them; `root://` and other URLs are passed through.
+Opens files (no event loop), once: what a file holds (entries, format, column names and
+types, first-event array lengths, per-sample values stored in branches) is kept in the
+cache (`framework.cache`, area `inputs`) keyed by the file's path, size and modification
+time (for http(s) URLs: size and ETag), and read from there while the file is unchanged.
+Globs and relative paths are resolved against the YAML file that declared them; `root://`
+and other URLs are passed through.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+from . import cache
 from .exceptions import InputError, Location, did_you_mean
 from .load import LoadedConfig
 from .plan import SampleInputs
 from .rootenv import root
+
+FACTS_VERSION = 1  # of the cached per-file entry
 
 
 def _is_url(entry: str) -> bool:
@@ -99,24 +109,84 @@ def _open(path: str, sample: str, tree: str, place: Location, retries: int = 0, 
         handle.Close()
 
 
-def _array_sizes(path: str, tree: str, names: list[str], entries: int) -> dict[str, int]:
-    """Lengths of array columns in the first event of a TTree (checks weight-array indices early)."""
-    if not names or not entries:
-        return {}
-    handle = root().TFile.Open(path)
-    try:
-        t = handle.Get(tree)
-        t.SetBranchStatus("*", 0)
-        for name in names:
-            t.SetBranchStatus(name, 1)
-        t.GetEntry(0)
-        return {name: len(getattr(t, name)) for name in names}
-    finally:
-        handle.Close()
+def _identity(path: str) -> list[Any] | None:
+    """What says a file is unchanged: size and modification time; for http(s) URLs, the size and
+    ETag (or Last-Modified) the server reports. None when it cannot be told (never cached)."""
+    if "://" not in path:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return [stat.st_size, stat.st_mtime_ns]
+    if path.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(path, method="HEAD"), timeout=10) as response:
+                size = response.headers.get("Content-Length")
+                tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        except (OSError, ValueError):
+            return None
+        return [size, tag] if size and tag else None
+    return None
 
 
-def _metadata(config: LoadedConfig, sample: str, files: list[str], tree: str, branches: list[str],
-              columns: frozenset[str], fmt: str) -> dict[str, float]:
+class FileFacts:
+    """What one input file holds: read once, then from the cache while the file is unchanged."""
+
+    def __init__(self, path: str, tree: str) -> None:
+        self.path, self.tree = path, tree
+        identity = _identity(path)
+        key = cache.key_of(FACTS_VERSION, path, tree, identity)
+        self._entry = cache.entry_path("inputs", key) if identity is not None else None
+        self._data: dict[str, Any] = (cache.read_entry(self._entry) if self._entry else None) or {}
+
+    def _store(self) -> None:
+        if self._entry is not None:
+            cache.write_entry(self._entry, self._data)
+
+    def opened(self, sample: str, place: Location, retries: int, files_place: Location) -> tuple[int, str]:
+        """Entries and format ('TTree' or 'RNTuple'); opening the file is what checks it."""
+        if "entries" not in self._data:
+            entries, fmt = _open(self.path, sample, self.tree, place, retries, files_place)
+            self._data.update(entries=entries, format=fmt)
+            self._store()
+        return self._data["entries"], self._data["format"]
+
+    def columns(self) -> dict[str, str]:
+        """Column names and their C++ types as RDataFrame reports them."""
+        if "columns" not in self._data:
+            frame = root().RDataFrame(self.tree, self.path)
+            self._data["columns"] = {str(c): str(frame.GetColumnType(c)) for c in frame.GetColumnNames()}
+            self._store()
+        return self._data["columns"]
+
+    def _first_entry(self, field: str, names: list[str], read: Any) -> dict[str, Any]:
+        known = self._data.setdefault(field, {})
+        missing = [n for n in names if n not in known]
+        if missing:
+            handle = root().TFile.Open(self.path)
+            try:
+                tree = handle.Get(self.tree)
+                tree.SetBranchStatus("*", 0)
+                for name in missing:
+                    tree.SetBranchStatus(name, 1)
+                tree.GetEntry(0)
+                known.update({name: read(getattr(tree, name)) for name in missing})
+            finally:
+                handle.Close()
+            self._store()
+        return {n: known[n] for n in names}
+
+    def array_sizes(self, names: list[str]) -> dict[str, int]:
+        """Lengths of array columns in the first event of a TTree (checks weight-array indices early)."""
+        return self._first_entry("arrays", names, len)
+
+    def values(self, names: list[str]) -> dict[str, float]:
+        """First-entry values of scalar branches (per-sample numbers stored as branches)."""
+        return self._first_entry("values", names, float)
+
+
+def _metadata(config: LoadedConfig, sample: str, facts: list[FileFacts], branches: list[str],
+              columns: dict[str, str], fmt: str) -> dict[str, float]:
     """Per-sample numbers stored as branches (open-data ntuples carry XSection, SumWeights):
     the first entry of each file, which must agree."""
     found: dict[str, float] = {}
@@ -128,13 +198,7 @@ def _metadata(config: LoadedConfig, sample: str, files: list[str], tree: str, br
                              did_you_mean(branch, columns) or "give the number instead")
         if fmt != "TTree":
             raise InputError(f"sample {sample!r}: {key} from a branch needs TTree files", where)
-        values = {}
-        for f in files:
-            handle = root().TFile.Open(f)
-            t = handle.Get(tree)
-            t.GetEntry(0)
-            values[f] = float(getattr(t, branch))
-            handle.Close()
+        values = {f.path: f.values([branch])[branch] for f in facts}
         if len(set(values.values())) > 1:
             raise InputError(f"sample {sample!r}: branch {branch!r} differs between files: {values}", where,
                              "a per-sample value must be the same in every file of the sample")
@@ -145,36 +209,38 @@ def _metadata(config: LoadedConfig, sample: str, files: list[str], tree: str, br
 def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = False, retries: int = 0) -> SampleInputs:
     spec = config.spec.samples[sample]
     place = config.locate("samples", sample, "tree")
-    files: list[str] = []
+    facts: list[FileFacts] = []
     opened: list[tuple[int, str]] = []
     skipped: list[str] = []
     for f in resolve_files(config, sample):
+        file_facts = FileFacts(f, spec.tree)
         try:
-            opened.append(_open(f, sample, spec.tree, place, retries, config.locate("samples", sample, "files")))
-            files.append(f)
+            opened.append(file_facts.opened(sample, place, retries, config.locate("samples", sample, "files")))
+            facts.append(file_facts)
         except InputError as err:
             if not skip_bad_files:
                 raise
             print(f"skipping unreadable file of sample {sample!r}: {f} ({err.message})", file=sys.stderr)
             skipped.append(f)
-    if not files:
+    if not facts:
         raise InputError(f"sample {sample!r}: no readable file ({len(skipped)} skipped)", place)
     formats = {fmt for _, fmt in opened}
     if len(formats) > 1:
         raise InputError(f"sample {sample!r} mixes TTree and RNTuple files", config.locate("samples", sample, "files"))
-    columns = frozenset(str(c) for c in root().RDataFrame(spec.tree, files[0]).GetColumnNames())
+    columns = facts[0].columns()
     fmt = formats.pop()
     arrays = sorted(
         {s.from_array for s in config.spec.systematics.values() if getattr(s, "from_array", None) in columns}
     )
     branches = [v for v in (spec.xsec, spec.sum_weights) if isinstance(v, str)]
     return SampleInputs(
-        metadata=_metadata(config, sample, files, spec.tree, branches, columns, fmt),
-        files=tuple(files),
+        metadata=_metadata(config, sample, facts, branches, columns, fmt),
+        files=tuple(f.path for f in facts),
         entries=tuple(n for n, _ in opened),
-        columns=columns,
+        columns=frozenset(columns),
+        column_types=columns,
         format=fmt,
-        array_sizes=_array_sizes(files[0], spec.tree, arrays, opened[0][0]) if fmt == "TTree" else {},
+        array_sizes=facts[0].array_sizes(arrays) if fmt == "TTree" and opened[0][0] else {},
         skipped=tuple(skipped),
     )
 

@@ -8,26 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .build import build_graph, events_to_read
+from .compiled import default_mode, submit
 from .exceptions import ConfigError, FrameworkError
 from .generate import ensure_generated
 from .inputs import inspect_inputs
 from .load import LoadedConfig, load_config, split_names
 from .plan import Plan, RunSelection, make_plan, select_samples, select_systematics
 from .preprocess import run_preprocessing
-from .rootenv import (
-    FRAMEWORK_HEADER,
-    declare_file,
-    file_digest,
-    is_cpp_symbol,
-    versions,
-)
+from .rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
 from .run import RunResult, collect_results, run_event_loop
+from .timing import Timer
 from .views import make_presentation
 from .write import Provenance, output_name, read_member, write_outputs
 
@@ -44,6 +39,7 @@ class RunOptions:
     skip_bad_files: bool = False  # leave out unreadable input files (reported) instead of stopping
     progress_file: Path | None = None  # JSON of the stage and events done, rewritten as the run goes (notebooks)
     retries: int = 0  # times to try again to open a remote file
+    compile: str = field(default_factory=default_mode)  # steps not in the cache: background | now | off
 
 
 def report_progress(path: Path | None, stage: str, **values: object) -> None:
@@ -60,8 +56,17 @@ class RunReport:
     plan: Plan
     result: RunResult
     outputs: list[Path]
-    setup_seconds: float
-    loop_seconds: float
+    timer: Timer
+    interpreted: int = 0  # steps the interpreter compiled (0: all came compiled from the cache)
+    compile_note: str | None = None  # what was queued for the compiler
+
+    @property
+    def setup_seconds(self) -> float:
+        return self.timer.setup
+
+    @property
+    def loop_seconds(self) -> float:
+        return self.timer.seconds.get("loop", 0.0)
 
     @property
     def events(self) -> int:
@@ -70,9 +75,11 @@ class RunReport:
     def summary(self) -> str:
         rate = self.events / self.loop_seconds if self.loop_seconds > 0 else float("inf")
         lines = [
-            f"{self.events} events from {len(self.result.samples)} samples: "
-            f"set-up {self.setup_seconds:.2f} s, event loop {self.loop_seconds:.2f} s incl. JIT ({rate:,.0f} events/s)"
+            f"{self.events} events from {len(self.result.samples)} samples: {self.timer.setup_line()}, "
+            f"event loop {self.loop_seconds:.2f} s ({rate:,.0f} events/s), writing {self.timer.seconds.get('write', 0):.2f} s"
         ]
+        if self.compile_note:
+            lines.append(f"  {self.compile_note}")
         lines += [f"  wrote {p}" for p in self.outputs]
         return "\n".join(lines)
 
@@ -89,22 +96,27 @@ def resolve_cpp(config: LoadedConfig) -> list[Path]:
     return cpp_files
 
 
-def prepare(options: RunOptions) -> tuple[Plan, list[Path]]:
+def prepare(options: RunOptions, timer: Timer | None = None) -> tuple[Plan, list[Path]]:
     """Load, check the inputs and decide: everything but the event loop. Returns the plan and C++ files."""
+    timer = timer or Timer()
     if options.threads < 1:
         raise FrameworkError("-j/--threads must be at least 1")
     if options.selection.max_events is not None and options.selection.max_events < 1:
         raise FrameworkError("--max-events must be at least 1")
-    config = load_config(options.config)
-    make_presentation(config)  # plots and exports are checked before, not after, the event loop
-    names = select_samples(config, options.selection)
-    cpp_files = resolve_cpp(config)
-    run_preprocessing(config, cpp_files)
-    ensure_generated(config, names)
-    inputs = inspect_inputs(config, names, options.skip_bad_files, options.retries)
-    for i, path in enumerate(cpp_files):
-        declare_file(path, config.locate("cpp", i))
-    return make_plan(config, inputs, options.selection, is_cpp_symbol, cpp_files), cpp_files
+    with timer.part("root"):
+        root()
+    with timer.part("plan"):
+        config = load_config(options.config)
+        make_presentation(config)  # plots and exports are checked before, not after, the event loop
+        names = select_samples(config, options.selection)
+        cpp_files = resolve_cpp(config)
+    with timer.part("inputs"):
+        run_preprocessing(config, cpp_files)
+        ensure_generated(config, names)
+        inputs = inspect_inputs(config, names, options.skip_bad_files, options.retries)
+    with timer.part("plan"):
+        symbols = CppSymbols(cpp_files, [config.locate("cpp", i) for i in range(len(cpp_files))])
+        return make_plan(config, inputs, options.selection, symbols, cpp_files), cpp_files
 
 
 def up_to_date(options: RunOptions) -> list[str]:
@@ -143,13 +155,13 @@ def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> boo
     )
 
 
-def execute(options: RunOptions) -> RunReport | None:
+def execute(options: RunOptions, timer: Timer | None = None) -> RunReport | None:
     """Run the analysis and write one file per sample. Nothing is written if any step fails.
 
     Samples whose output is already complete and up to date are skipped unless `force`;
-    returns None when there is nothing left to do.
+    returns None when there is nothing left to do. `timer` collects where the time goes.
     """
-    start = time.perf_counter()
+    timer = timer or Timer()
     if not options.force:
         done = up_to_date(options)
         if done:
@@ -159,17 +171,26 @@ def execute(options: RunOptions) -> RunReport | None:
                 return None
             options = replace(options, selection=replace(options.selection, samples=tuple(todo)))
     report_progress(options.progress_file, "set-up", events=0, total=0, seconds=0.0)
-    plan, cpp_files = prepare(options)
-    booked = build_graph(plan, options.threads, options.progress, options.progress_file)
-    setup = time.perf_counter() - start
+    plan, cpp_files = prepare(options, timer)
+    booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
     loop = run_event_loop(booked)
+    timer.add("loop", loop)
     report_progress(options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop)
-    result = collect_results(plan, booked)
+    with timer.part("write"):
+        written, result = _write(options, plan, cpp_files, booked, timer)
+    note = submit(booked.job, options.compile)
+    return RunReport(plan, result, written, timer, booked.interpreted, note)
+
+
+def _write(options: RunOptions, plan: Plan, cpp_files: list[Path], booked: object, timer: Timer) -> tuple[list[Path], RunResult]:
+    result = collect_results(plan, booked)  # type: ignore[arg-type]
     events = sum(s.events for s in result.samples)
+    loop = timer.seconds.get("loop", 0.0)
     timing = {
-        "setup_seconds": round(setup, 3),
+        "setup_seconds": round(timer.setup, 3),
         "event_loop_seconds": round(loop, 3),
         "events_per_second": round(events / loop, 1) if loop > 0 else 0.0,
+        "setup_parts": {k: v for k, v in timer.as_dict().items() if k != "setup"},
     }
     provenance = Provenance(
         config=plan.config,
@@ -185,5 +206,4 @@ def execute(options: RunOptions) -> RunReport | None:
     )
     summary = {"analysis": plan.analysis, "events": events, **timing, "threads": options.threads}
     outdir = options.output or Path("results") / plan.analysis
-    written = write_outputs(result, provenance, outdir, summary)
-    return RunReport(plan, result, written, setup, loop)
+    return write_outputs(result, provenance, outdir, summary), result

@@ -39,6 +39,7 @@ class SampleInputs:
     entries: tuple[int, ...]
     columns: frozenset[str]
     format: str = "TTree"
+    column_types: Mapping[str, str] = field(default_factory=dict)  # C++ type of each column, as RDataFrame reads it
     array_sizes: Mapping[str, int] = field(default_factory=dict)  # array columns' lengths in the first event
     skipped: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-files)
     metadata: Mapping[str, float] = field(default_factory=dict)  # per-sample values read from branches (xsec: XSection)
@@ -141,6 +142,7 @@ class DatasetPlan:
     shape_variations: list[str]  # systematic names varied through Vary
     histograms: list[HistogramPlan]
     fills: list[FillPlan]
+    input_types: dict[str, str] = field(default_factory=dict)  # C++ types of the input columns the steps read
 
     @property
     def systematic_entries(self) -> list[str]:
@@ -659,6 +661,9 @@ def _plan_dataset(
         files.extend(member.files)
         file_samples.extend([pos] * len(member.files))
     corrections = [k for _, c in contributions for k in c.corrections]
+    expressions = [e for st in steps for e in (st.expression, *st.ups, *st.downs, st.condition, *st.columns)]
+    expressions += [e for f in fills for e in (f.column, f.weights_column, *f.filters)]
+    read = {n for e in expressions for n in referenced_names(e) if n in inputs.columns}
     dataset = DatasetPlan(
         index=index,
         tree=members[0].tree,
@@ -674,6 +679,7 @@ def _plan_dataset(
         shape_variations=shape_names,
         histograms=histograms,
         fills=fills,
+        input_types={n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types},
     )
     return dataset, corrections
 
@@ -720,15 +726,16 @@ def make_plan(
             i, n = selection.part
             raise ConfigError(f"part {i}/{n} has no files: the selected samples have fewer than {n} files")
 
-    groups: dict[tuple[str, str, bool, frozenset[str]], list[str]] = {}
+    groups: dict[tuple[str, str, bool, frozenset[str], frozenset[tuple[str, str]]], list[str]] = {}
     for name in names:
         s, found = spec.samples[name], inputs[name]
-        groups.setdefault((s.tree, found.format, s.is_data, found.columns), []).append(name)
+        key = (s.tree, found.format, s.is_data, found.columns, frozenset(found.column_types.items()))
+        groups.setdefault(key, []).append(name)
 
     samples: list[SamplePlan] = []
     datasets: list[DatasetPlan] = []
     corrections: list[CorrectionPlan] = []
-    for index, ((tree, fmt, is_data, columns), members) in enumerate(groups.items()):
+    for index, ((tree, fmt, is_data, columns, _), members) in enumerate(groups.items()):
         plans = []
         for name in members:
             s = spec.samples[name]
@@ -761,7 +768,7 @@ def make_plan(
         for name in members:
             for array, size in inputs[name].array_sizes.items():
                 sizes[array] = min(size, sizes.get(array, size))
-        found = SampleInputs((), (), columns, fmt, sizes)
+        found = SampleInputs((), (), columns, fmt, inputs[members[0]].column_types, sizes)
         dataset, needed = _plan_dataset(config, index, plans, found, systematics, is_cpp_symbol)
         datasets.append(dataset)
         corrections.extend(c for c in needed if c not in corrections)

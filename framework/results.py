@@ -247,3 +247,28 @@ def total_shift(shifts: dict[str, tuple[np.ndarray, np.ndarray]], like: np.ndarr
     up = np.sqrt(sum((u**2 for u, _ in shifts.values()), np.zeros_like(like)))
     down = np.sqrt(sum((d**2 for _, d in shifts.values()), np.zeros_like(like)))
     return up, down
+
+
+def differences(first: str | Path, second: str | Path, rel: float = 0.0) -> list[str]:
+    """Where two runs' outputs disagree: every histogram of every sample, bin by bin (flow bins
+    included), and the cutflows. Counts and sums must be equal within `rel` (relative; 0: exact).
+    Two threads add weights in a run-dependent order, so their sums agree to ~1e-15, not exactly."""
+    a, b = load_outputs(first), load_outputs(second)
+    found = [f"sample {n} only in {first}" for n in a.samples if n not in b.samples]
+    found += [f"sample {n} only in {second}" for n in b.samples if n not in a.samples]
+    for name in (n for n in a.samples if n in b.samples):
+        sa, sb = a.samples[name], b.samples[name]
+        if set(sa.histograms) != set(sb.histograms):
+            found.append(f"{name}: histograms differ: {sorted(sa.histograms)} vs {sorted(sb.histograms)}")
+            continue
+        for h, ha in sa.histograms.items():
+            va, vb = ha.view(flow=True), sb.histograms[h].view(flow=True)
+            for field_name in ("value", "variance"):
+                x, y = np.asarray(va[field_name]), np.asarray(vb[field_name])
+                if x.shape != y.shape or not np.allclose(x, y, rtol=rel, atol=0.0):
+                    found.append(f"{name}/{h}: {field_name}s differ")
+        rows = [(r["cut"], r["events"]) for r in sa.cutflow], [(r["cut"], r["events"]) for r in sb.cutflow]
+        weighted = np.array([r["weighted"] for r in sa.cutflow]), np.array([r["weighted"] for r in sb.cutflow])
+        if rows[0] != rows[1] or not np.allclose(*weighted, rtol=rel, atol=0.0):
+            found.append(f"{name}: cutflows differ")
+    return found

@@ -15,8 +15,9 @@ from typing import Any
 
 from .exceptions import ConfigError, Location
 
-FRAMEWORK_HEADER = Path(__file__).parent / "cpp" / "framework.hxx"
-CORRECTIONS_HEADER = Path(__file__).parent / "cpp" / "corrections.hxx"
+CPP = Path(__file__).parent / "cpp"
+FRAMEWORK_HEADER = CPP / "framework.hxx"
+CORRECTIONS_HEADER = CPP / "corrections.hxx"
 
 
 @functools.cache
@@ -63,15 +64,20 @@ def compiler_messages(lines: list[str]) -> str:
     return "; ".join(dict.fromkeys(keep)) or "\n".join(lines[-5:])
 
 
+def declare_code(code: str, what: str, origin: Location | None = None) -> None:
+    """Give C++ to the interpreter; a failure is a ConfigError naming `what`."""
+    with captured_stderr() as lines:
+        ok = root().gInterpreter.Declare(code)
+    if not ok:
+        raise ConfigError(f"{what} does not compile: {compiler_messages(lines)}", origin)
+
+
 def declare_file(path: Path, origin: Location | None = None) -> None:
     """`#include` a C++ file into the interpreter once per process."""
     path = path.resolve()
     if path in _declared:
         return
-    with captured_stderr() as lines:
-        ok = root().gInterpreter.Declare(f'#include "{path}"')
-    if not ok:
-        raise ConfigError(f"C++ file {str(path)!r} does not compile: {compiler_messages(lines)}", origin)
+    declare_code(f'#include "{path}"', f"C++ file {str(path)!r}", origin)
     _declared.add(path)
 
 
@@ -81,6 +87,46 @@ def is_cpp_symbol(name: str) -> bool:
 
     root()
     return hasattr(cppyy.gbl, name)
+
+
+class CppSymbols:
+    """`is_cpp_symbol` for the plan, answered from the cache (area `symbols`) while the `cpp:`
+    files are unchanged: the interpreter then reads no header. On a name the cache does not
+    know, and on any changed header, every header is declared (reporting the first that does
+    not compile at its YAML line) and the answers are stored for the next run."""
+
+    def __init__(self, cpp_files: list[Path], origins: list[Location | None]) -> None:
+        from . import cache  # noqa: PLC0415
+        from .compiled import header_digest, toolchain  # noqa: PLC0415
+
+        self.files = list(zip(cpp_files, origins))
+        tools = toolchain()
+        key = cache.key_of("symbols", header_digest(cpp_files), tools.root_build if tools else None)
+        self._entry = cache.entry_path("symbols", key)
+        stored = cache.read_entry(self._entry)
+        self.known: dict[str, bool] = dict(stored["names"]) if stored else {}
+        self._declared = False
+        if stored is None:
+            self.declare()
+            self._save()
+
+    def declare(self) -> None:
+        if not self._declared:
+            for path, origin in self.files:
+                declare_file(path, origin)
+            self._declared = True
+
+    def _save(self) -> None:
+        from . import cache  # noqa: PLC0415
+
+        cache.write_entry(self._entry, {"names": self.known})
+
+    def __call__(self, name: str) -> bool:
+        if name not in self.known:
+            self.declare()
+            self.known[name] = is_cpp_symbol(name)
+            self._save()
+        return self.known[name]
 
 
 def file_digest(paths: list[Path]) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from .build import BookedDataset, BookedGraph, axis_extent, shape_keys
 from .exceptions import ExecutionError
 from .plan import CUTFLOW_ENTRIES, AxisPlan, HistogramPlan, Plan, SamplePlan
-from .rootenv import root
+from .session import SessionError
 
 
 @dataclass
@@ -38,26 +38,23 @@ class RunResult:
 
 
 def run_event_loop(booked: BookedGraph) -> float:
-    """Run every graph in one go; returns the wall time of the loop (including ROOT's JIT)."""
-    r = root()
+    """Run every graph in one go; returns the wall time of the loop (JIT compiled before, in the build)."""
     start = time.perf_counter()
     try:
-        r.RDF.RunGraphs(booked.handles())
-    except Exception as err:  # a C++ exception thrown by user code inside the loop
+        booked.session.run(booked.handles())
+    except SessionError as err:  # a C++ exception thrown by user code inside the loop
         message = str(err).strip().splitlines()
         raise ExecutionError(f"the event loop failed: {message[-1] if message else err!r}") from None
     return time.perf_counter() - start
 
 
-def _take_buffer(result: Any, index: int, nsamples: int, extents: list[int]) -> np.ndarray:
+def _take_buffer(booked: BookedGraph, fill: int, index: int, nsamples: int, extents: list[int]) -> np.ndarray:
     """(sample, *axes, entry, [sumw, sumw2]) array of histogram `index` of a fill; frees its C++ storage.
 
     Entries are the weight entries, then (for a varied histogram) the shape variations.
     """
-    buf = result.GetValue() if hasattr(result, "GetValue") else result
-    array = np.array(np.asarray(buf.Data(index)), dtype=np.float64).reshape(nsamples, *extents, buf.Entries(index), 2)
-    buf.Release(index)
-    return array
+    entries = booked.session.fill_entries(fill, index)
+    return booked.session.take(fill, index).reshape(nsamples, *extents, entries, 2)
 
 
 def make_axis(a: AxisPlan) -> Any:
@@ -92,18 +89,18 @@ def _combine(method: str, nominal: np.ndarray, members: np.ndarray) -> tuple[np.
     return nominal + sigma, nominal - sigma
 
 
-def _histograms_of(d: BookedDataset, h: HistogramPlan) -> list[hist.Hist]:
+def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan) -> list[hist.Hist]:
     """One histogram per sample of the dataset, with every entry of the systematic axis."""
     plan = d.plan
     nsamples = len(plan.samples)
     extents = [axis_extent(a) for a in h.axes]
     fill = next(f for f in plan.fills if h.name in f.histograms)
-    booked = d.fills[plan.fills.index(fill)]
-    cells = _take_buffer(booked["nominal"] if d.varied else booked, fill.histograms.index(h.name), nsamples, extents)
+    handle = d.fills[plan.fills.index(fill)]
+    cells = _take_buffer(booked, handle, fill.histograms.index(h.name), nsamples, extents)
     nweights = len(plan.weight_entries)
     # A fill that does not depend on a varied column has no entry for it in the map
     # (and its storage entry stays empty): its variation equals the nominal.
-    filled = {str(k) for k in booked.GetKeys()} if d.varied else set()
+    filled = {k for k in shape_keys(plan) if booked.session.has_variation(handle, k)} if d.varied else set()
     position = {name: i for i, name in enumerate(plan.systematic_entries)}
     out = []
     for pos in range(nsamples):
@@ -132,8 +129,8 @@ def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
     samples: list[SampleResult] = []
     for d in booked.datasets:
         nsamples = len(d.plan.samples)
-        rows = [_take_buffer(c, 0, nsamples, []) for c in d.cutflow]
-        per_sample = {h.name: _histograms_of(d, h) for h in d.plan.histograms}
+        rows = [_take_buffer(booked, c, 0, nsamples, []) for c in d.cutflow]
+        per_sample = {h.name: _histograms_of(booked, d, h) for h in d.plan.histograms}
         generator = CUTFLOW_ENTRIES.index("generator")
         family_sum: dict[str, float] = {}  # sub-processes of a split sample share its sum of weights
         for pos, name in enumerate(d.plan.samples):

@@ -18,6 +18,24 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "RDF_ANALYSIS_DATA"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One cache folder for the whole session (shared by every test and the runs they start),
+    never the user's; nothing is compiled after a run unless a test asks for it."""
+    import tempfile  # noqa: PLC0415
+
+    if "RDF_ANALYSIS_CACHE" not in os.environ:
+        os.environ["RDF_ANALYSIS_CACHE"] = config._rdf_cache = tempfile.mkdtemp(prefix="rdf-analysis-test-cache-")  # type: ignore[attr-defined]
+    os.environ.setdefault("RDF_ANALYSIS_COMPILE", "off")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil  # noqa: PLC0415
+
+    folder = getattr(config, "_rdf_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real CMS open-data files: ../shared/data beside the repository, or $RDF_ANALYSIS_DATA.

@@ -1,0 +1,273 @@
+// The N-dimensional fill action: one booked action fills several histograms for every
+// sample of a dataset and every weight variation in one pass (see ARCHITECTURE.md, Filling).
+// Compiled into the session library (session.cxx); never part of user expressions.
+#ifndef FRAMEWORK_FILL_HXX
+#define FRAMEWORK_FILL_HXX
+
+#include "framework.hxx"
+
+#include <ROOT/RDataFrame.hxx>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fw {
+
+// One histogram axis as the fill action sees it. Index() returns the position of the
+// value in boost-histogram's flow-inclusive layout (underflow first), or -1 to drop it.
+struct Axis {
+   enum Kind : int { Regular = 0, Variable = 1, Integer = 2, Category = 3, Boolean = 4 };
+   int kind = Regular;
+   int nbins = 0;
+   double lo = 0., hi = 1.;
+   std::vector<double> edges;
+   std::vector<long long> values;
+   bool underflow = true;
+   bool overflow = true;
+
+   long Extent() const { return nbins + (underflow ? 1 : 0) + (overflow ? 1 : 0); }
+
+   long Index(double x) const
+   {
+      long i = 0; // bin index without flow; -1 underflow, nbins overflow
+      switch (kind) {
+      case Regular: {
+         const double z = (x - lo) / (hi - lo);
+         if (z < 1.)
+            i = z >= 0. ? static_cast<long>(z * nbins) : -1;
+         else
+            i = nbins; // also NaN, as boost-histogram does
+         break;
+      }
+      case Variable:
+         i = static_cast<long>(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin()) - 1;
+         if (i >= nbins)
+            i = nbins;
+         break;
+      case Integer: {
+         if (std::isnan(x)) {
+            i = nbins;
+            break;
+         }
+         const double v = std::floor(x) - lo;
+         i = v < 0. ? -1 : (v >= nbins ? nbins : static_cast<long>(v));
+         break;
+      }
+      case Category: {
+         const auto v = static_cast<long long>(x);
+         const auto it = std::find(values.begin(), values.end(), v);
+         i = it == values.end() ? nbins : static_cast<long>(it - values.begin());
+         break;
+      }
+      case Boolean: i = x != 0. ? 1 : 0; break;
+      }
+      if (i < 0)
+         return underflow ? 0 : -1;
+      if (i >= nbins)
+         return overflow ? nbins + (underflow ? 1 : 0) : -1;
+      return i + (underflow ? 1 : 0);
+   }
+};
+
+// Shape of one booked histogram: a leading sample dimension, the axes, and a last
+// dimension with one entry per weight variation, then one per shape variation
+// (named as RDataFrame names them, "jes:up").
+struct Layout {
+   int nsamples = 1;
+   int nweights = 1;
+   std::vector<std::string> variations;
+   std::vector<Axis> axes;
+};
+
+// The cells of one histogram, shared by its nominal fill and the fills of its shape
+// variations: interleaved (sum of weights, sum of squared weights), C order over
+// (sample, axes..., entry), the memory layout of boost-histogram's Weight storage. All
+// entries of a cell are adjacent, so the variations of one event hit the same cache lines.
+//
+// Small histograms get one buffer per thread, summed at the end. Large ones (above
+// kSharedBytes) are filled in place, each cell guarded by one of kStripes spin locks, so
+// memory does not grow with the thread count.
+class Storage {
+public:
+   static constexpr std::size_t kSharedBytes = 4u << 20;
+   static constexpr std::size_t kStripes = 4096;
+
+   Storage(const Layout &layout, unsigned nslots) : fLayout(layout), fSlots(nslots)
+   {
+      fEntries = layout.nweights + layout.variations.size();
+      std::size_t size = fEntries;
+      fStrides.resize(layout.axes.size());
+      for (std::size_t a = layout.axes.size(); a-- > 0;) {
+         fStrides[a] = size;
+         size *= layout.axes[a].Extent();
+      }
+      fSampleStride = size;
+      fSize = size * layout.nsamples;
+      if (nslots > 1 && 2 * fSize * sizeof(double) > kSharedBytes) {
+         fLocks.reset(new std::atomic_flag[kStripes]);
+         for (std::size_t i = 0; i < kStripes; ++i)
+            fLocks[i].clear();
+         fMerged.assign(2 * fSize, 0.);
+      }
+   }
+
+   const Layout &GetLayout() const { return fLayout; }
+
+   // Index of the first entry of the cell of `values[i*naxes ...]`, or -1 when outside.
+   long long Cell(int sample, const double *values) const
+   {
+      std::size_t offset = static_cast<std::size_t>(sample) * fSampleStride;
+      for (std::size_t a = 0; a < fStrides.size(); ++a) {
+         const long j = fLayout.axes[a].Index(values[a]);
+         if (j < 0)
+            return -1;
+         offset += static_cast<std::size_t>(j) * fStrides[a];
+      }
+      return static_cast<long long>(offset);
+   }
+
+   // Add weights[0..count) to entries first..first+count of `cell`.
+   void Add(unsigned slot, std::size_t cell, std::size_t first, const double *weights, std::size_t count)
+   {
+      double *target = nullptr;
+      if (fLocks) {
+         target = fMerged.data() + 2 * (cell + first);
+      } else {
+         auto &buf = fSlots[slot];
+         if (buf.empty())
+            buf.assign(2 * fSize, 0.);
+         target = buf.data() + 2 * (cell + first);
+      }
+      std::atomic_flag *lock = fLocks ? &fLocks[(cell / fEntries) % kStripes] : nullptr;
+      if (lock)
+         while (lock->test_and_set(std::memory_order_acquire))
+            ;
+      for (std::size_t k = 0; k < count; ++k) {
+         target[2 * k] += weights[k];
+         target[2 * k + 1] += weights[k] * weights[k];
+      }
+      if (lock)
+         lock->clear(std::memory_order_release);
+   }
+
+   // Sum the per-thread buffers (once, whichever fill finishes first; all have stopped by then).
+   void Merge()
+   {
+      if (fMergedDone)
+         return;
+      fMergedDone = true;
+      if (fLocks)
+         return;
+      for (auto &buf : fSlots) {
+         if (buf.empty())
+            continue;
+         if (fMerged.empty()) {
+            fMerged.swap(buf);
+            continue;
+         }
+         for (std::size_t i = 0; i < buf.size(); ++i)
+            fMerged[i] += buf[i];
+         std::vector<double>().swap(buf);
+      }
+      if (fMerged.empty())
+         fMerged.assign(2 * fSize, 0.);
+   }
+
+   const std::vector<double> &Data() const { return fMerged; }
+   std::size_t Entries() const { return fEntries; }
+   void Release() { std::vector<double>().swap(fMerged); }
+
+private:
+   Layout fLayout;
+   std::size_t fEntries = 1;
+   std::vector<std::size_t> fStrides;
+   std::size_t fSampleStride = 0;
+   std::size_t fSize = 0;
+   std::vector<std::vector<double>> fSlots;
+   std::unique_ptr<std::atomic_flag[]> fLocks;
+   std::vector<double> fMerged;
+   bool fMergedDone = false;
+};
+
+// Result of a fill: the storages of its histograms, shared by the nominal and varied results.
+struct FillResult {
+   std::vector<std::shared_ptr<Storage>> storages;
+   const std::vector<double> &Data(std::size_t h) const { return storages[h]->Data(); }
+   int Entries(std::size_t h) const { return static_cast<int>(storages[h]->Entries()); }
+   void Release(std::size_t h) { storages[h]->Release(); }
+};
+
+// Fills several histograms for all samples of a dataset and all weight variations in one
+// pass. The copy of this action that RDataFrame makes for a shape variation (MakeNew)
+// fills only the nominal weight, into that variation's entry of the same storages.
+class MultiFill : public ROOT::Detail::RDF::RActionImpl<MultiFill> {
+public:
+   using Result_t = FillResult;
+
+   MultiFill(const std::vector<Layout> &layouts, unsigned nslots) : fResult(std::make_shared<FillResult>())
+   {
+      for (const auto &layout : layouts)
+         fResult->storages.push_back(std::make_shared<Storage>(layout, nslots));
+      fCount = layouts.empty() ? 1 : layouts.front().nweights;
+   }
+   MultiFill(const FillResult &shared, std::shared_ptr<FillResult> result, std::size_t first)
+      : fResult(result), fFirst(first), fCount(1)
+   {
+      fResult->storages = shared.storages;
+   }
+   MultiFill(MultiFill &&) = default;
+   MultiFill(const MultiFill &) = delete;
+
+   std::shared_ptr<FillResult> GetResultPtr() const { return fResult; }
+   void Initialize() {}
+   void InitTask(TTreeReader *, unsigned int) {}
+
+   void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const Packed &packed)
+   {
+      const auto &storages = fResult->storages;
+      for (std::size_t h = 0; h < storages.size(); ++h) {
+         Storage &storage = *storages[h];
+         const std::size_t naxes = storage.GetLayout().axes.size();
+         const std::size_t begin = packed.offsets[h], end = packed.offsets[h + 1];
+         const std::size_t n = naxes == 0 ? 1 : (end - begin) / naxes;
+         for (std::size_t i = 0; i < n; ++i) {
+            const long long cell = storage.Cell(sample, packed.values.data() + begin + i * naxes);
+            if (cell >= 0)
+               storage.Add(slot, static_cast<std::size_t>(cell), fFirst, weights.data(), fCount);
+         }
+      }
+   }
+
+   void Finalize()
+   {
+      for (auto &storage : fResult->storages)
+         storage->Merge();
+   }
+
+   std::string GetActionName() const { return "Histograms"; }
+
+   MultiFill MakeNew(void *newResult, std::string_view variation = "nominal")
+   {
+      auto &result = *static_cast<std::shared_ptr<FillResult> *>(newResult);
+      const Layout &layout = fResult->storages.front()->GetLayout();
+      const auto it = std::find(layout.variations.begin(), layout.variations.end(), variation);
+      if (it == layout.variations.end())
+         throw std::runtime_error("fw::MultiFill: variation '" + std::string(variation) + "' is not in the layout");
+      return MultiFill(*fResult, result, layout.nweights + static_cast<std::size_t>(it - layout.variations.begin()));
+   }
+
+private:
+   std::shared_ptr<FillResult> fResult;
+   std::size_t fFirst = 0;
+   std::size_t fCount = 1;
+};
+
+} // namespace fw
+
+#endif

@@ -1,0 +1,464 @@
+// One run's RDataFrame graphs behind a C interface: datasets, graph steps (JIT-compiled
+// from expressions or compiled ahead into step libraries), fill actions, the event loop
+// and its buffers. Python drives it with ctypes (framework/session.py), so building a graph
+// asks nothing of the interpreter except for the expressions it must JIT-compile.
+//
+// Compiled once into a library cached per ROOT version, compiler and sources
+// (framework/compiled.py), with FW_SESSION_ALL defined. Until that library exists the
+// interpreter compiles this file part by part, each when a run first needs it (defining
+// FW_SESSION_<PART> and including the file again): every part costs the interpreter
+// about a second of template instantiation.
+#ifndef FW_SESSION_CORE
+#define FW_SESSION_CORE
+#include "fill.hxx"
+
+#include <ROOT/RDF/RResultMap.hxx>
+#include <ROOT/RDFHelpers.hxx>
+#include <ROOT/RDataFrame.hxx>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace fw {
+
+// RInterfaceBase::GetLoopManager is protected; a member pointer named through a derived class
+// reaches it. Used to compile a graph's pending JIT code before the loop, not inside it.
+struct LoopManagerOf : ROOT::RDF::RNode {
+   static ROOT::Detail::RDF::RLoopManager *Get(const ROOT::RDF::RNode &node)
+   {
+      return (node.*(&LoopManagerOf::GetLoopManager))();
+   }
+};
+
+struct Fill {
+   ROOT::RDF::RResultPtr<FillResult> nominal;
+   std::unique_ptr<ROOT::RDF::Experimental::RResultMap<FillResult>> varied;
+   FillResult &Value() { return varied ? (*varied)["nominal"] : *nominal; }
+};
+
+struct Session {
+   explicit Session(unsigned n) : nslots(n) {}
+   unsigned nslots;
+   std::vector<ROOT::RDF::RNode> nodes;
+   std::vector<ROOT::RDF::RNode> roots; // one per dataset
+   std::vector<Fill> fills;
+   std::vector<ROOT::RDF::RResultPtr<ULong64_t>> counters; // progress only
+   std::string error;
+
+   int Add(ROOT::RDF::RNode node)
+   {
+      nodes.push_back(std::move(node));
+      return static_cast<int>(nodes.size()) - 1;
+   }
+   ROOT::RDF::RNode &Node(int id)
+   {
+      if (id < 0 || static_cast<std::size_t>(id) >= nodes.size())
+         throw std::out_of_range("fw session: no node " + std::to_string(id));
+      return nodes[id];
+   }
+   Fill &GetFill(int id)
+   {
+      if (id < 0 || static_cast<std::size_t>(id) >= fills.size())
+         throw std::out_of_range("fw session: no fill " + std::to_string(id));
+      return fills[id];
+   }
+};
+
+// Every entry point returns a non-negative value, or -1 with the reason in fw_error().
+template <typename F>
+long long Guard(void *session, F &&f)
+{
+   auto *s = static_cast<Session *>(session);
+   try {
+      return f(*s);
+   } catch (const std::exception &e) {
+      s->error = e.what();
+   } catch (...) {
+      s->error = "unknown C++ exception";
+   }
+   return -1;
+}
+
+std::vector<std::string> Lines(const char *text)
+{
+   std::vector<std::string> out;
+   std::istringstream in(text);
+   for (std::string line; std::getline(in, line);)
+      out.push_back(line);
+   return out;
+}
+
+// One histogram per block: "nsamples nweights nvariations name... naxes", then per axis
+// "kind nbins lo hi underflow overflow nedges edge... nvalues value...".
+std::vector<Layout> ParseLayouts(const char *text)
+{
+   std::istringstream in(text);
+   std::vector<Layout> layouts;
+   std::size_t count = 0;
+   in >> count;
+   for (std::size_t h = 0; h < count; ++h) {
+      Layout layout;
+      std::size_t nvariations = 0, naxes = 0;
+      in >> layout.nsamples >> layout.nweights >> nvariations;
+      layout.variations.resize(nvariations);
+      for (auto &v : layout.variations)
+         in >> v;
+      in >> naxes;
+      layout.axes.resize(naxes);
+      for (auto &axis : layout.axes) {
+         std::size_t nedges = 0, nvalues = 0;
+         in >> axis.kind >> axis.nbins >> axis.lo >> axis.hi >> axis.underflow >> axis.overflow >> nedges;
+         axis.edges.resize(nedges);
+         for (auto &e : axis.edges)
+            in >> e;
+         in >> nvalues;
+         axis.values.resize(nvalues);
+         for (auto &v : axis.values)
+            in >> v;
+      }
+      layouts.push_back(std::move(layout));
+   }
+   if (!in)
+      throw std::runtime_error("fw session: malformed histogram layouts");
+   return layouts;
+}
+
+} // namespace fw
+
+using fw::Guard;
+using fw::Session;
+
+extern "C" {
+
+void *fw_session_new(unsigned nslots)
+{
+   return new Session(nslots);
+}
+
+void fw_session_free(void *session)
+{
+   delete static_cast<Session *>(session);
+}
+
+const char *fw_error(void *session)
+{
+   return static_cast<Session *>(session)->error.c_str();
+}
+
+// A dataset's first node: its files (one per line) with `sampleColumn`, the position of each
+// file's sample, defined per file.
+long long fw_dataset(void *session, const char *tree, const char *files, const int *fileSamples, const char *sampleColumn)
+{
+   return Guard(session, [&](Session &s) {
+      const auto names = fw::Lines(files);
+      std::unordered_map<std::string, int> table;
+      for (std::size_t i = 0; i < names.size(); ++i)
+         table[names[i] + "/" + tree] = fileSamples[i];
+      ROOT::RDF::RNode root = ROOT::RDF::AsRNode(ROOT::RDataFrame(tree, names));
+      s.roots.push_back(root);
+      return s.Add(root.DefinePerSample(sampleColumn, [table](unsigned, const ROOT::RDF::RSampleInfo &info) {
+         const auto it = table.find(info.AsString());
+         if (it == table.end())
+            throw std::runtime_error("file not in the plan: " + info.AsString());
+         return it->second;
+      }));
+   });
+}
+
+// A compiled step (framework/compiled.py): int step(RNode *node, char *error, unsigned long size).
+long long fw_apply(void *session, long long node, void *step)
+{
+   return Guard(session, [&](Session &s) {
+      using Step = int (*)(ROOT::RDF::RNode *, char *, unsigned long);
+      ROOT::RDF::RNode result = s.Node(node);
+      char message[4096] = "";
+      if (reinterpret_cast<Step>(step)(&result, message, sizeof message) != 0)
+         throw std::runtime_error(message);
+      return s.Add(result);
+   });
+}
+
+long long fw_column_type(void *session, long long node, const char *column, char *out, unsigned long size)
+{
+   return Guard(session, [&](Session &s) {
+      const std::string type = s.Node(node).GetColumnType(column);
+      std::snprintf(out, size, "%s", type.c_str());
+      return static_cast<long long>(type.size());
+   });
+}
+
+long long fw_fill_entries(void *session, long long fill, long long histogram)
+{
+   return Guard(session, [&](Session &s) { return static_cast<long long>(s.GetFill(fill).Value().Entries(histogram)); });
+}
+
+// The cells of one histogram of a fill after the loop: `size` doubles, (sum w, sum w^2) pairs.
+long long fw_fill_data(void *session, long long fill, long long histogram, const double **data, unsigned long long *size)
+{
+   return Guard(session, [&](Session &s) {
+      const auto &cells = s.GetFill(fill).Value().Data(histogram);
+      *data = cells.data();
+      *size = cells.size();
+      return 0LL;
+   });
+}
+
+long long fw_fill_release(void *session, long long fill, long long histogram)
+{
+   return Guard(session, [&](Session &s) {
+      s.GetFill(fill).Value().Release(histogram);
+      return 0LL;
+   });
+}
+
+// Compile every dataset's pending JIT code now, so that the loop's time is the loop's.
+long long fw_jit(void *session)
+{
+   return Guard(session, [&](Session &s) {
+      for (auto &root : s.roots)
+         fw::LoopManagerOf::Get(root)->Jit();
+      return 0LL;
+   });
+}
+
+// One event loop for every dataset (RunGraphs), through one fill of each.
+long long fw_run(void *session, const long long *fills, long long count)
+{
+   return Guard(session, [&](Session &s) {
+      std::vector<ROOT::RDF::RResultHandle> handles;
+      for (long long i = 0; i < count; ++i)
+         handles.emplace_back(s.GetFill(fills[i]).nominal);
+      ROOT::RDF::RunGraphs(handles);
+      return 0LL;
+   });
+}
+
+} // extern "C"
+#endif // FW_SESSION_CORE
+
+// ---------------------------------------------------------------- fill actions
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_BOOK)
+#ifndef FW_SESSION_BOOK_DONE
+#define FW_SESSION_BOOK_DONE
+extern "C" {
+
+// One fill action for the histograms of `layouts`; columns: sample index, weights, packed values.
+long long fw_book(void *session, long long node, const char *layouts, const char *columns)
+{
+   return Guard(session, [&](Session &s) {
+      const auto parsed = fw::ParseLayouts(layouts);
+      auto &n = s.Node(node);
+      auto result = n.Book<int, ROOT::RVecD, fw::Packed>(fw::MultiFill(parsed, n.GetNSlots()), fw::Lines(columns));
+      s.fills.push_back({result, nullptr});
+      return static_cast<long long>(s.fills.size()) - 1;
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- shape variations of fills
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_VARY)
+#ifndef FW_SESSION_VARY_DONE
+#define FW_SESSION_VARY_DONE
+extern "C" {
+
+// Also fill the shape variations of the columns the fill reads (RDataFrame's VariationsFor).
+long long fw_vary_fill(void *session, long long fill)
+{
+   return Guard(session, [&](Session &s) {
+      auto &f = s.GetFill(fill);
+      f.varied = std::make_unique<ROOT::RDF::Experimental::RResultMap<fw::FillResult>>(
+         ROOT::RDF::Experimental::VariationsFor(f.nominal));
+      return 0LL;
+   });
+}
+
+// 1 when the fill depends on the variation `key` ("jes:up"), else 0.
+long long fw_fill_has_variation(void *session, long long fill, const char *key)
+{
+   return Guard(session, [&](Session &s) {
+      auto &f = s.GetFill(fill);
+      if (!f.varied)
+         return 0LL;
+      const auto keys = f.varied->GetKeys();
+      return static_cast<long long>(std::find(keys.begin(), keys.end(), key) != keys.end());
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- steps the interpreter compiles
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_INTERPRET)
+#ifndef FW_SESSION_INTERPRET_DONE
+#define FW_SESSION_INTERPRET_DONE
+extern "C" {
+
+long long fw_define(void *session, long long node, const char *name, const char *expression)
+{
+   return Guard(session, [&](Session &s) { return s.Add(s.Node(node).Define(name, expression)); });
+}
+
+long long fw_filter(void *session, long long node, const char *expression, const char *name)
+{
+   return Guard(session, [&](Session &s) { return s.Add(s.Node(node).Filter(expression, name)); });
+}
+
+// Vary `columns` (one per line) together into "up" and "down".
+long long fw_vary(void *session, long long node, const char *columns, const char *expression, const char *name)
+{
+   return Guard(session, [&](Session &s) {
+      const auto cols = fw::Lines(columns);
+      const std::vector<std::string> tags{"up", "down"};
+      if (cols.size() == 1)
+         return s.Add(s.Node(node).Vary(cols[0], expression, tags, name));
+      return s.Add(s.Node(node).Vary(cols, expression, tags, name));
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- histogram-only selections
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_WHERE)
+#ifndef FW_SESSION_WHERE_DONE
+#define FW_SESSION_WHERE_DONE
+extern "C" {
+
+// Keep the events where the boolean `column` is true.
+long long fw_filter_column(void *session, long long node, const char *column)
+{
+   return Guard(session, [&](Session &s) {
+      return s.Add(s.Node(node).Filter([](bool pass) { return pass; }, {column}));
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- --max-events
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_LIMIT)
+#ifndef FW_SESSION_LIMIT_DONE
+#define FW_SESSION_LIMIT_DONE
+namespace fw {
+
+// Position of the next entry in the current file, per processing slot (for --max-events).
+// With threads rdfentry_ is not the entry number in the file; but each task starts at a
+// known entry of one file (RSampleInfo::EntryRange) and reads its entries in order.
+class FilePosition {
+public:
+   explicit FilePosition(unsigned nslots) : fNext(nslots, 0) {}
+   void StartTask(unsigned slot, long long first) { fNext[slot] = first; }
+   long long Next(unsigned slot) { return fNext[slot]++; }
+
+private:
+   std::vector<long long> fNext;
+};
+
+} // namespace fw
+
+extern "C" {
+
+// Read at most takes[i] of the first entries of file i (--max-events).
+long long fw_limit_entries(void *session, long long node, const char *tree, const char *files, const long long *takes)
+{
+   return Guard(session, [&](Session &s) {
+      const auto names = fw::Lines(files);
+      std::unordered_map<std::string, long long> table;
+      for (std::size_t i = 0; i < names.size(); ++i)
+         table[names[i] + "/" + tree] = takes[i];
+      auto position = std::make_shared<fw::FilePosition>(s.nslots);
+      auto limited = s.Node(node)
+                        .DefinePerSample("__to_read_of_file",
+                                         [table, position](unsigned slot, const ROOT::RDF::RSampleInfo &info) {
+                                            position->StartTask(slot, info.EntryRange().first);
+                                            return table.at(info.AsString());
+                                         })
+                        // a varied action must not read a DefinePerSample column directly (ROOT 6.40 aborts)
+                        .Define("__to_read", [](long long n) { return n; }, {"__to_read_of_file"})
+                        .Filter([position](unsigned slot, long long n) { return position->Next(slot) < n; },
+                                {"rdfslot_", "__to_read"});
+      return s.Add(limited);
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- progress bar and progress file
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_PROGRESS)
+#ifndef FW_SESSION_PROGRESS_DONE
+#define FW_SESSION_PROGRESS_DONE
+namespace fw {
+
+// Progress for notebooks: the event count, written to a small JSON file as the loop runs.
+struct Progress {
+   std::atomic<unsigned long long> events{0};
+   unsigned long long total = 0;
+   std::string path;
+   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+   std::atomic<long long> lastWriteMs{-1000};
+};
+
+inline void write_progress(Progress &p, bool force)
+{
+   const long long ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - p.start).count();
+   long long last = p.lastWriteMs.load();
+   if (!force && (ms - last < 250 || !p.lastWriteMs.compare_exchange_strong(last, ms)))
+      return; // at most four writes a second, by one thread
+   const std::string tmp = p.path + ".tmp";
+   if (FILE *f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "{\"stage\": \"event loop\", \"events\": %llu, \"total\": %llu, \"seconds\": %.3f}\n",
+                   p.events.load(), p.total, ms / 1000.);
+      std::fclose(f);
+      std::rename(tmp.c_str(), p.path.c_str());
+   }
+}
+
+} // namespace fw
+
+extern "C" {
+
+long long fw_progress_bar(void *session, long long node)
+{
+   return Guard(session, [&](Session &s) {
+      ROOT::RDF::Experimental::AddProgressBar(s.Node(node));
+      return 0LL;
+   });
+}
+
+// Count every `every` events of the node's loop into the JSON file `path` (at most 4 writes/s).
+long long fw_watch_progress(void *session, long long node, const char *path, unsigned long long total,
+                            unsigned long long every)
+{
+   return Guard(session, [&](Session &s) {
+      auto progress = std::make_shared<fw::Progress>();
+      progress->path = path;
+      progress->total = total;
+      auto count = s.Node(node).Count();
+      count.OnPartialResultSlot(every, [progress, every](unsigned int, ULong64_t &) {
+         progress->events += every;
+         fw::write_progress(*progress, false);
+      });
+      s.counters.push_back(count);
+      return 0LL;
+   });
+}
+
+} // extern "C"
+#endif
+#endif
