@@ -45,7 +45,7 @@ class BookedGraph:
     session: Session
     datasets: list[BookedDataset]
     job: Job  # what the cache lacked: compiled after the run for the next one
-    interpreted: int = 0  # steps the interpreter compiled in this build
+    interpreted: list[str] = field(default_factory=list)  # steps the interpreter compiled in this build
 
     def handles(self) -> list[int]:
         """One fill per dataset graph, for RunGraphs."""
@@ -192,7 +192,7 @@ class _DatasetBuilder:
         if step.kind == "define":
             self.types[step.name] = session.column_type(self.node, step.name)
         g.job.add(source, self.types.get(step.name) if step.kind == "define" else None)
-        g.interpreted += 1
+        g.interpreted.setdefault(source.key, f"{step.kind} {step.name}")
 
     def _interpret(self, step: Step, expression: str) -> None:
         g = self.graph
@@ -217,7 +217,7 @@ class _GraphBuilder:
     interpreter: _Interpreter
     timer: Timer
     job: Job = field(default_factory=Job)
-    interpreted: int = 0
+    interpreted: dict[str, str] = field(default_factory=dict)  # key -> step, of the steps the interpreter compiled
 
 
 PROGRESS_EVERY = 10000  # events between two updates of a progress file
@@ -279,7 +279,7 @@ def build_graph(
                     for fill in result.fills:
                         session.vary_fill(fill)
             session.jit()
-    return BookedGraph(session, booked, g.job, g.interpreted)
+    return BookedGraph(session, booked, g.job, list(g.interpreted.values()))
 
 
 def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None) -> BookedDataset:

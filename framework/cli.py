@@ -270,7 +270,8 @@ def _run_main(argv: list[str], warm: bool = False) -> int:
     report = execute(options, timer)
     print(report.summary() if report else "every selected sample's output is up to date (use --force to recompute)")
     if args.profile:
-        timer.write(args.profile, interpreted_steps=report.interpreted if report else 0)
+        interpreted = report.interpreted if report else []
+        timer.write(args.profile, interpreted_steps=len(interpreted), interpreted=interpreted)
     _after_the_run(options, args.plots)
     return 0
 

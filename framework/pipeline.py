@@ -57,7 +57,7 @@ class RunReport:
     result: RunResult
     outputs: list[Path]
     timer: Timer
-    interpreted: int = 0  # steps the interpreter compiled (0: all came compiled from the cache)
+    interpreted: list[str] = field(default_factory=list)  # steps the interpreter compiled (none: all from the cache)
     compile_note: str | None = None  # what was queued for the compiler
 
     @property

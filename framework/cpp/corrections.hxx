@@ -48,9 +48,6 @@ double correction_product(const correction::Correction &c, int keyPos, const std
    return product;
 }
 
-// Varied over nominal factor, 0 when the nominal is 0.
-inline double ratio(double varied, double nominal) { return nominal != 0. ? varied / nominal : 0.; }
-
 } // namespace fw
 
 #endif

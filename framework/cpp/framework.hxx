@@ -50,6 +50,9 @@ double at(const ROOT::RVec<T> &array, std::size_t i, const char *systematic)
    return static_cast<double>(array[i]);
 }
 
+// Varied over nominal factor, 0 when the nominal is 0 (a weight variation given as a scale factor).
+inline double ratio(double varied, double nominal) { return nominal != 0. ? varied / nominal : 0.; }
+
 // Convert a value to the exact type of the column it varies (Vary requires it).
 template <typename T>
 struct Cast {
