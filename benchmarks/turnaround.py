@@ -8,7 +8,8 @@ empty cache folder of its own (`$RDF_ANALYSIS_CACHE`), in this order:
 - edited: one cut changed (`nGoodJet >= 2` -> `nGoodJet >= 3`), then the cut put back
   (edited back, which must equal warm);
 - watch: `run-analysis --watch` on the same copy; the time from a save to the outputs renamed in
-  place (`run.json` rewritten), for a save with nothing changed and for an edited cut.
+  place (`run.json` rewritten), for a save with nothing changed and for an edited cut (to
+  `nGoodJet >= 4`, which no run has compiled yet).
 
 Set-up and loop times are the runs' own (`--profile`); every histogram of the runs with the
 same configuration (cold, warm, edited back, watched) must agree. With two threads sums of
@@ -34,7 +35,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "analyses" / "demo" / "config.yaml"
-CUT, EDITED_CUT = 'cut: "nGoodJet >= 2 || nGoodMuon >= 2"', 'cut: "nGoodJet >= 3 || nGoodMuon >= 2"'
+CUT = 'cut: "nGoodJet >= 2 || nGoodMuon >= 2"'
+EDITED_CUT = 'cut: "nGoodJet >= 3 || nGoodMuon >= 2"'  # the edited run's change
+WATCH_CUT = 'cut: "nGoodJet >= 4 || nGoodMuon >= 2"'  # another, so the watcher's is not compiled yet
 
 
 def copy_of_demo(folder: Path) -> Path:
@@ -99,10 +102,10 @@ def watch_mode(config: Path, out: Path, env: dict[str, str], threads: int) -> di
         time.sleep(1.0)  # the first run's report line and the watcher's polling start
         warm = saved_to_written(out, lambda: config.touch())
         time.sleep(0.5)
-        edited = saved_to_written(out, lambda: edit(config, CUT, EDITED_CUT))
+        edited = saved_to_written(out, lambda: edit(config, CUT, WATCH_CUT))
         edited_loop = json.loads((out / "run.json").read_text())["event_loop_seconds"]
         time.sleep(0.5)
-        back = saved_to_written(out, lambda: edit(config, EDITED_CUT, CUT))
+        back = saved_to_written(out, lambda: edit(config, WATCH_CUT, CUT))
         return {"watch_warm_s": warm, "watch_edited_s": edited, "watch_edited_loop_s": edited_loop, "watch_back_s": back}
     finally:
         os.killpg(process.pid, signal.SIGINT)

@@ -45,6 +45,7 @@ COLLECTIONS = {
 SIMULATION_ONLY = {"genWeight", "LHEScaleWeight", "PSWeight", "Pileup_nTrueInt", "Jet_hadronFlavour"}
 SCALARS = ["MET_pt", "MET_phi"]
 CLUSTER_ENTRIES = 10000  # clusters let RDataFrame spread a file over threads
+RNTUPLE_CLUSTER_BYTES = 2 << 20  # RNTuple's default clusters (~128 MB) would leave small files in one
 
 
 # Flat open-data-style four-lepton ntuples (tree "mini", MeV), with per-sample XSection (pb)
@@ -200,6 +201,9 @@ def write_events(spec: GeneratorSpec, path: Path) -> int:
     try:
         options = r.RDF.RSnapshotOptions()
         options.fAutoFlush = CLUSTER_ENTRIES
+        if spec.format == "rntuple":
+            options.fOutputFormat = r.RDF.ESnapshotOutputFormat.kRNTuple
+            options.fApproxZippedClusterSize = RNTUPLE_CLUSTER_BYTES
         df.Snapshot(tree, str(tmp), columns, options)
         os.replace(tmp, path)
     finally:

@@ -1,12 +1,12 @@
 """Parquet samples: converted once to ROOT files that RDataFrame reads, cached by content.
 
 The ROOT 6.40 wheel has no Arrow data source, so a sample's `.parquet` file (a path or an
-fsspec URL) is streamed row
-group by row group (pyarrow; memory bounded by one batch) into a ROOT TTree written by uproot:
-list columns become jagged branches (RVecs in RDataFrame), so collections and every other
-part of the YAML work unchanged. The converted file lives in the cache folder
-($RDF_ANALYSIS_CACHE, default ~/.cache/rdf-analysis/parquet), keyed by the Parquet file's
-path, size and modification time, and is reused until the Parquet file changes.
+fsspec URL) is streamed row group by row group (pyarrow; memory bounded by one batch) into an
+RNTuple written by uproot, one cluster per batch (RDataFrame reads clusters in parallel):
+list columns become collections (RVecs in RDataFrame), so collections and every other part
+of the YAML work unchanged. The converted file lives in the cache folder
+($RDF_ANALYSIS_CACHE, default ~/.cache/rdf-analysis, area `parquet`), keyed by the Parquet
+file's path, size and modification time, and is reused until the Parquet file changes.
 
     python -m framework.parquet export FILE.root TREE OUT.parquet     # Parquet copies of ROOT files
 """
@@ -18,13 +18,10 @@ import os
 import sys
 from pathlib import Path
 
+from . import cache
 from .exceptions import InputError
 
 BATCH_ROWS = 100_000  # rows per written basket: the memory bound of a conversion
-
-
-def cache_folder() -> Path:
-    return Path(os.environ.get("RDF_ANALYSIS_CACHE", Path.home() / ".cache" / "rdf-analysis")) / "parquet"
 
 
 def converted(path: Path | str, tree: str) -> Path:
@@ -41,8 +38,8 @@ def converted(path: Path | str, tree: str) -> Path:
         stat = path.stat()
         identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         stem = path.stem
-    key = hashlib.sha256(f"{identity}|{tree}".encode()).hexdigest()[:24]
-    target = cache_folder() / f"{stem}-{key}.root"
+    key = hashlib.sha256(f"{identity}|{tree}|rntuple".encode()).hexdigest()[:24]
+    target = cache.folder("parquet") / f"{stem}-{key}.root"
     if not target.exists():
         convert(path, target, tree)
     return target
@@ -65,13 +62,14 @@ def convert(source: Path | str, target: Path, tree: str) -> None:
         else:
             parquet = pq.ParquetFile(source)
         with uproot.recreate(tmp) as f:
-            for n, batch in enumerate(parquet.iter_batches(batch_size=BATCH_ROWS)):
+            ntuple = None
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
                 table = ak.from_arrow(batch)
-                columns = {name: table[name] for name in table.fields}
-                if n == 0:
-                    f[tree] = columns
+                rows = ak.zip({name: table[name] for name in table.fields}, depth_limit=1)
+                if ntuple is None:
+                    ntuple = f.mkrntuple(tree, rows)
                 else:
-                    f[tree].extend(columns)
+                    ntuple.extend(rows)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -50,6 +50,10 @@ class GeneratorSpec(Strict):
         default_factory=dict, description="For process 'data': events per simulated process, e.g. {zmumu: 20000}."
     )
     seed: int = Field(1, description="Random seed; the same seed gives the same file.")
+    format: Literal["ttree", "rntuple"] = Field(
+        "ttree", description="Write a TTree (NanoAOD's format) or an RNTuple (ROOT's columnar format, read faster); "
+        "the events are the same."
+    )
 
     @model_validator(mode="after")
     def _events_or_mixture(self) -> GeneratorSpec:
@@ -61,6 +65,8 @@ class GeneratorSpec(Strict):
                 )
         elif self.events <= 0:
             raise ValueError(f"process {self.process!r} needs 'events' > 0")
+        if self.format == "rntuple" and self.process in ("h4l", "zz4l", "zjets4l", "data4l", "cosmic_dt"):
+            raise ValueError(f"process {self.process!r} is written as a TTree only (format: ttree)")
         return self
 
 

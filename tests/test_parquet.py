@@ -47,6 +47,7 @@ def test_parquet_and_root_give_identical_histograms(generated, write_config, tmp
                                        rtol=1e-12, atol=1e-12)
     cached = sorted((tmp_path / "cache" / "parquet").glob("*.root"))
     assert len(cached) == 2
+    assert from_parquet.plan.datasets[0].format == "RNTuple"  # RDataFrame reads its clusters in parallel
     stamp = cached[0].stat().st_mtime_ns
     execute(RunOptions(config=tmp_path / "parquet.yaml", output=tmp_path / "pq2"))
     assert cached[0].stat().st_mtime_ns == stamp  # reused, not converted again
