@@ -8,8 +8,15 @@ columnar way with uproot + awkward + hist (C), on the same generated file, in th
 - C: uproot + awkward + hist, two worker processes over entry ranges, computed in float64 with the
   same formulas (an independent implementation: A and C share no code).
 
-Each runs in its own process, so import, graph building and JIT are counted where they happen.
-Histograms (all bins, flow included) must be identical in A, B and C.
+Each runs in its own process, so import, graph building and JIT are counted where they happen:
+set-up is everything before the first event (the interpreter's start, imports, inspecting the
+input, building the graph, JIT), the loop is the event loop alone (A: the framework's own loop
+time, JIT done before it; B: RDataFrame's own log of its loop, JIT excluded; C: reading,
+computing and filling after the workers started). A runs with a warm cache (a first,
+untimed run compiled its steps) unless `--cold`, where each A run starts from an empty cache.
+The queries run on one generated file written as a TTree and, with the same events, as an
+RNTuple (`--format ttree|rntuple|both`). Histograms (all bins, flow included) must be
+identical in A, B and C.
 
     python benchmarks/adl.py --events 2000000 --json OUT.json
 """
@@ -19,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,25 +126,35 @@ def rdf_query(df: Any, query: str) -> dict[str, Any]:
     return {"q8_mt": d.Histo1D(model("q8_mt"), "mt")}
 
 
+def process_age() -> float:
+    sys.path.insert(0, str(REPO))
+    from framework.timing import process_age as age  # noqa: PLC0415
+
+    return age()
+
+
 def run_rdf(query: str, file: Path, threads: int) -> dict[str, Any]:
-    start = time.perf_counter()
+    """B. RDataFrame logs its own loop time (JIT excluded): "Finished event loop number 0 (... elapsed)"."""
     os.environ.setdefault("EXTRA_CLING_ARGS", "-O2")
     warnings.filterwarnings("ignore", message="(?s).*alpha stage")
     import ROOT
 
+    ROOT.gInterpreter.ProcessLine("ROOT::Detail::RDF::RDFLogChannel().SetVerbosity(ROOT::ELogLevel::kInfo);")
     ROOT.EnableImplicitMT(threads)
     ROOT.gInterpreter.Declare(f'#include "{REPO / "cpp" / "kinematics.h"}"')
     df = ROOT.RDataFrame("Events", str(file))
     booked = rdf_query(df, query)
-    built = time.perf_counter()
     first = next(iter(booked.values()))
     first.GetValue()  # JIT and the event loop, for every histogram of the query
-    done = time.perf_counter()
+    done = process_age()
     out = {}
     for name, h in booked.items():
         h = h.GetValue()
         out[name] = [h.GetBinContent(i) for i in range(h.GetNbinsX() + 2)]
-    return {"setup_s": built - start, "loop_s": done - built, "histograms": out}
+    return {"done_s": done, "histograms": out}
+
+
+LOOP_LOG = re.compile(r"Finished event loop number \d+ \(([\d.e+-]+)s CPU, ([\d.e+-]+)s elapsed\)")
 
 
 # ------------------------------------------------------------------------- C: uproot + awkward
@@ -236,7 +255,6 @@ def columnar_chunk(query: str, file: str, start: int, stop: int) -> dict[str, np
 
 
 def run_columnar(query: str, file: Path, workers: int) -> dict[str, Any]:
-    start = time.perf_counter()
     from concurrent.futures import ProcessPoolExecutor
 
     import uproot
@@ -245,6 +263,7 @@ def run_columnar(query: str, file: Path, workers: int) -> dict[str, Any]:
         entries = f["Events"].num_entries
     pool = ProcessPoolExecutor(workers)
     list(pool.map(int, range(workers)))  # start the workers before the clock of the loop
+    setup = process_age()
     ready = time.perf_counter()
     chunk = -(-entries // (4 * workers))
     starts = list(range(0, entries, chunk))
@@ -253,7 +272,7 @@ def run_columnar(query: str, file: Path, workers: int) -> dict[str, Any]:
     done = time.perf_counter()
     pool.shutdown()
     total = {name: sum(p[name] for p in parts) for name in parts[0]}
-    return {"setup_s": ready - start, "loop_s": done - ready, "histograms": {k: v.tolist() for k, v in total.items()}}
+    return {"setup_s": setup, "loop_s": done - ready, "histograms": {k: v.tolist() for k, v in total.items()}}
 
 
 # ----------------------------------------------------------------------------- A: the framework
@@ -270,18 +289,20 @@ def framework_config(folder: Path, queries: list[str], file: Path) -> Path:
     return path
 
 
-def run_framework(config: Path, out: Path, threads: int) -> dict[str, Any]:
+def run_framework(config: Path, out: Path, threads: int, env: dict[str, str], warm_up: bool) -> dict[str, Any]:
+    """A, timed by the framework itself (`--profile`): set-up = process start to the first event."""
+    command = [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", str(threads), "--force",
+               "--no-progress"]
+    if warm_up:  # untimed: the steps compiled into the cache for the timed run
+        subprocess.run([*command, "--compile", "now"], capture_output=True, text=True, cwd=REPO, env=env, check=True)
+    profile = out.with_suffix(".profile.json")
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", str(threads), "--force"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
+    proc = subprocess.run([*command, "--compile", "off", "--profile", str(profile)], capture_output=True, text=True,
+                          cwd=REPO, env=env)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"framework failed on {config}:\n{proc.stderr}")
-    summary = json.loads((out / "run.json").read_text())
+    timing = json.loads(profile.read_text())
     import zipfile
 
     import hist
@@ -293,8 +314,8 @@ def run_framework(config: Path, out: Path, threads: int) -> dict[str, Any]:
             if f"{name}.json" in z.namelist():
                 h = hist.Hist(uhi.io.zip.read(z, name))
                 histograms[name] = h[{"systematic": "nominal"}].view(flow=True).value.tolist()
-    loop = summary["event_loop_seconds"]
-    return {"setup_s": wall - loop, "loop_s": loop, "wall_s": wall, "histograms": histograms}
+    return {"setup_s": timing["setup"], "loop_s": timing["loop"], "wall_s": wall, "profile": timing,
+            "histograms": histograms}
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -303,25 +324,34 @@ def run_framework(config: Path, out: Path, threads: int) -> dict[str, Any]:
 def _in_subprocess(role: str, query: str, file: Path, threads: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
         start = time.perf_counter()
-        subprocess.run(
+        proc = subprocess.run(
             [sys.executable, __file__, "--role", role, "--query", query, "--file", str(file), "--threads",
              str(threads), "--result", tmp.name],
             check=True,
             cwd=REPO,
+            capture_output=True,
+            text=True,
         )
         result = json.loads(Path(tmp.name).read_text())
         result["wall_s"] = time.perf_counter() - start
-        return result
+    if role == "rdf":
+        loops = [float(m.group(2)) for m in LOOP_LOG.finditer(proc.stderr)]
+        if len(loops) != 1:
+            raise SystemExit(f"B on {query}: expected one loop in RDataFrame's log, found {loops}")
+        result["loop_s"] = loops[0]
+        result["setup_s"] = result["done_s"] - loops[0]
+    return result
 
 
-def ensure_file(events: int) -> Path:
+def ensure_file(events: int, fmt: str) -> Path:
+    """The generated ADL events (seed 31) as a TTree or, the same events, as an RNTuple."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"adl_{events}.root"
+    path = CACHE / (f"adl_{events}.root" if fmt == "ttree" else f"adl_{events}_{fmt}.root")
     if not path.exists():
         code = (
             "from pathlib import Path; from framework.generate import write_events; "
             "from framework.schema import GeneratorSpec; "
-            f"write_events(GeneratorSpec(process='adl', events={events}, seed=31), Path({str(path)!r}))"
+            f"write_events(GeneratorSpec(process='adl', events={events}, seed=31, format={fmt!r}), Path({str(path)!r}))"
         )
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
     return path
@@ -331,12 +361,63 @@ def same(*runs: dict[str, Any], names: list[str]) -> bool:
     return all(np.array_equal(runs[0]["histograms"][n], r["histograms"][n]) for r in runs[1:] for n in names)
 
 
+def benchmark_format(fmt: str, args: argparse.Namespace, folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    file = ensure_file(args.events, fmt)
+    cache = folder / "cache"
+    env = {**os.environ, "RDF_ANALYSIS_CACHE": str(cache)}
+
+    def framework(queries: list[str], out: Path) -> dict[str, Any]:
+        if args.cold:
+            shutil.rmtree(cache, ignore_errors=True)
+        return run_framework(framework_config(folder, queries, file), out, args.threads, env, warm_up=not args.cold)
+
+    rows = []
+    per_query: dict[str, Any] = {}  # A's histograms of the one-query runs
+    for q in args.queries:
+        a = framework([q], folder / f"out_{fmt}_{q}")
+        b = _in_subprocess("rdf", q, file, args.threads)
+        c = _in_subprocess("columnar", q, file, args.threads)
+        per_query.update(a["histograms"])
+        row = {"query": q, "format": fmt, "events": args.events}
+        for who, r in (("a", a), ("b", b), ("c", c)):
+            row.update({f"{who}_setup_s": r["setup_s"], f"{who}_loop_s": r["loop_s"], f"{who}_s": r["wall_s"],
+                        f"{who}_rate": args.events / r["loop_s"]})
+        row.update(a_over_b=row["a_rate"] / row["b_rate"], a_over_c=row["a_rate"] / row["c_rate"],
+                   equal=same(a, b, c, names=histograms_of(q)), a_setup_parts=a["profile"])
+        rows.append(row)
+        print(
+            f"{fmt} {q}: set-up A {row['a_setup_s']:.2f} s, B {row['b_setup_s']:.2f} s, C {row['c_setup_s']:.2f} s; "
+            f"loop A {row['a_loop_s']:.2f} s, B {row['b_loop_s']:.2f} s, C {row['c_loop_s']:.2f} s; "
+            f"equal {row['equal']}",
+            flush=True,
+        )
+    together = framework(args.queries, folder / f"out_{fmt}_all")
+    names = [n for q in args.queries for n in histograms_of(q)]
+    all_in_one = {
+        "format": fmt,
+        "a_s": together["wall_s"],
+        "a_setup_s": together["setup_s"],
+        "a_loop_s": together["loop_s"],
+        "b_s": sum(r["b_s"] for r in rows),
+        "c_s": sum(r["c_s"] for r in rows),
+        "equal": all(np.array_equal(together["histograms"][n], per_query[n]) for n in names),
+    }
+    print(
+        f"{fmt}: all {len(args.queries)} queries end to end: A in one run {all_in_one['a_s']:.1f} s, "
+        f"B query by query {all_in_one['b_s']:.1f} s, C query by query {all_in_one['c_s']:.1f} s",
+        flush=True,
+    )
+    return rows, all_in_one
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=200_000)
     p.add_argument("--threads", type=int, default=2, help="A and B threads; C worker processes")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--queries", nargs="+", default=QUERIES, choices=QUERIES)
+    p.add_argument("--format", choices=("ttree", "rntuple", "both"), default="both")
+    p.add_argument("--cold", action="store_true", help="A from an empty cache in every run (default: warm)")
     p.add_argument("--role", choices=("rdf", "columnar"), help=argparse.SUPPRESS)
     p.add_argument("--query", help=argparse.SUPPRESS)
     p.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -346,53 +427,16 @@ def main() -> None:
         run = run_rdf if args.role == "rdf" else run_columnar
         args.result.write_text(json.dumps(run(args.query, args.file, args.threads)))
         return
-    file = ensure_file(args.events)
-    rows = []
-    per_query: dict[str, Any] = {}  # A's histograms of the one-query runs
+    formats = ["ttree", "rntuple"] if args.format == "both" else [args.format]
+    rows: list[dict[str, Any]] = []
+    together = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        for q in args.queries:
-            a = run_framework(framework_config(folder, [q], file), folder / f"out_{q}", args.threads)
-            b = _in_subprocess("rdf", q, file, args.threads)
-            c = _in_subprocess("columnar", q, file, args.threads)
-            per_query.update(a["histograms"])
-            row = {
-                "query": q,
-                "events": args.events,
-                "a_rate": args.events / a["loop_s"],
-                "b_rate": args.events / b["loop_s"],
-                "c_rate": args.events / c["loop_s"],
-                "a_setup_s": a["setup_s"],
-                "b_setup_s": b["setup_s"],
-                "c_setup_s": c["setup_s"],
-                "a_s": a["wall_s"],
-                "b_s": b["wall_s"],
-                "c_s": c["wall_s"],
-                "equal": same(a, b, c, names=histograms_of(q)),
-            }
-            row["a_over_b"] = row["a_rate"] / row["b_rate"]
-            row["a_over_c"] = row["a_rate"] / row["c_rate"]
-            rows.append(row)
-            print(
-                f"{q}: A {row['a_rate'] / 1e6:.2f} M/s (set-up {a['setup_s']:.1f} s)  B {row['b_rate'] / 1e6:.2f} M/s "
-                f"(set-up {b['setup_s']:.1f} s)  C {row['c_rate'] / 1e6:.2f} M/s  A/B {row['a_over_b']:.2f}  "
-                f"A/C {row['a_over_c']:.2f}  equal {row['equal']}",
-                flush=True,
-            )
-        together = run_framework(framework_config(folder, args.queries, file), folder / "out_all", args.threads)
-        names = [n for q in args.queries for n in histograms_of(q)]
-        all_in_one = {
-            "a_s": together["wall_s"],
-            "a_loop_s": together["loop_s"],
-            "b_s": sum(r["b_s"] for r in rows),
-            "c_s": sum(r["c_s"] for r in rows),
-            "equal": all(np.array_equal(together["histograms"][n], per_query[n]) for n in names),
-        }
-    print(
-        f"all {len(args.queries)} queries end to end: A in one run {all_in_one['a_s']:.1f} s, "
-        f"B query by query {all_in_one['b_s']:.1f} s, C query by query {all_in_one['c_s']:.1f} s"
-    )
-    result = {"events": args.events, "threads": args.threads, "queries": rows, "all_in_one": all_in_one}
+        for fmt in formats:
+            found, all_in_one = benchmark_format(fmt, args, Path(tmp))
+            rows += found
+            together.append(all_in_one)
+    result = {"events": args.events, "threads": args.threads, "cache": "cold" if args.cold else "warm",
+              "queries": rows, "all_in_one": together}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -200,10 +200,11 @@ def write_events(spec: GeneratorSpec, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         options = r.RDF.RSnapshotOptions()
-        options.fAutoFlush = CLUSTER_ENTRIES
         if spec.format == "rntuple":
             options.fOutputFormat = r.RDF.ESnapshotOutputFormat.kRNTuple
             options.fApproxZippedClusterSize = RNTUPLE_CLUSTER_BYTES
+        else:
+            options.fAutoFlush = CLUSTER_ENTRIES
         df.Snapshot(tree, str(tmp), columns, options)
         os.replace(tmp, path)
     finally:
