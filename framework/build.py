@@ -16,17 +16,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compiled import Correction, Job, StepSources, define_code, filter_code, lookup, session_key, session_library, vary_code
+from .compiled import (
+    Correction,
+    Job,
+    StepSource,
+    StepSources,
+    define_code,
+    fill_code,
+    filter_code,
+    lookup,
+    session_key,
+    session_library,
+    vary_code,
+)
 from .exceptions import ConfigError, Location
 from .expressions import referenced_names
-from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, NO_AXES, SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
-from .rootenv import CORRECTIONS_HEADER, FRAMEWORK_HEADER, captured_stderr, compiler_messages, declare_file, root
+from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
+from .rootenv import (
+    CORRECTIONS_HEADER,
+    FILL_HEADER,
+    FRAMEWORK_HEADER,
+    captured_stderr,
+    compiler_messages,
+    declare_code,
+    declare_file,
+    root,
+)
 from .session import Session, SessionError
 from .timing import Timer
 
 AXIS_KINDS = {"regular": 0, "variable": 1, "integer": 2, "int_category": 3, "str_category": 3, "boolean": 4}
 SPECIAL_COLUMNS = {"rdfslot_": "unsigned int", "rdfentry_": "ULong64_t"}
 _declared_corrections: set[str] = set()
+_declared_functions: dict[str, int] = {}  # generated functions the interpreter compiled: symbol -> address
 _checks = iter(range(1 << 62))
 
 
@@ -57,22 +79,25 @@ def axis_extent(a: AxisPlan) -> int:
     return a.bins + flow[a.kind]
 
 
-def _axis_text(a: AxisPlan) -> str:
+def _axis_text(a: AxisPlan, column: int) -> str:
     values = a.values if a.kind == "int_category" else range(len(a.labels))
     underflow = a.kind in ("regular", "variable", "integer")
     overflow = a.kind != "boolean"
     return " ".join(
         map(str, [AXIS_KINDS[a.kind], a.bins, repr(float(a.low)), repr(float(a.high)), int(underflow), int(overflow),
-                  len(a.edges), *map(repr, map(float, a.edges)), len(values), *values])
+                  column, len(a.edges), *map(repr, map(float, a.edges)), len(values), *values])
     )
 
 
-def layouts_text(nsamples: int, nweights: int, histograms: list[list[AxisPlan]], variations: list[str]) -> str:
-    """The fill action's histogram layouts, in the text form `cpp/session.cxx` parses."""
+def layouts_text(
+    nsamples: int, nweights: int, histograms: list[list[AxisPlan]], variations: list[str], columns: list[str]
+) -> str:
+    """The fill action's histogram layouts, in the text form `fw::ParseLayouts` (cpp/fill.hxx) reads;
+    each axis names the position of its column in `columns`."""
     blocks = [str(len(histograms))]
     for axes in histograms:
         head = [nsamples, nweights, len(variations), *variations, len(axes)]
-        blocks.append(" ".join(map(str, head)) + "".join("\n" + _axis_text(a) for a in axes))
+        blocks.append(" ".join(map(str, head)) + "".join("\n" + _axis_text(a, columns.index(a.column)) for a in axes))
     return "\n".join(blocks)
 
 
@@ -126,6 +151,15 @@ class _Interpreter:
                 raise ConfigError(f"cannot load correction {c.name!r} from {c.file}: {compiler_messages(lines)}")
             _declared_corrections.add(c.symbol)
 
+    def function(self, source: StepSource) -> int:
+        """The address of a generated function, compiled by the interpreter (once per process)."""
+        if source.symbol not in _declared_functions:
+            declare_file(FILL_HEADER)
+            declare_code(source.function(), f"generated {source.abi} {source.symbol}")
+            r = root()
+            _declared_functions[source.symbol] = int(r.addressof(r.gInterpreter.FindSym(source.symbol)))
+        return _declared_functions[source.symbol]
+
     def check_compiles(self, types: dict[str, str], expression: str, what: str, origin: Location) -> None:
         """Compile `expression` alone first: in ROOT 6.40 a Vary whose expression fails to compile
         crashes the process (invalid free) instead of raising."""
@@ -155,6 +189,25 @@ class _DatasetBuilder:
     def __init__(self, graph: _GraphBuilder, d: DatasetPlan, node: int) -> None:
         self.graph, self.d, self.node = graph, d, node
         self.types = {**d.input_types, FILE_SAMPLE_COLUMN: "int", **SPECIAL_COLUMNS}
+        for name, values in d.constants.items():
+            self.node = graph.session.constant(self.node, name, values)
+            self.types[name] = "ROOT::VecOps::RVec<double>"
+
+    def book(self, node: int, histograms: list[list[AxisPlan]], weights: str, nweights: int, variations: list[str],
+             columns: list[str]) -> int:
+        """One fill action on `node`: compiled from the cache, or by the interpreter."""
+        g = self.graph
+        source = g.sources.source(fill_code([self.types[c] for c in columns]), "fill")
+        hit = lookup(source.key)
+        if hit is None:
+            with g.timer.part("compile"):
+                address = g.interpreter.function(source)
+            g.job.add(source, None)
+            g.interpreted.setdefault(source.key, "fill " + ", ".join(columns))
+        else:
+            address = hit.address
+        layouts = layouts_text(len(self.d.samples), nweights, histograms, variations, columns)
+        return g.session.book_with(node, address, layouts, [self.d.sample_column, weights, *columns])
 
     def _params(self, expression: str) -> list[tuple[str, str]]:
         return [(n, self.types[n]) for n in referenced_names(expression) if n in self.types]
@@ -294,10 +347,9 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
         node = session.limit_entries(node, d.tree, d.files, takes)
     builder = _DatasetBuilder(g, d, node)
     result = BookedDataset(d, varied=bool(d.shape_variations))
-    cutflow_layout = layouts_text(len(d.samples), 3, [[]], [])
 
     def book_cutflow() -> None:
-        result.cutflow.append(session.book(builder.node, cutflow_layout, [SAMPLE_COLUMN, CUTFLOW_WEIGHTS, NO_AXES]))
+        result.cutflow.append(builder.book(builder.node, [[]], CUTFLOW_WEIGHTS, 3, [], []))
 
     # Defines come first in the plan, filters last: "all" is booked before the first filter.
     for step in d.steps:
@@ -315,7 +367,7 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
         selected = builder.node
         for column in fill.filters:
             selected = session.filter_column(selected, column)
-        layouts = layouts_text(len(d.samples), len(d.weight_entries), axes, variations)
-        result.fills.append(session.book(selected, layouts, [SAMPLE_COLUMN, fill.weights_column, fill.column]))
+        nweights = len(d.weight_entries)
+        result.fills.append(builder.book(selected, axes, fill.weights_column, nweights, variations, fill.columns))
     return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -259,12 +260,18 @@ def _run_main(argv: list[str], warm: bool = False) -> int:
             done = execute_on_dask(options, args.scheduler, args.workers, args.files_per_task)
         else:
             done = execute_on_spark(options, args.master, args.workers, args.files_per_task)
+        startup = f"cluster start {done['cluster_seconds']:.2f} s, " if "cluster_seconds" in done else ""
         print(
-            f"{done['events']} events on {args.executor.capitalize()}: execution {done['execution_seconds']:.2f} s, "
+            f"{done['events']} events in {len(done['tasks'])} {args.executor.capitalize()} tasks: planning "
+            f"{done['planning_seconds']:.2f} s, {startup}execution {done['execution_seconds']:.2f} s, "
             f"merge {done['merge_seconds']:.2f} s"
         )
+        if done["compile_note"]:
+            print(f"  {done['compile_note']}")
         for path in done["outputs"]:
             print(f"  wrote {path}")
+        if args.profile:
+            args.profile.write_text(json.dumps({k: v for k, v in done.items() if k != "outputs"}, indent=2, default=str))
         _after_the_run(options, args.plots)
         return 0
     report = execute(options, timer)

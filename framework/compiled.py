@@ -37,17 +37,24 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import cache
-from .rootenv import CORRECTIONS_HEADER, CPP, FRAMEWORK_HEADER
+from .rootenv import CORRECTIONS_HEADER, CPP, FILL_HEADER, FRAMEWORK_HEADER
 
 SESSION_SOURCES = (CPP / "framework.hxx", CPP / "fill.hxx", CPP / "session.cxx")
 MODES = ("background", "now", "off")
 COMPILE_ENV = "RDF_ANALYSIS_COMPILE"
-STEP_ABI = 1  # of the generated step functions: int fwc_<key>(RNode *node, char *error, unsigned long size)
+# The generated functions: a graph step changes the node in place; a fill books an action on the
+# node and hands back a heap RResultPtr<fw::FillResult> (cpp/session.cxx: fw_apply, fw_book_with).
+SIGNATURES = {
+    "step": "ROOT::RDF::RNode *node, char *error, unsigned long size",
+    "fill": "ROOT::RDF::RNode *node, const char *layouts, const char *columns, void **result, char *error, "
+    "unsigned long size",
+}
+ABI = 3  # of SIGNATURES and of what the functions do
 
 # What the interpreter offers without an #include (ROOT's modules, `using namespace std`):
 # expressions may rely on it, so every compiled step gets the same.
@@ -96,7 +103,7 @@ class Toolchain:
         return Path(self.root_dir) / "lib"
 
     def identity(self) -> dict[str, Any]:
-        return {"compiler": self.compiler_version, "root": self.root_build, "flags": list(self.flags), "abi": STEP_ABI}
+        return {"compiler": self.compiler_version, "root": self.root_build, "flags": list(self.flags), "abi": ABI}
 
 
 @functools.cache
@@ -158,17 +165,26 @@ class Correction:
 
 @dataclass(frozen=True)
 class StepSource:
-    """One graph step as a compiled C++ function, and the key it is cached under."""
+    """One graph step or fill as a C++ function, and the key it is cached under."""
 
     key: str
-    code: str  # the body statement: `*node = node->Define(...)`
+    code: str  # the body: `*node = node->Define(...);`
     headers: tuple[str, ...]
     corrections: tuple[Correction, ...]
     type: str | None  # for a define: the type of the column it makes (filled in after a miss)
+    abi: str = "step"  # a key of SIGNATURES
 
     @property
     def symbol(self) -> str:
         return f"fwc_{self.key[:32]}"
+
+    def function(self) -> str:
+        """The C++ function: C linkage, C++ exceptions turned into a message and a non-zero result."""
+        return (
+            f'extern "C" int {self.symbol}({SIGNATURES[self.abi]})\n{{\n'
+            f"   try {{\n      {self.code}\n      return 0;\n"
+            f'   }} catch (const std::exception &e) {{\n      std::snprintf(error, size, "%s", e.what());\n      return 1;\n   }}\n}}'
+        )
 
 
 def lambda_of(params: Sequence[tuple[str, str]], expression: str) -> str:
@@ -199,6 +215,14 @@ def vary_code(name: str, columns: Sequence[str], params: Sequence[tuple[str, str
     )
 
 
+def fill_code(value_types: Sequence[str]) -> str:
+    """Book `fw::Fill` on the sample index, the weight vector and value columns of these types,
+    the column names given when called: one function serves every fill of the same types."""
+    types = ", ".join(["int", "ROOT::RVecD", *value_types])
+    action = f"fw::Fill<{', '.join(value_types)}>(fw::ParseLayouts(layouts), node->GetNSlots())"
+    return f"*result = new ROOT::RDF::RResultPtr<fw::FillResult>(node->Book<{types}>({action}, fw::Lines(columns)));"
+
+
 class StepSources:
     """Makes the StepSource of each step of a run: the headers and corrections it may use are
     the run's; the toolchain and header contents go into every key."""
@@ -207,13 +231,13 @@ class StepSources:
         self.tools = toolchain()
         self.cpp = tuple(str(Path(p).resolve()) for p in cpp_files)
         self.corrections = tuple(corrections)
-        self._digest = header_digest([FRAMEWORK_HEADER, *map(Path, self.cpp)])
+        self._digest = header_digest([FRAMEWORK_HEADER, FILL_HEADER, *map(Path, self.cpp)])
         self._corrections_digest = header_digest([CORRECTIONS_HEADER])
 
-    def source(self, code: str) -> StepSource:
+    def source(self, code: str, abi: str = "step") -> StepSource:
         used = tuple(c for c in self.corrections if re.search(rf"\b{c.symbol}\b", code))
         key = cache.key_of(
-            "step",
+            abi,
             code,
             self.cpp,
             self._digest,
@@ -221,7 +245,7 @@ class StepSources:
             self._corrections_digest if used else None,
             self.tools.identity() if self.tools else None,
         )
-        return StepSource(key, code, self.cpp, used, None)
+        return StepSource(key, code, self.cpp, used, None, abi)
 
 
 # ---------------------------------------------------------------- the cache
@@ -304,7 +328,7 @@ class Job:
 
     def add(self, source: StepSource, column_type: str | None) -> None:
         if failed(source.key) is None and all(s.key != source.key for s in self.steps):
-            self.steps.append(StepSource(source.key, source.code, source.headers, source.corrections, column_type))
+            self.steps.append(replace(source, type=column_type))
 
     def __bool__(self) -> bool:
         return bool(self.steps) or self.session
@@ -394,15 +418,14 @@ def _taken(key: str) -> bool:
         return not free
 
 
-def _translation_unit(steps: Sequence[StepSource]) -> str:
-    headers = [h for s in steps for h in s.headers]
-    corrections = list(dict.fromkeys(c for s in steps for c in s.corrections))
-    lines = ["// generated by framework.compiled: graph steps as typed RDataFrame calls"]
-    lines += [f"#include <{h}>" for h in PRELUDE]
-    lines.append(f'#include "{FRAMEWORK_HEADER}"')
+def prelude(corrections: Sequence[Correction], headers: Sequence[str]) -> str:
+    """What generated functions are compiled after: the interpreter's implicit headers, the
+    framework's, `using namespace std` (as in the interpreter), the `cpp:` files, corrections."""
+    lines = [f"#include <{h}>" for h in PRELUDE]
+    lines += [f'#include "{FRAMEWORK_HEADER}"', f'#include "{FILL_HEADER}"']
     if corrections:
         lines.append(f'#include "{CORRECTIONS_HEADER}"')
-    lines.append("using namespace std;  // as in the interpreter")
+    lines.append("using namespace std;")
     lines += [f'#include "{h}"' for h in dict.fromkeys(headers)]
     for c in corrections:
         # loaded on first use, not when the library is loaded (a missing file is then an error, not an abort)
@@ -411,13 +434,15 @@ def _translation_unit(steps: Sequence[StepSource]) -> str:
             f"static const auto c = correction::CorrectionSet::from_file({json.dumps(c.file)})->at({json.dumps(c.name)}); "
             f"return *c; }} }} const {c.symbol}; }}"
         )
-    for s in steps:
-        lines.append(
-            f'extern "C" int {s.symbol}(ROOT::RDF::RNode *node, char *error, unsigned long size)\n{{\n'
-            f"   try {{\n      {s.code}\n      return 0;\n"
-            f'   }} catch (const std::exception &e) {{\n      std::snprintf(error, size, "%s", e.what());\n      return 1;\n   }}\n}}'
-        )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
+
+
+def _translation_unit(steps: Sequence[StepSource]) -> str:
+    corrections = list(dict.fromkeys(c for s in steps for c in s.corrections))
+    text = ["// generated by framework.compiled: graph steps and fills as typed RDataFrame calls"]
+    text.append(prelude(corrections, [h for s in steps for h in s.headers]))
+    text += [s.function() for s in steps]
+    return "\n".join(text) + "\n"
 
 
 def _compile_command(tools: Toolchain, source: Path, target: Path, corrections: bool) -> list[str]:

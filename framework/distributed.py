@@ -1,55 +1,78 @@
-"""Run stage on Dask: the same plan, one task per sample and chunk of files, merged like batch parts.
+"""Run stage on Dask or Spark: the same plan, one task per sample and chunk of files, merged
+like batch parts.
 
 ROOT 6.40's Distributed RDataFrame runs only its fixed list of operations (our fill is
-a custom action) and its workers crash on dataset specs; so each Dask task runs this
-framework's own pipeline on one sample's `--part I/N` in a worker process (C++ helpers
-are declared there, from the installed package and the config's `cpp:`), and the parts
-are added and normalised by `framework.merge`. Dask schedules; nothing is
-scheduled by hand. A local cluster of worker processes by default, or any scheduler
-address (dask-jobqueue, a site cluster) with `--scheduler`.
+a custom action) and its workers crash on dataset specs; so each task runs this framework's
+own graph on one sample's `--part I/N` in a worker process, and the parts are added and
+normalised by `framework.merge`. The client loads the configuration, inspects the inputs and
+makes every task's plan (plain data) once; a task only builds, runs and writes that plan.
+Worker processes live on between tasks: ROOT, the session and the compiled steps a worker
+loaded (from the cache, `framework.compiled`) serve its next tasks. Tasks run one thread each:
+workers are the parallelism. Dask schedules; nothing is scheduled by hand. A local cluster
+of worker processes by default, or any scheduler address (dask-jobqueue, a site cluster)
+with `--scheduler`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
-from dataclasses import replace
-from pathlib import Path
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from .compiled import Job, submit
 from .exceptions import ExecutionError, FrameworkError
-from .inputs import resolve_files
-from .load import load_config
 from .merge import merge_outputs
-from .pipeline import RunOptions, execute, report_progress, resolve_cpp
-from .preprocess import run_preprocessing
-from .plan import select_samples
+from .pipeline import RunOptions, execute_plan, inspect, report_progress
+from .plan import Plan
 
 
-def _run_part(options: RunOptions, sample: str, part: int, parts: int, outdir: str) -> dict[str, Any]:
-    """One Dask task: the analysis on chunk `part` of `parts` of one sample's files."""
-    start = time.perf_counter()
-    selection = replace(options.selection, samples=(sample,), part=(part, parts))
-    task_options = replace(options, selection=selection, output=Path(outdir), force=True, progress=False, progress_file=None)
-    report = execute(task_options)
-    events = report.events if report else 0
-    return {"sample": sample, "part": part, "events": events, "seconds": time.perf_counter() - start}
+@dataclass(frozen=True)
+class Task:
+    """One sample's chunk `part` of `parts` of its files, planned by the client."""
+
+    plan: Plan
+    options: RunOptions  # output, threads and compile mode of the task
+    sample: str
+    part: int
+    parts: int
 
 
-def _tasks(options: RunOptions, files_per_task: int) -> list[tuple[str, int, int]]:
-    config = load_config(options.config)
-    run_preprocessing(config, resolve_cpp(config))  # once, before tasks read its output
-    tasks = []
-    for name in select_samples(config, options.selection):
-        n = max(1, math.ceil(len(resolve_files(config, name)) / files_per_task))
-        tasks += [(name, i, n) for i in range(1, n + 1)]
-    return tasks
-
-
-Task = tuple[RunOptions, str, int, int, str]  # options, sample, part, parts, folder of the parts
 Runner = Callable[[list[Task]], Iterable[dict[str, Any]]]  # runs the tasks, yields each result when done
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """What a worker does with a task: build, run and write its plan (a batch part)."""
+    start = time.perf_counter()
+    report = execute_plan(task.plan, task.options)  # compile "off": the client submits one job for all tasks
+    return {
+        "sample": task.sample,
+        "part": task.part,
+        "events": report.events,
+        "seconds": time.perf_counter() - start,
+        "loop_seconds": report.loop_seconds,
+        "interpreted": len(report.interpreted),
+        "missed": report.missed.to_json(),
+        "worker": os.getpid(),
+    }
+
+
+def _tasks(options: RunOptions, files_per_task: int, folder: str) -> list[Task]:
+    """Every task's plan, made here once: the workers load no configuration and inspect no file."""
+    inspected = inspect(options)
+    task_options = replace(options, output=Path(folder), force=True, progress=False, progress_file=None, threads=1,
+                           compile="off")
+    tasks = []
+    for name in inspected.samples:
+        n = max(1, math.ceil(len(inspected.inputs[name].files) / files_per_task))
+        for i in range(1, n + 1):
+            plan = inspected.plan(replace(options.selection, samples=(name,), part=(i, n)))
+            tasks.append(Task(plan, task_options, name, i, n))
+    return tasks
 
 
 def execute_in_tasks(options: RunOptions, files_per_task: int, engine: str, runner: Runner) -> dict[str, Any]:
@@ -60,7 +83,8 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, engine: str, runn
     start = time.perf_counter()
     options.output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
-        tasks = [(options, sample, i, n, tmp) for sample, i, n in _tasks(options, files_per_task)]
+        tasks = _tasks(options, files_per_task, tmp)
+        planned = time.perf_counter()
         done: list[dict[str, Any]] = []
         try:
             for result in runner(tasks):
@@ -71,21 +95,26 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, engine: str, runn
             raise
         except Exception as err:  # a worker died or a task failed outside our own errors
             raise ExecutionError(f"a {engine} task failed: {err}") from err
-        execution = time.perf_counter() - start
+        execution = time.perf_counter() - planned
         merge_start = time.perf_counter()
         report = merge_outputs(Path(tmp), options.output)
         if report.missing:
             raise ExecutionError(f"parts missing after the {engine} run: {report.missing}")
+    missed = Job()
+    for d in done:
+        job = Job.from_json(d["missed"])
+        missed.session |= job.session
+        for step in job.steps:
+            missed.add(step, step.type)
     return {
         "outputs": report.merged,
         "events": sum(d["events"] for d in done),
+        "compile_note": submit(missed, options.compile),
+        "planning_seconds": planned - start,
         "execution_seconds": execution,
         "merge_seconds": time.perf_counter() - merge_start,
+        "tasks": done,
     }
-
-
-def _run_task(task: Task) -> dict[str, Any]:
-    return _run_part(*task)
 
 
 def execute_on_dask(
@@ -99,7 +128,10 @@ def execute_on_dask(
             "the Dask executor needs dask.distributed", hint="pip install 'rdf-analysis[dask]'"
         ) from err
 
+    startup: dict[str, float] = {}
+
     def runner(tasks: list[Task]) -> Iterable[dict[str, Any]]:
+        start = time.perf_counter()
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(
@@ -107,14 +139,16 @@ def execute_on_dask(
             )
         try:
             with Client(scheduler or cluster) as client:
-                futures = [client.submit(_run_task, t, pure=False, key=f"{t[1]}-part-{t[2]}-of-{t[3]}") for t in tasks]
+                startup["cluster_seconds"] = time.perf_counter() - start
+                futures = [client.submit(run_task, t, pure=False, key=f"{t.sample}-part-{t.part}-of-{t.parts}") for t in tasks]
                 for future in as_completed(futures):
                     yield future.result()
         finally:
             if cluster is not None:
                 cluster.close()
 
-    return execute_in_tasks(options, files_per_task, "Dask", runner)
+    done = execute_in_tasks(options, files_per_task, "Dask", runner)
+    return {**done, **startup}
 
 
 def execute_on_spark(options: RunOptions, master: str | None = None, workers: int = 2, files_per_task: int = 1) -> dict[str, Any]:
@@ -130,12 +164,12 @@ def execute_on_spark(options: RunOptions, master: str | None = None, workers: in
             SparkSession.builder.master(master or f"local[{workers}]")
             .appName("rdf-analysis")
             .config("spark.ui.enabled", "false")
-            .config("spark.python.worker.reuse", "false")  # a fresh process per task: ROOT state does not leak
+            .config("spark.python.worker.reuse", "true")  # a worker's ROOT and compiled steps serve its next tasks
             .getOrCreate()
         )
         try:
             spark.sparkContext.setLogLevel("ERROR")
-            yield from spark.sparkContext.parallelize(tasks, len(tasks)).map(_run_task).collect()
+            yield from spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
         finally:
             spark.stop()
 

@@ -12,13 +12,13 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .build import build_graph, events_to_read
-from .compiled import default_mode, submit
+from .build import BookedGraph, build_graph, events_to_read
+from .compiled import Job, default_mode, submit
 from .exceptions import ConfigError, FrameworkError
 from .generate import ensure_generated
 from .inputs import inspect_inputs
 from .load import LoadedConfig, load_config, split_names
-from .plan import Plan, RunSelection, make_plan, select_samples, select_systematics
+from .plan import Plan, RunSelection, SampleInputs, make_plan, select_samples, select_systematics
 from .preprocess import run_preprocessing
 from .rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
 from .run import RunResult, collect_results, run_event_loop
@@ -59,6 +59,7 @@ class RunReport:
     timer: Timer
     interpreted: list[str] = field(default_factory=list)  # steps the interpreter compiled (none: all from the cache)
     compile_note: str | None = None  # what was queued for the compiler
+    missed: Job = field(default_factory=Job)  # what the cache lacked
 
     @property
     def setup_seconds(self) -> float:
@@ -96,8 +97,24 @@ def resolve_cpp(config: LoadedConfig) -> list[Path]:
     return cpp_files
 
 
-def prepare(options: RunOptions, timer: Timer | None = None) -> tuple[Plan, list[Path]]:
-    """Load, check the inputs and decide: everything but the event loop. Returns the plan and C++ files."""
+@dataclass(frozen=True)
+class Inspected:
+    """A loaded, checked configuration and its inspected inputs: what plans are made from (one
+    for a run, or one per task of a distributed run)."""
+
+    config: LoadedConfig
+    samples: list[str]
+    cpp_files: list[Path]
+    inputs: dict[str, SampleInputs]
+    symbols: CppSymbols
+
+    def plan(self, selection: RunSelection) -> Plan:
+        return make_plan(self.config, self.inputs, selection, self.symbols, self.cpp_files)
+
+
+def inspect(options: RunOptions, timer: Timer | None = None) -> Inspected:
+    """Load and check the configuration, make missing generated or preprocessed inputs, inspect
+    every selected sample's files."""
     timer = timer or Timer()
     if options.threads < 1:
         raise FrameworkError("-j/--threads must be at least 1")
@@ -116,7 +133,15 @@ def prepare(options: RunOptions, timer: Timer | None = None) -> tuple[Plan, list
         inputs = inspect_inputs(config, names, options.skip_bad_files, options.retries)
     with timer.part("plan"):
         symbols = CppSymbols(cpp_files, [config.locate("cpp", i) for i in range(len(cpp_files))])
-        return make_plan(config, inputs, options.selection, symbols, cpp_files), cpp_files
+    return Inspected(config, names, cpp_files, inputs, symbols)
+
+
+def prepare(options: RunOptions, timer: Timer | None = None) -> tuple[Plan, list[Path]]:
+    """Load, check the inputs and decide: everything but the event loop. Returns the plan and C++ files."""
+    timer = timer or Timer()
+    inspected = inspect(options, timer)
+    with timer.part("plan"):
+        return inspected.plan(options.selection), inspected.cpp_files
 
 
 def up_to_date(options: RunOptions) -> list[str]:
@@ -171,19 +196,29 @@ def execute(options: RunOptions, timer: Timer | None = None) -> RunReport | None
                 return None
             options = replace(options, selection=replace(options.selection, samples=tuple(todo)))
     report_progress(options.progress_file, "set-up", events=0, total=0, seconds=0.0)
-    plan, cpp_files = prepare(options, timer)
+    plan, _ = prepare(options, timer)
+    return execute_plan(plan, options, timer)
+
+
+def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) -> RunReport:
+    """Build, run and write a plan made before, here or elsewhere (a distributed task runs the
+    plan its client made: no configuration to load, no file to inspect)."""
+    timer = timer or Timer()
+    with timer.part("root"):
+        root()
     booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
-    loop = run_event_loop(booked)
+    wall, loop = run_event_loop(booked)
     timer.add("loop", loop)
+    timer.add("booking", wall - loop)  # readers made and tasks started, before the first event
     report_progress(options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop)
     with timer.part("write"):
-        written, result = _write(options, plan, cpp_files, booked, timer)
+        written, result = _write(options, plan, booked, timer)
     note = submit(booked.job, options.compile)
-    return RunReport(plan, result, written, timer, booked.interpreted, note)
+    return RunReport(plan, result, written, timer, booked.interpreted, note, booked.job)
 
 
-def _write(options: RunOptions, plan: Plan, cpp_files: list[Path], booked: object, timer: Timer) -> tuple[list[Path], RunResult]:
-    result = collect_results(plan, booked)  # type: ignore[arg-type]
+def _write(options: RunOptions, plan: Plan, booked: BookedGraph, timer: Timer) -> tuple[list[Path], RunResult]:
+    result = collect_results(plan, booked)
     events = sum(s.events for s in result.samples)
     loop = timer.seconds.get("loop", 0.0)
     timing = {
@@ -195,7 +230,7 @@ def _write(options: RunOptions, plan: Plan, cpp_files: list[Path], booked: objec
     provenance = Provenance(
         config=plan.config,
         config_hash=plan.config_hash,
-        cpp_hash=file_digest([FRAMEWORK_HEADER, *cpp_files]),
+        cpp_hash=file_digest([FRAMEWORK_HEADER, *map(Path, plan.cpp)]),
         versions=versions(),
         command=list(options.command),
         threads=options.threads,

@@ -20,7 +20,7 @@ from .exceptions import ConfigError, Location, did_you_mean
 from .expressions import is_identifier, referenced_names
 from .load import LoadedConfig, lumi_of, split_names
 from .schema import YIELDS, AnalysisSpec, AxisSpec, CategorySpec, HistogramSpec
-from .systematics import CombinedEntry, CorrectionPlan, contribution
+from .systematics import CombinedEntry, CorrectionPlan, contribution, varies_columns
 
 SAMPLE_COLUMN = "__sample"
 FILE_SAMPLE_COLUMN = "__sample_of_file"  # defined per file by the build (DefinePerSample)
@@ -28,7 +28,6 @@ WEIGHT_NOMINAL = "__weight_nominal"
 WEIGHTS = "__weights"
 CUTFLOW_WEIGHTS = "__cutflow_weights"
 CUTFLOW_ENTRIES = ("raw", "generator", "weighted")
-NO_AXES = "__no_axes"
 
 
 @dataclass(frozen=True)
@@ -116,9 +115,10 @@ class HistogramPlan:
 
 @dataclass
 class FillPlan:
-    """One fill action: histograms sharing a weight vector, their axis values packed in `column`."""
+    """One fill action: histograms sharing a weight vector, reading the value columns of all
+    their axes (each column once, in order of first use)."""
 
-    column: str
+    columns: list[str]
     weights_column: str
     histograms: list[str]
     filters: list[str] = field(default_factory=list)  # boolean columns filtered on before this fill only
@@ -143,6 +143,8 @@ class DatasetPlan:
     histograms: list[HistogramPlan]
     fills: list[FillPlan]
     input_types: dict[str, str] = field(default_factory=dict)  # C++ types of the input columns the steps read
+    sample_column: str = SAMPLE_COLUMN  # each event's sample: a define, or the file's sample where that is the same
+    constants: dict[str, list[float]] = field(default_factory=dict)  # columns equal for every event (data weights)
 
     @property
     def systematic_entries(self) -> list[str]:
@@ -507,7 +509,7 @@ def _sample_expression(config: LoadedConfig, members: list[SamplePlan]) -> str:
     return expr
 
 
-def _applies(config: LoadedConfig, name: str, members: list[SamplePlan]) -> str | None:
+def _applies(config: LoadedConfig, name: str, members: list[SamplePlan], sample_column: str) -> str | None:
     """C++ test of the sample index for the samples a systematic applies to; None for all."""
     rule = config.spec.systematics[name].applies_to
     if rule is None:
@@ -522,7 +524,7 @@ def _applies(config: LoadedConfig, name: str, members: list[SamplePlan]) -> str 
         return None
     if not positions:
         return "false"
-    return " || ".join(f"{SAMPLE_COLUMN} == {i}" for i in positions)
+    return " || ".join(f"{sample_column} == {i}" for i in positions)
 
 
 def _plan_dataset(
@@ -549,10 +551,16 @@ def _plan_dataset(
                         "choose another name; to vary an input column use a 'kind: shape' systematic",
                     )
 
-    r.extra[SAMPLE_COLUMN] = _Node(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
-    r.require(SAMPLE_COLUMN, config.locate("samples"))
+    # The file's sample is each event's sample unless a split sample divides files, or shape
+    # variations need a plain Define between the per-file column and the varied fills (ROOT 6.40
+    # aborts when a varied action reads a per-sample column).
+    split = any(m.parent is not None for m in members)
+    sample_column = SAMPLE_COLUMN if split or any(varies_columns(config, n) for n in systematics) else FILE_SAMPLE_COLUMN
+    if sample_column == SAMPLE_COLUMN:
+        r.extra[SAMPLE_COLUMN] = _Node(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
+        r.require(SAMPLE_COLUMN, config.locate("samples"))
     _check_array_indices(config, systematics, inputs.array_sizes, label)
-    contributions = [(name, contribution(config, name, _applies(config, name, members))) for name in systematics]
+    contributions = [(n, contribution(config, n, _applies(config, n, members, sample_column))) for n in systematics]
     shape_names: list[str] = []
     for name, contrib in contributions:
         r.symbols.update(c.symbol for c in contrib.corrections)
@@ -578,9 +586,10 @@ def _plan_dataset(
     weight_entries = ["nominal"]
     combined: list[CombinedEntry] = []
     extra_weight_nodes: list[_Node] = []
+    constants: dict[str, list[float]] = {}
     if is_data:
-        extra_weight_nodes.append(_Node(WEIGHTS, "ROOT::RVecD{1.0}", config.locate("weight")))
-        extra_weight_nodes.append(_Node(CUTFLOW_WEIGHTS, "ROOT::RVecD{1.0, 1.0, 1.0}", config.locate("weight")))
+        constants = {WEIGHTS: [1.0], CUTFLOW_WEIGHTS: [1.0, 1.0, 1.0]}
+        r.done.update(constants)
     else:
         nominal = f"double({spec.weight})" + "".join(
             f" * double({f})" for _, c in contributions for f, _ in c.nominal_factors
@@ -604,9 +613,7 @@ def _plan_dataset(
         )
     for node in extra_weight_nodes:
         r.extra[node.name] = node
-    r.extra[NO_AXES] = _Node(NO_AXES, "fw::pack_all(ROOT::RVecD{})", config.locate("selection"))
-    for column in (CUTFLOW_WEIGHTS, NO_AXES):
-        r.require(column, config.locate("weight"))
+    r.require(CUTFLOW_WEIGHTS, config.locate("weight"))
 
     histograms: list[HistogramPlan] = []
     where_names: dict[str, str] = {}  # condition -> its column, shared by histograms
@@ -642,12 +649,9 @@ def _plan_dataset(
     # for the events that pass its filters
     for weights_column, filters in dict.fromkeys((h.weights_column, tuple(h.where_columns)) for h in histograms):
         group = [h for h in histograms if h.weights_column == weights_column and tuple(h.where_columns) == filters]
-        column = f"__values_{len(fills)}"
-        packs = ", ".join(f"fw::pack({', '.join(a.column for a in h.axes)})" for h in group)
-        r.extra[column] = _Node(column, f"fw::pack_all({packs})", group[0].origin)
-        for needed in (column, weights_column):
-            r.require(needed, group[0].origin)
-        fills.append(FillPlan(column, weights_column, [h.name for h in group], list(filters)))
+        r.require(weights_column, group[0].origin)
+        columns = list(dict.fromkeys(a.column for h in group for a in h.axes))
+        fills.append(FillPlan(columns, weights_column, [h.name for h in group], list(filters)))
 
     steps = r.steps()
     for i, cut in enumerate(spec.selection):
@@ -662,7 +666,7 @@ def _plan_dataset(
         file_samples.extend([pos] * len(member.files))
     corrections = [k for _, c in contributions for k in c.corrections]
     expressions = [e for st in steps for e in (st.expression, *st.ups, *st.downs, st.condition, *st.columns)]
-    expressions += [e for f in fills for e in (f.column, f.weights_column, *f.filters)]
+    expressions += [e for f in fills for e in (*f.columns, f.weights_column, *f.filters)]
     read = {n for e in expressions for n in referenced_names(e) if n in inputs.columns}
     dataset = DatasetPlan(
         index=index,
@@ -680,6 +684,8 @@ def _plan_dataset(
         histograms=histograms,
         fills=fills,
         input_types={n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types},
+        sample_column=sample_column,
+        constants=constants,
     )
     return dataset, corrections
 

@@ -17,6 +17,7 @@ from .exceptions import ConfigError, Location
 
 CPP = Path(__file__).parent / "cpp"
 FRAMEWORK_HEADER = CPP / "framework.hxx"
+FILL_HEADER = CPP / "fill.hxx"
 CORRECTIONS_HEADER = CPP / "corrections.hxx"
 
 

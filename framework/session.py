@@ -36,8 +36,9 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_fill_data": ("CORE", _LL, [_P, _LL, _LL, _c.POINTER(_c.POINTER(_c.c_double)), _c.POINTER(_c.c_ulonglong)]),
     "fw_fill_release": ("CORE", _LL, [_P, _LL, _LL]),
     "fw_jit": ("CORE", _LL, [_P]),
-    "fw_run": ("CORE", _LL, [_P, _c.POINTER(_LL), _LL]),
-    "fw_book": ("BOOK", _LL, [_P, _LL, _S, _S]),
+    "fw_run": ("CORE", _LL, [_P, _c.POINTER(_LL), _LL, _c.POINTER(_c.c_double)]),
+    "fw_book_with": ("CORE", _LL, [_P, _LL, _P, _S, _S]),
+    "fw_constant": ("CONSTANT", _LL, [_P, _LL, _S, _c.POINTER(_c.c_double), _LL]),
     "fw_vary_fill": ("VARY", _LL, [_P, _LL]),
     "fw_fill_has_variation": ("VARY", _LL, [_P, _LL, _S]),
     "fw_define": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
@@ -150,8 +151,14 @@ class Session:
         self._check(self._api.column_type(self._ptr, node, column.encode(), out, len(out)))
         return out.value.decode()
 
-    def book(self, node: int, layouts: str, columns: Sequence[str]) -> int:
-        return self._check(self._api.book(self._ptr, node, layouts.encode(), _lines(columns)))
+    def book_with(self, node: int, address: int, layouts: str, columns: Sequence[str]) -> int:
+        """A fill action on `columns` (sample, weights, values) booked by a generated function
+        (`compiled.fill_code`) at `address`."""
+        return self._check(self._api.book_with(self._ptr, node, address, layouts.encode(), _lines(columns)))
+
+    def constant(self, node: int, name: str, values: Sequence[float]) -> int:
+        array = (ctypes.c_double * len(values))(*values)
+        return self._check(self._api.constant(self._ptr, node, name.encode(), array, len(values)))
 
     def vary_fill(self, fill: int) -> None:
         self._check(self._api.vary_fill(self._ptr, fill))
@@ -180,6 +187,9 @@ class Session:
     def jit(self) -> None:
         self._check(self._api.jit(self._ptr))
 
-    def run(self, fills: Sequence[int]) -> None:
+    def run(self, fills: Sequence[int]) -> float:
+        """The event loop; returns the seconds RDataFrame reports for the loop itself."""
         handles = (ctypes.c_longlong * len(fills))(*fills)
-        self._check(self._api.run(self._ptr, handles, len(fills)))
+        loop = ctypes.c_double(0.0)
+        self._check(self._api.run(self._ptr, handles, len(fills), ctypes.byref(loop)))
+        return loop.value

@@ -74,6 +74,7 @@ class Kind:
     """Base of the systematic kinds. `condition` is a C++ test of the sample, or None (all)."""
 
     spec_type: ClassVar[type]
+    varies_columns: ClassVar[bool] = False  # whether it adds Vary steps (shape variations)
 
     def contribute(self, config: LoadedConfig, name: str, spec: Any, condition: str | None) -> Contribution:
         raise NotImplementedError
@@ -103,6 +104,7 @@ class WeightKind(Kind):
 
 class ShapeKind(Kind):
     spec_type = ShapeSystematic
+    varies_columns = True
 
     def contribute(self, config: LoadedConfig, name: str, spec: ShapeSystematic, condition: str | None) -> Contribution:
         varied = spec.varied()
@@ -205,6 +207,10 @@ def _category_keys(correction: Any, key_input: str | None) -> list[str] | None:
 
 
 KINDS: dict[type, Kind] = {k.spec_type: k for k in (WeightKind(), ShapeKind(), CorrectionlibKind())}
+
+
+def varies_columns(config: LoadedConfig, name: str) -> bool:
+    return KINDS[type(config.spec.systematics[name])].varies_columns
 
 
 def contribution(config: LoadedConfig, name: str, condition: str | None) -> Contribution:

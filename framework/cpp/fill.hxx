@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -30,6 +31,7 @@ struct Axis {
    std::vector<long long> values;
    bool underflow = true;
    bool overflow = true;
+   int column = 0; // position of the column this axis reads among the fill's value columns
 
    long Extent() const { return nbins + (underflow ? 1 : 0) + (overflow ? 1 : 0); }
 
@@ -203,41 +205,87 @@ struct FillResult {
    void Release(std::size_t h) { storages[h]->Release(); }
 };
 
+// One column of axis values as the fill sees it: a number or a collection of numbers of any
+// type, read as doubles without a copy.
+struct ColumnView {
+   const void *data = nullptr;
+   std::size_t size = 1;
+   bool collection = false;
+   double (*at)(const void *, std::size_t) = nullptr;
+
+   double At(std::size_t i) const { return at(data, collection ? i : 0); }
+};
+
+template <typename T>
+ColumnView View(const T &x)
+{
+   return {&x, 1, false, [](const void *p, std::size_t) { return static_cast<double>(*static_cast<const T *>(p)); }};
+}
+
+template <typename T>
+ColumnView View(const ROOT::RVec<T> &x)
+{
+   return {x.data(), x.size(), true, [](const void *p, std::size_t i) { return static_cast<double>(static_cast<const T *>(p)[i]); }};
+}
+
 // Fills several histograms for all samples of a dataset and all weight variations in one
-// pass. The copy of this action that RDataFrame makes for a shape variation (MakeNew)
-// fills only the nominal weight, into that variation's entry of the same storages.
-class MultiFill : public ROOT::Detail::RDF::RActionImpl<MultiFill> {
+// pass, from the value columns themselves (typed: no per-event copy into a common form).
+// Each axis of a layout names the column it reads (Axis::column). Axes may be numbers or
+// collections of equal length (one entry per object); numbers are repeated for every object.
+// The copy of this action that RDataFrame makes for a shape variation (MakeNew) fills only
+// the nominal weight, into that variation's entry of the same storages.
+template <typename... Ts>
+class Fill : public ROOT::Detail::RDF::RActionImpl<Fill<Ts...>> {
 public:
    using Result_t = FillResult;
+   static constexpr std::size_t kMaxAxes = 32;
 
-   MultiFill(const std::vector<Layout> &layouts, unsigned nslots) : fResult(std::make_shared<FillResult>())
+   Fill(const std::vector<Layout> &layouts, unsigned nslots) : fResult(std::make_shared<FillResult>())
    {
-      for (const auto &layout : layouts)
+      for (const auto &layout : layouts) {
+         if (layout.axes.size() > kMaxAxes)
+            throw std::runtime_error("fw::Fill: more than 32 axes in one histogram");
+         for (const auto &axis : layout.axes)
+            if (axis.column < 0 || static_cast<std::size_t>(axis.column) >= sizeof...(Ts))
+               throw std::runtime_error("fw::Fill: an axis reads a column the fill does not have");
          fResult->storages.push_back(std::make_shared<Storage>(layout, nslots));
+      }
       fCount = layouts.empty() ? 1 : layouts.front().nweights;
    }
-   MultiFill(const FillResult &shared, std::shared_ptr<FillResult> result, std::size_t first)
+   Fill(const FillResult &shared, std::shared_ptr<FillResult> result, std::size_t first)
       : fResult(result), fFirst(first), fCount(1)
    {
       fResult->storages = shared.storages;
    }
-   MultiFill(MultiFill &&) = default;
-   MultiFill(const MultiFill &) = delete;
+   Fill(Fill &&) = default;
+   Fill(const Fill &) = delete;
 
    std::shared_ptr<FillResult> GetResultPtr() const { return fResult; }
    void Initialize() {}
    void InitTask(TTreeReader *, unsigned int) {}
 
-   void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const Packed &packed)
+   void Exec(unsigned int slot, int sample, const ROOT::RVecD &weights, const Ts &...columns)
    {
-      const auto &storages = fResult->storages;
-      for (std::size_t h = 0; h < storages.size(); ++h) {
-         Storage &storage = *storages[h];
-         const std::size_t naxes = storage.GetLayout().axes.size();
-         const std::size_t begin = packed.offsets[h], end = packed.offsets[h + 1];
-         const std::size_t n = naxes == 0 ? 1 : (end - begin) / naxes;
+      const ColumnView views[sizeof...(Ts) + 1] = {View(columns)..., ColumnView{}};
+      double values[kMaxAxes];
+      for (const auto &pointer : fResult->storages) {
+         Storage &storage = *pointer;
+         const auto &axes = storage.GetLayout().axes;
+         std::size_t n = 1;
+         bool collection = false;
+         for (const auto &axis : axes) {
+            const ColumnView &view = views[axis.column];
+            if (!view.collection)
+               continue;
+            if (collection && view.size != n)
+               throw std::runtime_error("histogram axes are collections of different lengths in one event");
+            n = view.size;
+            collection = true;
+         }
          for (std::size_t i = 0; i < n; ++i) {
-            const long long cell = storage.Cell(sample, packed.values.data() + begin + i * naxes);
+            for (std::size_t a = 0; a < axes.size(); ++a)
+               values[a] = views[axes[a].column].At(i);
+            const long long cell = storage.Cell(sample, values);
             if (cell >= 0)
                storage.Add(slot, static_cast<std::size_t>(cell), fFirst, weights.data(), fCount);
          }
@@ -252,14 +300,14 @@ public:
 
    std::string GetActionName() const { return "Histograms"; }
 
-   MultiFill MakeNew(void *newResult, std::string_view variation = "nominal")
+   Fill MakeNew(void *newResult, std::string_view variation = "nominal")
    {
       auto &result = *static_cast<std::shared_ptr<FillResult> *>(newResult);
       const Layout &layout = fResult->storages.front()->GetLayout();
       const auto it = std::find(layout.variations.begin(), layout.variations.end(), variation);
       if (it == layout.variations.end())
-         throw std::runtime_error("fw::MultiFill: variation '" + std::string(variation) + "' is not in the layout");
-      return MultiFill(*fResult, result, layout.nweights + static_cast<std::size_t>(it - layout.variations.begin()));
+         throw std::runtime_error("fw::Fill: variation '" + std::string(variation) + "' is not in the layout");
+      return Fill(*fResult, result, layout.nweights + static_cast<std::size_t>(it - layout.variations.begin()));
    }
 
 private:
@@ -267,6 +315,51 @@ private:
    std::size_t fFirst = 0;
    std::size_t fCount = 1;
 };
+
+// The lines of a text (column names passed from Python one per line).
+inline std::vector<std::string> Lines(const char *text)
+{
+   std::vector<std::string> out;
+   std::istringstream in(text);
+   for (std::string line; std::getline(in, line);)
+      out.push_back(line);
+   return out;
+}
+
+// One block per histogram: "nsamples nweights nvariations name... naxes", then per axis
+// "kind nbins lo hi underflow overflow column nedges edge... nvalues value...".
+inline std::vector<Layout> ParseLayouts(const char *text)
+{
+   std::istringstream in(text);
+   std::vector<Layout> layouts;
+   std::size_t count = 0;
+   in >> count;
+   for (std::size_t h = 0; h < count; ++h) {
+      Layout layout;
+      std::size_t nvariations = 0, naxes = 0;
+      in >> layout.nsamples >> layout.nweights >> nvariations;
+      layout.variations.resize(nvariations);
+      for (auto &v : layout.variations)
+         in >> v;
+      in >> naxes;
+      layout.axes.resize(naxes);
+      for (auto &axis : layout.axes) {
+         std::size_t nedges = 0, nvalues = 0;
+         in >> axis.kind >> axis.nbins >> axis.lo >> axis.hi >> axis.underflow >> axis.overflow >> axis.column >> nedges;
+         axis.edges.resize(nedges);
+         for (auto &e : axis.edges)
+            in >> e;
+         in >> nvalues;
+         axis.values.resize(nvalues);
+         for (auto &v : axis.values)
+            in >> v;
+      }
+      layouts.push_back(std::move(layout));
+   }
+   if (!in)
+      throw std::runtime_error("fw: malformed histogram layouts");
+   return layouts;
+}
 
 } // namespace fw
 

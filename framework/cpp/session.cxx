@@ -13,14 +13,18 @@
 #include "fill.hxx"
 
 #include <ROOT/RDF/RResultMap.hxx>
+#include <ROOT/RDF/Utils.hxx>
 #include <ROOT/RDFHelpers.hxx>
 #include <ROOT/RDataFrame.hxx>
+#include <ROOT/RLogger.hxx>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -37,7 +41,31 @@ struct LoopManagerOf : ROOT::RDF::RNode {
    }
 };
 
-struct Fill {
+// Reads RDataFrame's own log of its event loops ("Finished event loop number 0 (0.1s CPU,
+// 0.2s elapsed)"): the loop's time without the JIT and the start before it. Its other
+// informational messages are not shown.
+class LoopLog : public ROOT::RLogHandler {
+public:
+   bool Emit(const ROOT::RLogEntry &entry) override
+   {
+      if (entry.fChannel != &ROOT::Detail::RDF::RDFLogChannel() || !entry.IsInfo())
+         return true;
+      const auto at = entry.fMessage.find("CPU, ");
+      if (entry.fMessage.find("Finished event loop") != std::string::npos && at != std::string::npos) {
+         const double seconds = std::atof(entry.fMessage.c_str() + at + 5);
+         std::lock_guard<std::mutex> guard(fLock);
+         fElapsed = std::max(fElapsed, seconds); // RunGraphs runs the loops side by side
+      }
+      return false;
+   }
+   double Elapsed() const { return fElapsed; }
+
+private:
+   std::mutex fLock;
+   double fElapsed = 0.;
+};
+
+struct BookedFill {
    ROOT::RDF::RResultPtr<FillResult> nominal;
    std::unique_ptr<ROOT::RDF::Experimental::RResultMap<FillResult>> varied;
    FillResult &Value() { return varied ? (*varied)["nominal"] : *nominal; }
@@ -48,7 +76,7 @@ struct Session {
    unsigned nslots;
    std::vector<ROOT::RDF::RNode> nodes;
    std::vector<ROOT::RDF::RNode> roots; // one per dataset
-   std::vector<Fill> fills;
+   std::vector<BookedFill> fills;
    std::vector<ROOT::RDF::RResultPtr<ULong64_t>> counters; // progress only
    std::string error;
 
@@ -63,7 +91,7 @@ struct Session {
          throw std::out_of_range("fw session: no node " + std::to_string(id));
       return nodes[id];
    }
-   Fill &GetFill(int id)
+   BookedFill &GetFill(int id)
    {
       if (id < 0 || static_cast<std::size_t>(id) >= fills.size())
          throw std::out_of_range("fw session: no fill " + std::to_string(id));
@@ -84,50 +112,6 @@ long long Guard(void *session, F &&f)
       s->error = "unknown C++ exception";
    }
    return -1;
-}
-
-std::vector<std::string> Lines(const char *text)
-{
-   std::vector<std::string> out;
-   std::istringstream in(text);
-   for (std::string line; std::getline(in, line);)
-      out.push_back(line);
-   return out;
-}
-
-// One histogram per block: "nsamples nweights nvariations name... naxes", then per axis
-// "kind nbins lo hi underflow overflow nedges edge... nvalues value...".
-std::vector<Layout> ParseLayouts(const char *text)
-{
-   std::istringstream in(text);
-   std::vector<Layout> layouts;
-   std::size_t count = 0;
-   in >> count;
-   for (std::size_t h = 0; h < count; ++h) {
-      Layout layout;
-      std::size_t nvariations = 0, naxes = 0;
-      in >> layout.nsamples >> layout.nweights >> nvariations;
-      layout.variations.resize(nvariations);
-      for (auto &v : layout.variations)
-         in >> v;
-      in >> naxes;
-      layout.axes.resize(naxes);
-      for (auto &axis : layout.axes) {
-         std::size_t nedges = 0, nvalues = 0;
-         in >> axis.kind >> axis.nbins >> axis.lo >> axis.hi >> axis.underflow >> axis.overflow >> nedges;
-         axis.edges.resize(nedges);
-         for (auto &e : axis.edges)
-            in >> e;
-         in >> nvalues;
-         axis.values.resize(nvalues);
-         for (auto &v : axis.values)
-            in >> v;
-      }
-      layouts.push_back(std::move(layout));
-   }
-   if (!in)
-      throw std::runtime_error("fw session: malformed histogram layouts");
-   return layouts;
 }
 
 } // namespace fw
@@ -218,6 +202,24 @@ long long fw_fill_release(void *session, long long fill, long long histogram)
    });
 }
 
+// A fill action booked by a generated function (framework/compiled.py: fill_code), compiled or
+// interpreted, on `columns` (one per line: sample, weights, values): int book(RNode *node,
+// const char *layouts, const char *columns, void **result, char *error, unsigned long size),
+// which makes a heap RResultPtr<FillResult> the session takes over.
+long long fw_book_with(void *session, long long node, void *book, const char *layouts, const char *columns)
+{
+   return Guard(session, [&](Session &s) {
+      using Book = int (*)(ROOT::RDF::RNode *, const char *, const char *, void **, char *, unsigned long);
+      void *result = nullptr;
+      char message[4096] = "";
+      if (reinterpret_cast<Book>(book)(&s.Node(node), layouts, columns, &result, message, sizeof message) != 0)
+         throw std::runtime_error(message);
+      std::unique_ptr<ROOT::RDF::RResultPtr<fw::FillResult>> owned(static_cast<ROOT::RDF::RResultPtr<fw::FillResult> *>(result));
+      s.fills.push_back({*owned, nullptr});
+      return static_cast<long long>(s.fills.size()) - 1;
+   });
+}
+
 // Compile every dataset's pending JIT code now, so that the loop's time is the loop's.
 long long fw_jit(void *session)
 {
@@ -228,42 +230,37 @@ long long fw_jit(void *session)
    });
 }
 
-// One event loop for every dataset (RunGraphs), through one fill of each.
-long long fw_run(void *session, const long long *fills, long long count)
+// One event loop for every dataset (RunGraphs), through one fill of each; `loop` gets the
+// seconds RDataFrame itself reports for its loop.
+long long fw_run(void *session, const long long *fills, long long count, double *loop)
 {
    return Guard(session, [&](Session &s) {
       std::vector<ROOT::RDF::RResultHandle> handles;
       for (long long i = 0; i < count; ++i)
          handles.emplace_back(s.GetFill(fills[i]).nominal);
+      auto &channel = ROOT::Detail::RDF::RDFLogChannel();
+      const auto verbosity = channel.SetVerbosity(ROOT::ELogLevel::kInfo);
+      auto owned = std::make_unique<fw::LoopLog>();
+      auto *log = owned.get();
+      ROOT::RLogManager::Get().PushFront(std::move(owned));
+      struct Restore {
+         ROOT::RLogChannel &channel;
+         ROOT::ELogLevel verbosity;
+         fw::LoopLog *log;
+         ~Restore()
+         {
+            channel.SetVerbosity(verbosity);
+            ROOT::RLogManager::Get().Remove(log);
+         }
+      } restore{channel, verbosity, log};
       ROOT::RDF::RunGraphs(handles);
+      *loop = log->Elapsed();
       return 0LL;
    });
 }
 
 } // extern "C"
 #endif // FW_SESSION_CORE
-
-// ---------------------------------------------------------------- fill actions
-#if defined(FW_SESSION_ALL) || defined(FW_SESSION_BOOK)
-#ifndef FW_SESSION_BOOK_DONE
-#define FW_SESSION_BOOK_DONE
-extern "C" {
-
-// One fill action for the histograms of `layouts`; columns: sample index, weights, packed values.
-long long fw_book(void *session, long long node, const char *layouts, const char *columns)
-{
-   return Guard(session, [&](Session &s) {
-      const auto parsed = fw::ParseLayouts(layouts);
-      auto &n = s.Node(node);
-      auto result = n.Book<int, ROOT::RVecD, fw::Packed>(fw::MultiFill(parsed, n.GetNSlots()), fw::Lines(columns));
-      s.fills.push_back({result, nullptr});
-      return static_cast<long long>(s.fills.size()) - 1;
-   });
-}
-
-} // extern "C"
-#endif
-#endif
 
 // ---------------------------------------------------------------- shape variations of fills
 #if defined(FW_SESSION_ALL) || defined(FW_SESSION_VARY)
@@ -456,6 +453,27 @@ long long fw_watch_progress(void *session, long long node, const char *path, uns
       });
       s.counters.push_back(count);
       return 0LL;
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- per-file constants
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_CONSTANT)
+#ifndef FW_SESSION_CONSTANT_DONE
+#define FW_SESSION_CONSTANT_DONE
+extern "C" {
+
+// A column with the same value for every event of a file (DefinePerSample): the weights of
+// collision data. Only for graphs without shape variations (a varied action that reads a
+// per-sample column aborts in ROOT 6.40).
+long long fw_constant(void *session, long long node, const char *name, const double *values, long long count)
+{
+   return Guard(session, [&](Session &s) {
+      const ROOT::RVecD constant(values, values + count);
+      return s.Add(s.Node(node).DefinePerSample(name, [constant](unsigned, const ROOT::RDF::RSampleInfo &) { return constant; }));
    });
 }
 

@@ -1,0 +1,132 @@
+"""The demo analysis on Dask at 2M events: one worker against two, and what a task costs besides
+its event loop.
+
+The demo's configuration runs on a larger copy of its samples (the same generator processes
+and seeds per file, several files per sample: one task per file), with a warm cache (an untimed
+threaded run compiled the steps first). Then, each in its own `run-analysis` process on a local
+cluster of single-threaded worker processes: one worker, two workers. Reported: the execution
+time (tasks submitted to last result, cluster start-up excluded, printed apart), end to end, and
+the overhead of a task besides its event loop (a worker's later tasks: ROOT, the session and
+the compiled steps are already loaded). Histograms must equal the threaded run's.
+
+    python benchmarks/dask_scaling.py --events 2000000 --json OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = Path(__file__).resolve().parent / ".cache"
+DEMO = REPO / "analyses" / "demo" / "config.yaml"
+# the demo's mixture: Z->mumu, ttbar and pseudo-data, in the demo's proportions (60 : 40 : 28)
+SHARES = {"zmumu": 60 / 128, "ttbar": 40 / 128, "data": 28 / 128}
+
+
+def samples_file(folder: Path, events: int, files: int) -> Path:
+    """The demo's samples at `events` in all, `files` files per sample, generated once (cached)."""
+    target = CACHE / f"demo_{events}_{files}"
+    target.mkdir(parents=True, exist_ok=True)
+    lines = ['eras:\n  "2016": {lumi: 10.0}\nsamples:']
+    for name, share in SHARES.items():
+        per_file = int(events * share) // files
+        paths = [target / f"{name}_{i}.root" for i in range(files)]
+        for i, path in enumerate(paths):
+            if path.exists():
+                continue
+            if name == "data":
+                spec = f"GeneratorSpec(process='data', mixture={{'zmumu': {per_file * 5 // 7}, 'ttbar': {per_file - per_file * 5 // 7}}}, seed={300 + i})"
+            else:
+                spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={100 * (1 + list(SHARES).index(name)) + i})"
+            code = (f"from pathlib import Path; from framework.generate import write_events; "
+                    f"from framework.schema import GeneratorSpec; write_events({spec}, Path({str(path)!r}))")
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+        listing = ", ".join(json.dumps(str(p)) for p in paths)
+        kind = "is_data: true" if name == "data" else f"xsec: {2000.0 if name == 'zmumu' else 832.0}, process: {'DY' if name == 'zmumu' else 'ttbar'}"
+        lines.append(f'  {name}: {{files: [{listing}], era: "2016", {kind}}}')
+    path = folder / "samples.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def config(folder: Path, samples: Path) -> Path:
+    text = DEMO.read_text().replace("../../samples/demo.yaml", str(samples)).replace("../../", f"{REPO}/")
+    path = folder / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def run(command: list[str], env: dict[str, str], profile: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    subprocess.run([*command, "--profile", str(profile)], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+    return {**json.loads(profile.read_text()), "wall_s": time.perf_counter() - start}
+
+
+def task_overhead(done: dict[str, Any]) -> float:
+    """Median over every worker's tasks after its first of (task time - its loop)."""
+    seen: set[int] = set()
+    later = []
+    for task in done["tasks"]:  # in the order they finished
+        if task["worker"] in seen:
+            later.append(task["seconds"] - task["loop_seconds"])
+        seen.add(task["worker"])
+    return statistics.median(later) if later else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--files", type=int, default=10, help="files per sample (one task each)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from framework.results import differences  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        env = {**os.environ, "RDF_ANALYSIS_CACHE": str(folder / "cache"), "RDF_ANALYSIS_COMPILE": "now"}
+        cfg = config(folder, samples_file(folder, args.events, args.files))
+        base = [sys.executable, "-m", "framework.cli", str(cfg), "--force", "--no-progress"]
+        threads = run([*base, "-o", str(folder / "threads"), "-j", "2"], env, folder / "threads.json")
+        results = {}
+        for workers in (1, 2):
+            out = folder / f"dask{workers}"
+            results[workers] = run([*base, "-o", str(out), "--executor", "dask", "--workers", str(workers)], env,
+                                   folder / f"dask{workers}.json")
+        equal = all(not differences(folder / "threads", folder / f"dask{w}", rel=1e-12) for w in (1, 2))
+    one, two = results[1], results[2]
+    result = {
+        "events": args.events,
+        "tasks": len(one["tasks"]),
+        "threaded_s": threads["wall_s"],
+        "one_worker_s": one["execution_seconds"],
+        "two_workers_s": two["execution_seconds"],
+        "speed_up": one["execution_seconds"] / two["execution_seconds"],
+        "one_worker_end_to_end_s": one["wall_s"],
+        "two_workers_end_to_end_s": two["wall_s"],
+        "end_to_end_speed_up": one["wall_s"] / two["wall_s"],
+        "cluster_start_s": [one.get("cluster_seconds"), two.get("cluster_seconds")],
+        "planning_s": [one["planning_seconds"], two["planning_seconds"]],
+        "merge_s": [one["merge_seconds"], two["merge_seconds"]],
+        "task_overhead_s": max(task_overhead(one), task_overhead(two)),
+        "first_task_overhead_s": max(t["seconds"] - t["loop_seconds"] for t in two["tasks"]),
+        "interpreted_steps_in_tasks": sum(t["interpreted"] for r in (one, two) for t in r["tasks"]),
+        "equal": equal,
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if equal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
