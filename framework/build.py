@@ -58,7 +58,7 @@ class BookedDataset:
 
     plan: DatasetPlan
     fills: list[int] = field(default_factory=list)  # per FillPlan
-    cutflow: list[int] = field(default_factory=list)  # one per cutflow row
+    cutflow: list[int | None] = field(default_factory=list)  # one per cutflow row; None: counted, not filled
     varied: bool = False
 
 
@@ -71,7 +71,7 @@ class BookedGraph:
 
     def handles(self) -> list[int]:
         """One fill per dataset graph, for RunGraphs."""
-        return [d.cutflow[0] for d in self.datasets]
+        return [next(f for f in (*d.cutflow, *d.fills) if f is not None) for d in self.datasets]
 
 
 def axis_extent(a: AxisPlan) -> int:
@@ -348,7 +348,14 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
     builder = _DatasetBuilder(g, d, node)
     result = BookedDataset(d, varied=bool(d.shape_variations))
 
+    # Collision data's first row is the number of events read (weight 1), known without a fill;
+    # unless a split divides the files' events between samples.
+    counted = d.is_data and d.sample_column == FILE_SAMPLE_COLUMN
+
     def book_cutflow() -> None:
+        if counted and not result.cutflow:
+            result.cutflow.append(None)
+            return
         result.cutflow.append(builder.book(builder.node, [[]], CUTFLOW_WEIGHTS, 3, [], []))
 
     # Defines come first in the plan, filters last: "all" is booked before the first filter.

@@ -126,12 +126,21 @@ def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan) -> l
     return out
 
 
+def _events_read(plan: Plan, d: BookedDataset) -> np.ndarray:
+    """The cutflow's first row of collision data without a fill: events read, each of weight 1."""
+    counts = []
+    for name in d.plan.samples:
+        s = plan.sample(name)
+        counts.append(min(sum(s.entries), s.entry_limit) if s.entry_limit is not None else sum(s.entries))
+    return np.repeat(np.asarray(counts, dtype=np.float64)[:, None, None], len(CUTFLOW_ENTRIES), axis=1).repeat(2, axis=2)
+
+
 def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
     """Turn the filled buffers into normalised histograms and cutflows, per sample."""
     samples: list[SampleResult] = []
     for d in booked.datasets:
         nsamples = len(d.plan.samples)
-        rows = [_take_buffer(booked, c, 0, nsamples, []) for c in d.cutflow]
+        rows = [_take_buffer(booked, c, 0, nsamples, []) if c is not None else _events_read(plan, d) for c in d.cutflow]
         per_sample = {h.name: _histograms_of(booked, d, h) for h in d.plan.histograms}
         generator = CUTFLOW_ENTRIES.index("generator")
         family_sum: dict[str, float] = {}  # sub-processes of a split sample share its sum of weights
