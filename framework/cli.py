@@ -260,11 +260,10 @@ def _run_main(argv: list[str], warm: bool = False) -> int:
             done = execute_on_dask(options, args.scheduler, args.workers, args.files_per_task)
         else:
             done = execute_on_spark(options, args.master, args.workers, args.files_per_task)
-        startup = f"cluster start {done['cluster_seconds']:.2f} s, " if "cluster_seconds" in done else ""
         print(
-            f"{done['events']} events in {len(done['tasks'])} {args.executor.capitalize()} tasks: planning "
-            f"{done['planning_seconds']:.2f} s, {startup}execution {done['execution_seconds']:.2f} s, "
-            f"merge {done['merge_seconds']:.2f} s"
+            f"{done['events']} events in {len(done['tasks'])} {args.executor.capitalize()} tasks: workers started "
+            f"{done['start_seconds']:.2f} s, planning {done['planning_seconds']:.2f} s, execution "
+            f"{done['execution_seconds']:.2f} s, merge {done['merge_seconds']:.2f} s"
         )
         if done["compile_note"]:
             print(f"  {done['compile_note']}")

@@ -19,7 +19,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,6 @@ class Task:
     parts: int
 
 
-Runner = Callable[[list[Task]], Iterable[dict[str, Any]]]  # runs the tasks, yields each result when done
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -75,31 +74,145 @@ def _tasks(options: RunOptions, files_per_task: int, folder: str) -> list[Task]:
     return tasks
 
 
-def execute_in_tasks(options: RunOptions, files_per_task: int, engine: str, runner: Runner) -> dict[str, Any]:
-    """Run the analysis as tasks (sample x chunk of files) through `runner`, then merge the parts
-    into `options.output`: the same files as a threaded run."""
+class Executor:
+    """Where tasks run. `start` brings workers up (and warms them while the client plans), `run`
+    yields each task's result as it finishes, `stop` ends what `start` began."""
+
+    name = "tasks"
+
+    def start(self) -> None:
+        return None
+
+    def run(self, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        return None
+
+
+def warm_up() -> int:
+    """On a worker, before its first task: ROOT started and the C++ session ready."""
+    from .session import api  # noqa: PLC0415
+
+    api()
+    return os.getpid()
+
+
+class DaskExecutor(Executor):
+    """A local cluster of single-threaded worker processes on loopback, or the scheduler at `address`."""
+
+    name = "Dask"
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        try:
+            import dask.distributed  # noqa: F401, PLC0415
+        except ImportError as err:
+            raise FrameworkError("the Dask executor needs dask.distributed", hint="pip install 'rdf-analysis[dask]'") from err
+        self.address, self.workers = address, workers
+        self.cluster: Any = None
+        self.client: Any = None
+        self.warming: list[Any] = []
+
+    def start(self) -> None:
+        from dask.distributed import Client, LocalCluster  # noqa: PLC0415
+
+        if self.address is None:
+            self.cluster = LocalCluster(
+                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            )
+        self.client = Client(self.address or self.cluster)
+        if self.cluster is not None:
+            self.client.wait_for_workers(self.workers, timeout=120)
+        # one warm-up task per worker, first in its queue: ROOT starts while the client plans
+        self.warming = [
+            self.client.submit(warm_up, pure=False, workers=[address], allow_other_workers=False, priority=1 << 60)
+            for address in self.client.scheduler_info()["workers"]
+        ]
+
+    def run(self, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+        from dask.distributed import as_completed  # noqa: PLC0415
+
+        # the largest first: a worker left with one long task at the end is time lost
+        futures = [
+            self.client.submit(run_task, t, pure=False, key=f"{t.sample}-part-{t.part}-of-{t.parts}",
+                               priority=sum(sum(s.entries) for s in t.plan.samples))
+            for t in tasks
+        ]
+        for future in as_completed(futures):
+            yield future.result()
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+class SparkExecutor(Executor):
+    """A local master with `workers` cores, or the cluster at `master` (its executors need this
+    package installed and the output folder on a shared file system)."""
+
+    name = "Spark"
+
+    def __init__(self, master: str | None, workers: int) -> None:
+        try:
+            import pyspark  # noqa: F401, PLC0415
+        except ImportError as err:
+            raise FrameworkError("the Spark executor needs pyspark", hint="pip install 'rdf-analysis[spark]'") from err
+        self.master, self.workers = master, workers
+        self.spark: Any = None
+
+    def start(self) -> None:
+        from pyspark.sql import SparkSession  # noqa: PLC0415
+
+        self.spark = (
+            SparkSession.builder.master(self.master or f"local[{self.workers}]")
+            .appName("rdf-analysis")
+            .config("spark.ui.enabled", "false")
+            .config("spark.python.worker.reuse", "true")  # a worker's ROOT and compiled steps serve its next tasks
+            .getOrCreate()
+        )
+        self.spark.sparkContext.setLogLevel("ERROR")
+
+    def run(self, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+        yield from self.spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
+
+    def stop(self) -> None:
+        if self.spark is not None:
+            self.spark.stop()
+
+
+def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executor) -> dict[str, Any]:
+    """Run the analysis as tasks (sample x chunk of files) on `executor`, then merge the parts
+    into `options.output`: the same files as a threaded run. The workers start while the
+    client plans."""
     if options.output is None:
-        raise FrameworkError(f"--executor {engine} needs -o/--output")
+        raise FrameworkError(f"--executor {executor.name.lower()} needs -o/--output")
     start = time.perf_counter()
     options.output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
-        tasks = _tasks(options, files_per_task, tmp)
-        planned = time.perf_counter()
-        done: list[dict[str, Any]] = []
-        try:
-            for result in runner(tasks):
-                done.append(result)
-                report_progress(options.progress_file, "event loop", events=sum(d["events"] for d in done), total=0,
-                                tasks=len(done), tasks_total=len(tasks), seconds=time.perf_counter() - start)
-        except FrameworkError:
-            raise
-        except Exception as err:  # a worker died or a task failed outside our own errors
-            raise ExecutionError(f"a {engine} task failed: {err}") from err
-        execution = time.perf_counter() - planned
-        merge_start = time.perf_counter()
-        report = merge_outputs(Path(tmp), options.output)
-        if report.missing:
-            raise ExecutionError(f"parts missing after the {engine} run: {report.missing}")
+    executor.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
+            started = time.perf_counter()
+            tasks = _tasks(options, files_per_task, tmp)
+            planned = time.perf_counter()
+            done: list[dict[str, Any]] = []
+            try:
+                for result in executor.run(tasks):
+                    done.append(result)
+                    report_progress(options.progress_file, "event loop", events=sum(d["events"] for d in done),
+                                    total=0, tasks=len(done), tasks_total=len(tasks), seconds=time.perf_counter() - start)
+            except FrameworkError:
+                raise
+            except Exception as err:  # a worker died or a task failed outside our own errors
+                raise ExecutionError(f"a {executor.name} task failed: {err}") from err
+            execution = time.perf_counter() - planned
+            merge_start = time.perf_counter()
+            report = merge_outputs(Path(tmp), options.output)
+            if report.missing:
+                raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
+    finally:
+        executor.stop()
     missed = Job()
     for d in done:
         job = Job.from_json(d["missed"])
@@ -110,7 +223,8 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, engine: str, runn
         "outputs": report.merged,
         "events": sum(d["events"] for d in done),
         "compile_note": submit(missed, options.compile),
-        "planning_seconds": planned - start,
+        "start_seconds": started - start,
+        "planning_seconds": planned - started,
         "execution_seconds": execution,
         "merge_seconds": time.perf_counter() - merge_start,
         "tasks": done,
@@ -121,56 +235,9 @@ def execute_on_dask(
     options: RunOptions, scheduler: str | None = None, workers: int = 2, files_per_task: int = 1
 ) -> dict[str, Any]:
     """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed  # noqa: PLC0415
-    except ImportError as err:
-        raise FrameworkError(
-            "the Dask executor needs dask.distributed", hint="pip install 'rdf-analysis[dask]'"
-        ) from err
-
-    startup: dict[str, float] = {}
-
-    def runner(tasks: list[Task]) -> Iterable[dict[str, Any]]:
-        start = time.perf_counter()
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-            )
-        try:
-            with Client(scheduler or cluster) as client:
-                startup["cluster_seconds"] = time.perf_counter() - start
-                futures = [client.submit(run_task, t, pure=False, key=f"{t.sample}-part-{t.part}-of-{t.parts}") for t in tasks]
-                for future in as_completed(futures):
-                    yield future.result()
-        finally:
-            if cluster is not None:
-                cluster.close()
-
-    done = execute_in_tasks(options, files_per_task, "Dask", runner)
-    return {**done, **startup}
+    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers))
 
 
 def execute_on_spark(options: RunOptions, master: str | None = None, workers: int = 2, files_per_task: int = 1) -> dict[str, Any]:
-    """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`
-    (its executors need this package installed and the output folder on a shared file system)."""
-    try:
-        from pyspark.sql import SparkSession  # noqa: PLC0415
-    except ImportError as err:
-        raise FrameworkError("the Spark executor needs pyspark", hint="pip install 'rdf-analysis[spark]'") from err
-
-    def runner(tasks: list[Task]) -> Iterable[dict[str, Any]]:
-        spark = (
-            SparkSession.builder.master(master or f"local[{workers}]")
-            .appName("rdf-analysis")
-            .config("spark.ui.enabled", "false")
-            .config("spark.python.worker.reuse", "true")  # a worker's ROOT and compiled steps serve its next tasks
-            .getOrCreate()
-        )
-        try:
-            spark.sparkContext.setLogLevel("ERROR")
-            yield from spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
-        finally:
-            spark.stop()
-
-    return execute_in_tasks(options, files_per_task, "Spark", runner)
+    """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`."""
+    return execute_in_tasks(options, files_per_task, SparkExecutor(master, workers))

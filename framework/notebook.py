@@ -9,16 +9,16 @@ run it in the background with live progress, and get the histograms as `hist.His
     results = run.result()                    # waits; {"DY": {"ht": Hist, ...}, ...}
     results["ttbar"]["ht"][{"systematic": "jesUp", "nbtag": sum}].project("HT").plot()
 
-A run is a `run-analysis` process (threads or Dask), so a crash or a cancel never takes the
-kernel with it, and its log is kept line by line with a level.
+A run is a `run-analysis` command executed in a warm worker process (`framework.worker`), so
+a crash or a cancel never takes the kernel with it, its log is kept line by line with a level,
+and a second run reuses what the first one started: ROOT, the compiled steps, the inspected
+inputs (as `run-analysis --watch` does). A cancelled or crashed worker is replaced.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,6 +29,7 @@ from typing import Any, Literal
 from .exceptions import FrameworkError
 from .load import LoadedConfig, load_config
 from .results import load_histograms
+from .worker import Worker, WorkerDied
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 
@@ -112,12 +113,12 @@ class Analysis:
         force: bool = True,
         wait: bool = False,
     ) -> Run:
-        """Start `run-analysis` in the background; returns its handle (`wait=True`: when it has finished)."""
+        """Start the run in a warm worker process; returns its handle (`wait=True`: when it has finished)."""
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
         progress = output / ".progress.json"
         progress.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "framework.cli", str(self.path), "-o", str(output), "-j", str(threads),
+        command = [str(self.path), "-o", str(output), "-j", str(threads),
                    "--systematics", systematics, "--progress-file", str(progress), "--no-progress"]
         if executor == "dask":
             command += ["--executor", "dask", "--workers", str(threads)]
@@ -169,37 +170,63 @@ def _level(line: str) -> str:
     return "INFO"
 
 
+_idle: list[Worker] = []  # warm workers waiting for the next run of this kernel
+_idle_lock = threading.Lock()
+
+
+def _take_worker() -> Worker:
+    with _idle_lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.alive:
+                return worker
+    return Worker()
+
+
+def _give_back(worker: Worker) -> None:
+    if worker.alive:
+        with _idle_lock:
+            _idle.append(worker)
+
+
 @dataclass
 class Run:
-    """A `run-analysis` process: `status()`, `progress()`, `show()`, `wait()`, `result()`, `cancel()`, `log()`."""
+    """A `run-analysis` command in a worker: `status()`, `progress()`, `show()`, `wait()`, `result()`,
+    `cancel()`, `log()`."""
 
-    command: list[str]
+    command: list[str]  # run-analysis arguments
     output: Path
     progress_file: Path
     started: float = field(default_factory=time.time)
     lines: list[tuple[str, str]] = field(default_factory=list)  # (level, text)
 
     def __post_init__(self) -> None:
-        self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                         bufsize=1)
         self._cancelled = False
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._code: int | None = None
+        self._worker = _take_worker()
+        self._thread = threading.Thread(target=self._execute, daemon=True)
+        self._thread.start()
 
-    def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            line = line.rstrip("\n")
-            if line:
-                self.lines.append((_level(line), line))
+    def _execute(self) -> None:
+        try:
+            self._code = self._worker.run(self.command, self._keep)
+        except WorkerDied as err:
+            if not self._cancelled:
+                self.lines.append(("ERROR", f"error: {err}"))
+            self._code = 1
+        if not self._cancelled:
+            _give_back(self._worker)
+
+    def _keep(self, line: str) -> None:
+        if line:
+            self.lines.append((_level(line), line))
 
     def status(self) -> Literal["running", "done", "failed", "cancelled"]:
-        code = self._process.poll()
-        if code is None:
-            return "running"
         if self._cancelled:
             return "cancelled"
-        return "done" if code == 0 else "failed"
+        if self._thread.is_alive():
+            return "running"
+        return "done" if self._code == 0 else "failed"
 
     def progress(self) -> dict[str, Any]:
         """Stage, events done and expected, rate (events/s) and estimated seconds left."""
@@ -250,13 +277,7 @@ class Run:
         threading.Thread(target=update, daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> str:
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        self._reader.join(timeout=1.0)
-        if self._process.poll() is not None and not self._reader.is_alive() and self._process.stdout:
-            self._process.stdout.close()
+        self._thread.join(timeout)
         return self.status()
 
     def result(self, by: Literal["process", "sample"] = "process") -> dict[str, dict[str, Any]]:
@@ -268,10 +289,11 @@ class Run:
         return load_histograms(self.output, by=by)
 
     def cancel(self) -> None:
-        if self._process.poll() is None:
+        """Stop the run (its worker process ends; outputs are only ever written whole)."""
+        if self._thread.is_alive():
             self._cancelled = True
-            self._process.terminate()
-            self.wait(10)
+            self._worker.stop()
+            self._thread.join(10)
 
     def log(self, level: str = "INFO") -> list[str]:
         """The run's output lines at `level` or above (DEBUG, INFO, WARNING, ERROR)."""

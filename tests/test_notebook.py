@@ -52,6 +52,12 @@ def test_api_runs_in_the_background_and_reports(generated, write_config, tmp_pat
     assert any("wrote" in line for line in run.log("INFO")) and run.log("ERROR") == []
     np.testing.assert_array_equal(hists["data"]["met"].values(), load_histograms(tmp_path / "out")["data"]["met"].values())
 
+    again = analysis.run(tmp_path / "again", threads=2, wait=True)  # the same warm worker: ROOT already started
+    assert again.status() == "done"
+    setup = next(line for line in again.log("INFO") if "set-up" in line)
+    assert "imports 0.00, root 0.00" in setup and "inputs 0.00" in setup, setup
+    np.testing.assert_array_equal(again.result(by="sample")["data"]["met"].values(), hists["data"]["met"].values())
+
 
 def test_api_from_dict_validates_and_cancel_stops(generated, tmp_path):
     data = {
