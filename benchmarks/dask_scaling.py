@@ -119,6 +119,9 @@ def main() -> int:
         "planning_s": [one["planning_seconds"], two["planning_seconds"]],
         "merge_s": [one["merge_seconds"], two["merge_seconds"]],
         "task_overhead_s": max(task_overhead(one), task_overhead(two)),
+        # the event loops of all tasks added up: their growth with two workers is the cost of
+        # sharing the machine (the client and scheduler, caches, memory), not of the framework
+        "loop_sum_s": [sum(t["loop_seconds"] for t in r["tasks"]) for r in (one, two)],
         "first_task_overhead_s": max(t["seconds"] - t["loop_seconds"] for t in two["tasks"]),
         "interpreted_steps_in_tasks": sum(t["interpreted"] for r in (one, two) for t in r["tasks"]),
         "equal": equal,

@@ -152,9 +152,36 @@ def _background_density(kind: int, p: np.ndarray, x: float, low: float, high: fl
 
 
 @_compiled
+def _background_gradient(kind: int, p: np.ndarray, x: float, low: float, high: float, out: np.ndarray) -> None:
+    """Derivatives of `_background_density` with respect to its parameters, into `out`."""
+    if kind == 0:
+        out[0] = -(x - low) * math.exp(-p[0] * (x - low))
+        return
+    if kind == 1:
+        z = (p[0] - x) * p[1]
+        exponent = -p[2] * (x - Z_MASS)
+        e = math.exp(min(max(exponent, -700.0), 700.0))
+        d_erfc = -2.0 / math.sqrt(math.pi) * math.exp(-z * z)  # d erfc(z) / dz
+        out[0] = d_erfc * p[1] * e
+        out[1] = d_erfc * (p[0] - x) * e
+        out[2] = math.erfc(z) * e * (-(x - Z_MASS)) if -700.0 < exponent < 700.0 else 0.0
+        return
+    u = 2 * (x - low) / (high - low) - 1
+    above = 1 + p[0] * u + p[1] * (2 * u * u - 1) > 1e-9
+    out[0] = u if above else 0.0
+    out[1] = 2 * u * u - 1 if above else 0.0
+
+
+@_compiled
 def _side(p: np.ndarray, offset: int, nb: int, kind: int, signal_yield: float, background_yield: float,
-          edges: np.ndarray, observed: np.ndarray, counts: np.ndarray, offsets: np.ndarray, which: np.ndarray) -> float:
-    """Half the Poisson deviance of one side (pass or fail) for template x Gaussian + background.
+          edges: np.ndarray, observed: np.ndarray, counts: np.ndarray, offsets: np.ndarray, which: np.ndarray,
+          gradient: np.ndarray, fisher: np.ndarray) -> tuple[float, float, float]:
+    """Half the Poisson deviance of one side (pass or fail) for template x Gaussian + background,
+    and its derivatives: returned for the two yields, written into `gradient` (length 2 + nb)
+    for the side's shape parameters (shift, smear, background parameters). `fisher` gets the
+    diagonal of the expected information, sum over bins of (d mu / d theta)^2 / mu, for the
+    signal yield, the background yield and the shape parameters (length 4 + nb): MIGRAD's
+    second derivatives, instead of numerical ones.
 
     `offsets` are the distinct values of (fit edge - template bin centre) and `which[i, j]` the
     one of edge i and template bin j: when the binnings are aligned there are few, so the
@@ -163,48 +190,107 @@ def _side(p: np.ndarray, offset: int, nb: int, kind: int, signal_yield: float, b
     n = len(edges) - 1
     shift, smear = p[offset], p[offset + 1]
     cdf = np.empty(len(offsets))
+    d_shift = np.empty(len(offsets))  # d cdf / d shift = -pdf / smear
+    d_smear = np.empty(len(offsets))  # d cdf / d smear = -pdf u / smear
     for k in range(len(offsets)):
-        cdf[k] = _phi((offsets[k] - shift) / smear)
-    shape_s = np.zeros(n)
+        u = (offsets[k] - shift) / smear
+        cdf[k] = _phi(u)
+        pdf = math.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
+        d_shift[k] = -pdf / smear
+        d_smear[k] = -pdf * u / smear
+    # the template convolved up to each edge; a bin is the difference of its two edges
+    at = np.zeros((3, n + 1))
     for j in range(len(counts)):
         if counts[j] == 0:
             continue
-        for i in range(n):
-            shape_s[i] += counts[j] * (cdf[which[i + 1, j]] - cdf[which[i, j]])
-    shape_b = np.zeros(n)
+        for i in range(n + 1):
+            k = which[i, j]
+            at[0, i] += counts[j] * cdf[k]
+            at[1, i] += counts[j] * d_shift[k]
+            at[2, i] += counts[j] * d_smear[k]
+    shape_s = at[0, 1:] - at[0, :-1]
+    ds_shift = at[1, 1:] - at[1, :-1]
+    ds_smear = at[2, 1:] - at[2, :-1]
     bp = p[offset + 2 : offset + 2 + nb]
     low, high = edges[0], edges[-1]
-    at_edge = np.empty(n + 1)
-    for i in range(n + 1):
-        at_edge[i] = _background_density(kind, bp, edges[i], low, high)
+    shape_b = np.zeros(n)
+    db = np.zeros((n, nb))
+    point = np.empty(nb)
     for i in range(n):  # Simpson's rule, as the numpy shapes
         a, b = edges[i], edges[i + 1]
-        shape_b[i] = (at_edge[i] + 4 * _background_density(kind, bp, 0.5 * (a + b), low, high) + at_edge[i + 1]) * (b - a) / 6
+        width = (b - a) / 6
+        for x, weight in ((a, 1.0), (0.5 * (a + b), 4.0), (b, 1.0)):
+            shape_b[i] += weight * width * _background_density(kind, bp, x, low, high)
+            _background_gradient(kind, bp, x, low, high, point)
+            for q in range(nb):
+                db[i, q] += weight * width * point[q]
     sum_s = max(shape_s.sum(), 1e-300)
     sum_b = shape_b.sum()
-    total = 0.0
+    sum_ds_shift, sum_ds_smear = ds_shift.sum(), ds_smear.sum()
+    sum_db = np.zeros(nb)
     for i in range(n):
-        mu = signal_yield * max(shape_s[i], 1e-300) / sum_s + background_yield * max(shape_b[i], 1e-300) / sum_b
-        mu = max(mu, 1e-300)
+        for q in range(nb):
+            sum_db[q] += db[i, q]
+    total = 0.0
+    d_signal = 0.0
+    d_background = 0.0
+    gradient[:] = 0.0
+    fisher[:] = 0.0
+    for i in range(n):
+        fs = max(shape_s[i], 1e-300) / sum_s
+        fb = max(shape_b[i], 1e-300) / sum_b
+        mu = max(signal_yield * fs + background_yield * fb, 1e-300)
         total += mu - observed[i]
         if observed[i] > 0:
             total += observed[i] * math.log(observed[i] / mu)
-    return total
+        r = 1.0 - observed[i] / mu  # d (mu - n + n log(n / mu)) / d mu
+        d_signal += r * fs
+        d_background += r * fb
+        fisher[0] += fs * fs / mu
+        fisher[1] += fb * fb / mu
+        # normalised shapes: d (s_i / S) = ds_i / S - s_i dS / S^2
+        d_mu = signal_yield * (ds_shift[i] - fs * sum_ds_shift) / sum_s
+        gradient[0] += r * d_mu
+        fisher[2] += d_mu * d_mu / mu
+        d_mu = signal_yield * (ds_smear[i] - fs * sum_ds_smear) / sum_s
+        gradient[1] += r * d_mu
+        fisher[3] += d_mu * d_mu / mu
+        for q in range(nb):
+            d_mu = background_yield * (db[i, q] - fb * sum_db[q]) / sum_b
+            gradient[2 + q] += r * d_mu
+            fisher[4 + q] += d_mu * d_mu / mu
+    return total, d_signal, d_background
 
 
 @_compiled
-def _NLL(p: np.ndarray, simultaneous: bool, nb: int, kind: int, edges: np.ndarray, passed: np.ndarray,
-         failed: np.ndarray, counts_pass: np.ndarray, counts_fail: np.ndarray, offsets: np.ndarray,
-         which: np.ndarray) -> float:
+def _NLL_and_gradient(p: np.ndarray, simultaneous: bool, nb: int, kind: int, edges: np.ndarray, passed: np.ndarray,
+                      failed: np.ndarray, counts_pass: np.ndarray, counts_fail: np.ndarray, offsets: np.ndarray,
+                      which: np.ndarray, gradient: np.ndarray, g2: np.ndarray) -> float:
+    """The likelihood of the nominal model and, into `gradient`, its derivatives (MIGRAD then
+    needs no numerical gradient), into `g2` the expected second derivatives (diagonal)."""
     if simultaneous:
         yield_pass, yield_fail = p[0] * p[1], p[0] * (1 - p[1])
     else:
         yield_pass, yield_fail = p[0], p[1]
-    return _side(p, 4, nb, kind, yield_pass, p[2], edges, passed, counts_pass, offsets, which) + _side(
-        p, 6 + nb, nb, kind, yield_fail, p[3], edges, failed, counts_fail, offsets, which
-    )
-
-
+    width = 2 + nb
+    fisher_pass, fisher_fail = np.empty(2 + width), np.empty(2 + width)
+    value_pass, ds_pass, db_pass = _side(p, 4, nb, kind, yield_pass, p[2], edges, passed, counts_pass, offsets, which,
+                                          gradient[4 : 4 + width], fisher_pass)
+    value_fail, ds_fail, db_fail = _side(p, 4 + width, nb, kind, yield_fail, p[3], edges, failed, counts_fail, offsets,
+                                          which, gradient[4 + width : 4 + 2 * width], fisher_fail)
+    if simultaneous:
+        gradient[0] = p[1] * ds_pass + (1 - p[1]) * ds_fail
+        gradient[1] = p[0] * ds_pass - p[0] * ds_fail
+        g2[0] = p[1] ** 2 * fisher_pass[0] + (1 - p[1]) ** 2 * fisher_fail[0]
+        g2[1] = p[0] ** 2 * (fisher_pass[0] + fisher_fail[0])
+    else:
+        gradient[0], gradient[1] = ds_pass, ds_fail
+        g2[0], g2[1] = fisher_pass[0], fisher_fail[0]
+    gradient[2], gradient[3] = db_pass, db_fail
+    g2[2], g2[3] = fisher_pass[1], fisher_fail[1]
+    g2[4 : 4 + width] = fisher_pass[2:]
+    g2[4 + width : 4 + 2 * width] = fisher_fail[2:]
+    return value_pass + value_fail
 
 
 @dataclass(frozen=True)
@@ -275,61 +361,91 @@ def _minos(m: Any) -> tuple[float, float] | None:
     return None if low is None or high is None or me.lower_new_min or me.upper_new_min else (low, high)
 
 
-def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: bool = True) -> Efficiency:
-    """Maximum-likelihood fit of pass and fail; MINOS interval on the efficiency when simultaneous."""
-    from iminuit import Minuit  # noqa: PLC0415
+class Model:
+    """The binned likelihood of one fit: its parameters (start values, limits), each component's
+    expected counts, the likelihood in numpy, and for the nominal model (template x Gaussian)
+    the same likelihood compiled, with its analytic gradient."""
 
-    sig, bkg = SIGNALS[signal], BACKGROUNDS[background]
-    n_pass, n_fail = float(data.passed.sum()), float(data.failed.sum())
-    if n_pass + n_fail <= 0:
-        return Efficiency(float("nan"), float("nan"), float("nan"), False, method="fit", message="no probes")
-    side = [f"{n}_{s}" for s in ("pass", "fail") for n in (*sig.parameters, *(f"bkg_{b}" for b in bkg.parameters))]
-    if simultaneous:
-        head = ["N", "e", "B_pass", "B_fail"]
-        start = [0.9 * (n_pass + n_fail), n_pass / (n_pass + n_fail), 0.1 * n_pass + 1, 0.3 * n_fail + 1]
-        limits = [(0, 2 * (n_pass + n_fail) + 10), (0, 1), (0, n_pass + 10), (0, n_fail + 10)]
-    else:
-        head = ["S_pass", "S_fail", "B_pass", "B_fail"]
-        start = [0.9 * n_pass + 1, 0.7 * n_fail + 1, 0.1 * n_pass + 1, 0.3 * n_fail + 1]
-        limits = [(0, 2 * n_pass + 10), (0, 2 * n_fail + 10), (0, n_pass + 10), (0, n_fail + 10)]
-    names = head + side
-    start += [*sig.start, *bkg.start] * 2
-    limits += [*sig.limits, *bkg.limits] * 2
-    ns, nb = len(sig.parameters), len(bkg.parameters)
-    templates = (data.template_passed, data.template_failed)
+    def __init__(self, data: FitInput, signal: str, background: str, simultaneous: bool = True) -> None:
+        self.data, self.simultaneous = data, simultaneous
+        self.signal, self.background = signal, background
+        sig, bkg = SIGNALS[signal], BACKGROUNDS[background]
+        self.ns, self.nb = len(sig.parameters), len(bkg.parameters)
+        n_pass, n_fail = float(data.passed.sum()), float(data.failed.sum())
+        self.n_pass, self.n_fail = n_pass, n_fail
+        side = [f"{n}_{s}" for s in ("pass", "fail") for n in (*sig.parameters, *(f"bkg_{b}" for b in bkg.parameters))]
+        total = max(n_pass + n_fail, 1.0)
+        if simultaneous:
+            head = ["N", "e", "B_pass", "B_fail"]
+            start = [0.9 * total, n_pass / total, 0.1 * n_pass + 1, 0.3 * n_fail + 1]
+            limits = [(0, 2 * (n_pass + n_fail) + 10), (0, 1), (0, n_pass + 10), (0, n_fail + 10)]
+        else:
+            head = ["S_pass", "S_fail", "B_pass", "B_fail"]
+            start = [0.9 * n_pass + 1, 0.7 * n_fail + 1, 0.1 * n_pass + 1, 0.3 * n_fail + 1]
+            limits = [(0, 2 * n_pass + 10), (0, 2 * n_fail + 10), (0, n_pass + 10), (0, n_fail + 10)]
+        self.names = head + side
+        self.start = start + [*sig.start, *bkg.start] * 2
+        self.limits = limits + [*sig.limits, *bkg.limits] * 2
 
-    def components(p: np.ndarray) -> dict[str, np.ndarray]:
+    def components(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        """Expected signal and background counts per bin, pass and fail."""
+        sig, bkg, data = SIGNALS[self.signal], BACKGROUNDS[self.background], self.data
+        templates = (data.template_passed, data.template_failed)
         out = {}
-        for k, (label, observed) in enumerate((("pass", data.passed), ("fail", data.failed))):
-            offset = 4 + k * (ns + nb)
-            shape_s = sig.fractions(p[offset : offset + ns], data.edges, templates[k])
-            shape_b = bkg.fractions(p[offset + ns : offset + ns + nb], data.edges, None)
-            if simultaneous:
-                yield_s = p[0] * (p[1] if k == 0 else 1 - p[1])
-            else:
-                yield_s = p[k]
+        for k, label in enumerate(("pass", "fail")):
+            offset = 4 + k * (self.ns + self.nb)
+            shape_s = sig.fractions(p[offset : offset + self.ns], data.edges, templates[k])
+            shape_b = bkg.fractions(p[offset + self.ns : offset + self.ns + self.nb], data.edges, None)
+            yield_s = p[0] * (p[1] if k == 0 else 1 - p[1]) if self.simultaneous else p[k]
             out[f"signal_{label}"] = yield_s * shape_s
             out[f"background_{label}"] = p[2 + k] * shape_b
         return out
 
-    def nll(p: np.ndarray) -> float:
-        # half the Poisson deviance: the NLL minus its saturated value, near 0 at the minimum,
-        # so MIGRAD's tolerance is not lost in a large constant (RooFit's Offset does the same)
-        parts = components(p)
+    def nll(self, p: np.ndarray) -> float:
+        """Half the Poisson deviance: the NLL minus its saturated value, near 0 at the minimum, so
+        MIGRAD's tolerance is not lost in a large constant (RooFit's Offset does the same)."""
+        parts = self.components(p)
         return 0.5 * sum(
             _deviance(np.maximum(parts[f"signal_{k}"] + parts[f"background_{k}"], 1e-300), observed)
-            for k, observed in (("pass", data.passed), ("fail", data.failed))
+            for k, observed in (("pass", self.data.passed), ("fail", self.data.failed))
         )
 
-    if signal == "template_gauss" and _NLL is not None and templates[0] is not None and templates[1] is not None:
-        distances = np.round(data.edges[:, None] - _centres(templates[0][1])[None, :], 9)
+    def compiled(self) -> tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], np.ndarray],
+                                Callable[[np.ndarray], np.ndarray]] | None:
+        """The compiled likelihood, its gradient and expected second derivatives (nominal model
+        only), or None."""
+        data = self.data
+        if self.signal != "template_gauss" or numba is None or data.template_passed is None or data.template_failed is None:
+            return None
+        distances = np.round(data.edges[:, None] - _centres(data.template_passed[1])[None, :], 9)
         offsets, which = np.unique(distances, return_inverse=True)
-        args = (simultaneous, nb, BACKGROUND_CODES[background], data.edges.astype(float), data.passed.astype(float),
-                data.failed.astype(float), templates[0][0].astype(float), templates[1][0].astype(float), offsets,
-                which.reshape(distances.shape).astype(np.int64))
+        args = (self.simultaneous, self.nb, BACKGROUND_CODES[self.background], data.edges.astype(float),
+                data.passed.astype(float), data.failed.astype(float), data.template_passed[0].astype(float),
+                data.template_failed[0].astype(float), offsets, which.reshape(distances.shape).astype(np.int64))
+        last: dict[str, Any] = {}
 
-        def nll(p: np.ndarray) -> float:  # noqa: F811  (the compiled twin of the numpy likelihood)
-            return _NLL(p, *args)
+        def evaluate(p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            """Value and derivatives together, once per point (MIGRAD asks for them at the same point)."""
+            key = p.tobytes()
+            if last.get("key") != key:
+                g, g2 = np.empty(len(p)), np.empty(len(p))
+                value = _NLL_and_gradient(np.asarray(p, dtype=float), *args, g, g2)
+                last.update(key=key, value=value, gradient=g, g2=g2)
+            return last["value"], last["gradient"], last["g2"]
+
+        return (lambda p: evaluate(p)[0]), (lambda p: evaluate(p)[1].copy()), (lambda p: evaluate(p)[2].copy())
+
+
+def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: bool = True) -> Efficiency:
+    """Maximum-likelihood fit of pass and fail; MINOS interval on the efficiency when simultaneous."""
+    from iminuit import Minuit  # noqa: PLC0415
+
+    model = Model(data, signal, background, simultaneous)
+    n_pass, n_fail = model.n_pass, model.n_fail
+    if n_pass + n_fail <= 0:
+        return Efficiency(float("nan"), float("nan"), float("nan"), False, method="fit", message="no probes")
+    names, start, limits = model.names, model.start, model.limits
+    nll, gradient, g2 = model.compiled() or (model.nll, None, None)
 
     # other starting points for the yields when the first does not converge: little and much background
     retries = [list(start)]
@@ -340,7 +456,7 @@ def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: b
             other[0] = (1 - fraction) * (n_pass + n_fail)
         retries.append(other)
     for attempt in retries:
-        m = Minuit(nll, np.array(attempt, dtype=float), name=names)
+        m = Minuit(nll, np.array(attempt, dtype=float), grad=gradient, g2=g2, name=names)
         m.errordef = Minuit.LIKELIHOOD
         m.limits = limits
         m.strategy = 1
@@ -352,7 +468,7 @@ def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: b
             m.simplex().migrad()
         if m.valid:
             break
-    parts = components(np.array(m.values))
+    parts = model.components(np.array(m.values))
     expected = {k: parts[f"signal_{k}"] + parts[f"background_{k}"] for k in ("pass", "fail")}
     chi2 = _deviance(expected["pass"], data.passed) + _deviance(expected["fail"], data.failed)
     ndf = max(2 * len(data.passed) - len(names), 1)
@@ -361,7 +477,8 @@ def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: b
         return Efficiency(float(m.values[1]) if simultaneous else float("nan"), float("nan"), float("nan"), False,
                           chi2 / ndf, "fit", "MIGRAD did not converge", curves)
     if simultaneous:
-        m.hesse()
+        if not m.fmin.has_accurate_covar:  # MIGRAD's own final HESSE is often there already
+            m.hesse()
         converged_at = (float(m.values["e"]), float(m.errors["e"]))
         interval = _minos(m)
         for _ in range(2):  # MINOS found a lower minimum along a flat direction: start again from there
