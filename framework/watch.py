@@ -12,6 +12,7 @@ times (no platform watcher needed).
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,10 @@ def watch(config_path: Path, argv: list[str], out: object = sys.stdout) -> int:
     def say(text: str) -> None:
         print(text, file=out, flush=True)  # type: ignore[call-overload]
 
+    # Ctrl-C stops the watcher even when it was started with SIGINT ignored (a parent may pass
+    # that on), and SIGTERM stops it the same way
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     worker = Worker()
     yaml_files, cpp_files = watched_files(config_path)
     stamps = _stamps(yaml_files + cpp_files)
@@ -65,7 +70,7 @@ def watch(config_path: Path, argv: list[str], out: object = sys.stdout) -> int:
             started = time.perf_counter()
             try:
                 code = worker.run(argv, say)
-                status = "done" if code == 0 else f"failed (exit code {code}); outputs left as they were"
+                status = "done" if code == 0 else f"failed (exit code {code}; outputs left as they were)"
             except WorkerDied as err:
                 status = f"{err}; starting a new one"
                 worker.stop()

@@ -90,7 +90,7 @@ def test_watch_reruns_on_saves_and_survives_a_bad_edit(generated, kinematics_hea
         write("nGoodJett >= 3")  # a mistake: the usual message, outputs untouched
         text = watcher.wait_for(3)
         assert "config.yaml:" in text and "unknown column 'nGoodJett'" in text and "did you mean 'nGoodJet'" in text
-        assert "[watch] failed (exit code 2)" in text
+        assert "[watch] failed (exit code 2;" in text
         assert (out / "ttbar.hist.zip").stat().st_mtime_ns == edited
 
         write("nGoodJet >= 2")  # fixed: back to the first histograms
