@@ -213,6 +213,11 @@ class _DatasetBuilder:
         return [(n, self.types[n]) for n in referenced_names(expression) if n in self.types]
 
     def apply(self, step: Step) -> None:
+        """Add a step to the dataset's main chain."""
+        self.node = self.apply_on(self.node, step)
+
+    def apply_on(self, node: int, step: Step) -> int:
+        """`node` with `step` applied: compiled from the cache, else by the interpreter."""
         g = self.graph
         session = g.session
         if step.kind == "vary":
@@ -236,30 +241,30 @@ class _DatasetBuilder:
         source = g.sources.source(code)
         hit = lookup(source.key)
         if hit is not None and (step.kind != "define" or hit.type):
-            self.node = session.apply(self.node, hit.address)
             if step.kind == "define":
                 self.types[step.name] = hit.type  # type: ignore[assignment]
-            return
+            return session.apply(node, hit.address)
         with g.timer.part("compile"):
-            self._interpret(step, expression)
+            node = self._interpret(node, step, expression)
         if step.kind == "define":
-            self.types[step.name] = session.column_type(self.node, step.name)
+            self.types[step.name] = session.column_type(node, step.name)
         g.job.add(source, self.types.get(step.name) if step.kind == "define" else None)
         g.interpreted.setdefault(source.key, f"{step.kind} {step.name}")
+        return node
 
-    def _interpret(self, step: Step, expression: str) -> None:
+    def _interpret(self, node: int, step: Step, expression: str) -> int:
         g = self.graph
         g.interpreter.prepare()
-        session, node = g.session, self.node
+        session = g.session
         if step.kind == "define":
-            self.node = _interpreted(f"column {step.name!r}", step.origin, lambda: session.define(node, step.name, expression))
-        elif step.kind == "filter":
-            self.node = _interpreted(f"cut {step.name!r}", step.origin, lambda: session.filter(node, expression, step.name))
-        else:
-            g.interpreter.check_compiles(self.types, expression, f"variation {step.name!r}", step.origin)
-            self.node = _interpreted(
-                f"variation {step.name!r}", step.origin, lambda: session.vary(node, step.columns, expression, step.name)
-            )
+            return _interpreted(f"column {step.name!r}", step.origin, lambda: session.define(node, step.name, expression))
+        if step.kind == "filter":
+            return _interpreted(f"selection {step.expression!r}" if step.name.startswith("where ") else f"cut {step.name!r}",
+                                step.origin, lambda: session.filter(node, expression, step.name))
+        g.interpreter.check_compiles(self.types, expression, f"variation {step.name!r}", step.origin)
+        return _interpreted(
+            f"variation {step.name!r}", step.origin, lambda: session.vary(node, step.columns, expression, step.name)
+        )
 
 
 @dataclass
@@ -372,8 +377,8 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
     for fill in d.fills:
         axes = [by_name[name].axes for name in fill.histograms]
         selected = builder.node
-        for column in fill.filters:
-            selected = session.filter_column(selected, column)
+        for condition in fill.filters:
+            selected = builder.apply_on(selected, condition)
         nweights = len(d.weight_entries)
         result.fills.append(builder.book(selected, axes, fill.weights_column, nweights, variations, fill.columns))
     return result

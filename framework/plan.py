@@ -110,7 +110,7 @@ class HistogramPlan:
     axes: list[AxisPlan]
     weights_column: str
     origin: Location
-    where_columns: list[str] = field(default_factory=list)  # filled only where these boolean columns are true
+    where: list[Step] = field(default_factory=list)  # filled only for events passing these filters
 
 
 @dataclass
@@ -121,7 +121,7 @@ class FillPlan:
     columns: list[str]
     weights_column: str
     histograms: list[str]
-    filters: list[str] = field(default_factory=list)  # boolean columns filtered on before this fill only
+    filters: list[Step] = field(default_factory=list)  # filters on this fill's own branch of the graph
 
 
 @dataclass
@@ -175,13 +175,17 @@ class Plan:
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         datasets = []
         for d in data["datasets"]:
+            def step(data: Mapping[str, Any]) -> Step:
+                return Step(**{**data, "origin": Location(**data["origin"])})
+
             hists = [
-                HistogramPlan(**{**h, "axes": [AxisPlan(**a) for a in h["axes"]], "origin": Location(**h["origin"])})
+                HistogramPlan(**{**h, "axes": [AxisPlan(**a) for a in h["axes"]], "origin": Location(**h["origin"]),
+                                 "where": [step(w) for w in h["where"]]})
                 for h in d["histograms"]
             ]
-            steps = [Step(**{**s, "origin": Location(**s["origin"])}) for s in d["steps"]]
+            steps = [step(s) for s in d["steps"]]
             combined = [CombinedEntry(**c) for c in d["combined"]]
-            fills = [FillPlan(**f) for f in d["fills"]]
+            fills = [FillPlan(**{**f, "filters": [step(w) for w in f["filters"]]}) for f in d["fills"]]
             datasets.append(
                 DatasetPlan(**{**d, "steps": steps, "combined": combined, "histograms": hists, "fills": fills})
             )
@@ -227,7 +231,7 @@ class Plan:
             lines.append(f"  systematic axis ({len(d.systematic_entries)}): {', '.join(d.systematic_entries)}")
             for h in d.histograms:
                 axes = ", ".join(_describe_axis(a) for a in h.axes)
-                where = f"  where {' -> '.join(h.where_columns)}" if h.where_columns else ""
+                where = f"  where {' -> '.join(w.expression for w in h.where)}" if h.where else ""
                 lines.append(f"  histogram {h.name}: {axes} x systematic{where}")
         return "\n".join(lines)
 
@@ -616,7 +620,6 @@ def _plan_dataset(
     r.require(CUTFLOW_WEIGHTS, config.locate("weight"))
 
     histograms: list[HistogramPlan] = []
-    where_names: dict[str, str] = {}  # condition -> its column, shared by histograms
     for hname, hspec in declared_histograms(spec).items():
         axes = []
         for i, axis in enumerate(hspec.axes):
@@ -633,25 +636,26 @@ def _plan_dataset(
         if hspec.weight is not None:
             weights_column = f"__weights_{hname}"
             r.extra[weights_column] = _Node(weights_column, f"{WEIGHTS} * double({hspec.weight})", config.locate("histograms", hname, "weight"))
-        where_columns = []
+        where = []
         conditions = [hspec.where] if isinstance(hspec.where, str) else list(hspec.where or [])
         for i, condition in enumerate(conditions):
-            path = ("histograms", hname, "where") + ((i,) if isinstance(hspec.where, list) else ())
-            column = where_names.setdefault(condition, f"__where_{len(where_names)}")
-            r.extra[column] = _Node(column, f"bool({condition})", config.locate(*path))
-            r.require(column, config.locate(*path))
-            where_columns.append(column)
+            place = config.locate(*("histograms", hname, "where") + ((i,) if isinstance(hspec.where, list) else ()))
+            r.require(condition, place)
+            where.append(Step("filter", f"where {condition}", condition, place))
         origin = config.locate("histograms", hname) if hname != YIELDS else config.locate("categories")
-        histograms.append(HistogramPlan(hname, axes, weights_column, origin, where_columns))
+        histograms.append(HistogramPlan(hname, axes, weights_column, origin, where))
 
     fills: list[FillPlan] = []
     # one fill per weight vector and `where` chain: a fill's axis values are computed only
     # for the events that pass its filters
-    for weights_column, filters in dict.fromkeys((h.weights_column, tuple(h.where_columns)) for h in histograms):
-        group = [h for h in histograms if h.weights_column == weights_column and tuple(h.where_columns) == filters]
+    def where_of(h: HistogramPlan) -> tuple[str, ...]:
+        return tuple(w.expression for w in h.where)
+
+    for weights_column, conditions in dict.fromkeys((h.weights_column, where_of(h)) for h in histograms):
+        group = [h for h in histograms if h.weights_column == weights_column and where_of(h) == conditions]
         r.require(weights_column, group[0].origin)
         columns = list(dict.fromkeys(a.column for h in group for a in h.axes))
-        fills.append(FillPlan(columns, weights_column, [h.name for h in group], list(filters)))
+        fills.append(FillPlan(columns, weights_column, [h.name for h in group], list(group[0].where)))
 
     steps = r.steps()
     for i, cut in enumerate(spec.selection):
@@ -666,7 +670,7 @@ def _plan_dataset(
         file_samples.extend([pos] * len(member.files))
     corrections = [k for _, c in contributions for k in c.corrections]
     expressions = [e for st in steps for e in (st.expression, *st.ups, *st.downs, st.condition, *st.columns)]
-    expressions += [e for f in fills for e in (*f.columns, f.weights_column, *f.filters)]
+    expressions += [e for f in fills for e in (*f.columns, f.weights_column, *(w.expression for w in f.filters))]
     read = {n for e in expressions for n in referenced_names(e) if n in inputs.columns}
     dataset = DatasetPlan(
         index=index,

@@ -44,7 +44,6 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_define": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
     "fw_filter": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
     "fw_vary": ("INTERPRET", _LL, [_P, _LL, _S, _S, _S]),
-    "fw_filter_column": ("WHERE", _LL, [_P, _LL, _S]),
     "fw_limit_entries": ("LIMIT", _LL, [_P, _LL, _S, _S, _c.POINTER(_LL)]),
     "fw_progress_bar": ("PROGRESS", _LL, [_P, _LL]),
     "fw_watch_progress": ("PROGRESS", _LL, [_P, _LL, _S, _c.c_ulonglong, _c.c_ulonglong]),
@@ -139,9 +138,6 @@ class Session:
 
     def vary(self, node: int, columns: Sequence[str], expression: str, name: str) -> int:
         return self._check(self._api.vary(self._ptr, node, _lines(columns), expression.encode(), name.encode()))
-
-    def filter_column(self, node: int, column: str) -> int:
-        return self._check(self._api.filter_column(self._ptr, node, column.encode()))
 
     def apply(self, node: int, address: int) -> int:
         return self._check(self._api.apply(self._ptr, node, address))

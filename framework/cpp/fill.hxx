@@ -146,17 +146,26 @@ public:
             buf.assign(2 * fSize, 0.);
          target = buf.data() + 2 * (cell + first);
       }
-      std::atomic_flag *lock = fLocks ? &fLocks[(cell / fEntries) % kStripes] : nullptr;
-      if (lock)
-         while (lock->test_and_set(std::memory_order_acquire))
-            ;
+      if (!fLocks) {
+         for (std::size_t k = 0; k < count; ++k) {
+            target[2 * k] += weights[k];
+            target[2 * k + 1] += weights[k] * weights[k];
+         }
+         return;
+      }
+      std::atomic_flag &lock = fLocks[(cell / fEntries) % kStripes];
+      while (lock.test_and_set(std::memory_order_acquire))
+         ;
       for (std::size_t k = 0; k < count; ++k) {
          target[2 * k] += weights[k];
          target[2 * k + 1] += weights[k] * weights[k];
       }
-      if (lock)
-         lock->clear(std::memory_order_release);
+      lock.clear(std::memory_order_release);
    }
+
+   // The first entry of a histogram without axes (one cell per sample).
+   std::size_t SampleCell(int sample) const { return static_cast<std::size_t>(sample) * fSampleStride; }
+   std::size_t Axes() const { return fStrides.size(); }
 
    // Sum the per-thread buffers (once, whichever fill finishes first; all have stopped by then).
    void Merge()
@@ -270,6 +279,10 @@ public:
       double values[kMaxAxes];
       for (const auto &pointer : fResult->storages) {
          Storage &storage = *pointer;
+         if (storage.Axes() == 0) { // a count per sample (a cutflow row, yields without categories)
+            storage.Add(slot, storage.SampleCell(sample), fFirst, weights.data(), fCount);
+            continue;
+         }
          const auto &axes = storage.GetLayout().axes;
          std::size_t n = 1;
          bool collection = false;

@@ -327,24 +327,6 @@ long long fw_vary(void *session, long long node, const char *columns, const char
 #endif
 #endif
 
-// ---------------------------------------------------------------- histogram-only selections
-#if defined(FW_SESSION_ALL) || defined(FW_SESSION_WHERE)
-#ifndef FW_SESSION_WHERE_DONE
-#define FW_SESSION_WHERE_DONE
-extern "C" {
-
-// Keep the events where the boolean `column` is true.
-long long fw_filter_column(void *session, long long node, const char *column)
-{
-   return Guard(session, [&](Session &s) {
-      return s.Add(s.Node(node).Filter([](bool pass) { return pass; }, {column}));
-   });
-}
-
-} // extern "C"
-#endif
-#endif
-
 // ---------------------------------------------------------------- --max-events
 #if defined(FW_SESSION_ALL) || defined(FW_SESSION_LIMIT)
 #ifndef FW_SESSION_LIMIT_DONE
