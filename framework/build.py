@@ -31,7 +31,7 @@ from .compiled import (
 )
 from .exceptions import ConfigError, Location
 from .expressions import referenced_names
-from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, AxisPlan, DatasetPlan, Plan, Step
+from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, WEIGHTS, AxisPlan, DatasetPlan, FillPlan, Plan, Step
 from .rootenv import (
     CORRECTIONS_HEADER,
     FILL_HEADER,
@@ -57,7 +57,7 @@ class BookedDataset:
     """The booked results of one dataset: fill handles (histograms, cutflow rows) in the session."""
 
     plan: DatasetPlan
-    fills: list[int] = field(default_factory=list)  # per FillPlan
+    fills: list[int | None] = field(default_factory=list)  # per FillPlan; None: the last cutflow row
     cutflow: list[int | None] = field(default_factory=list)  # one per cutflow row; None: counted, not filled
     varied: bool = False
 
@@ -340,6 +340,12 @@ def build_graph(
     return BookedGraph(session, booked, g.job, list(g.interpreted.values()))
 
 
+def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: list[list[AxisPlan]]) -> bool:
+    """Whether a fill's histograms are all the last cutflow row again: collision data (weight 1),
+    no axes (yields without categories), no selection of their own. Not filled twice."""
+    return d.is_data and bool(d.constants) and fill.weights_column == WEIGHTS and not fill.filters and not any(axes)
+
+
 def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None) -> BookedDataset:
     session = g.session
     node = session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN)
@@ -376,6 +382,9 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
     variations = shape_keys(d) if result.varied else []
     for fill in d.fills:
         axes = [by_name[name].axes for name in fill.histograms]
+        if _is_last_cutflow_row(d, fill, axes):
+            result.fills.append(None)
+            continue
         selected = builder.node
         for condition in fill.filters:
             selected = builder.apply_on(selected, condition)

@@ -91,14 +91,17 @@ def _combine(method: str, nominal: np.ndarray, members: np.ndarray) -> tuple[np.
     return nominal + sigma, nominal - sigma
 
 
-def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan) -> list[hist.Hist]:
+def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan, last_row: np.ndarray) -> list[hist.Hist]:
     """One histogram per sample of the dataset, with every entry of the systematic axis."""
     plan = d.plan
     nsamples = len(plan.samples)
     extents = [axis_extent(a) for a in h.axes]
     fill = next(f for f in plan.fills if h.name in f.histograms)
     handle = d.fills[plan.fills.index(fill)]
-    cells = _take_buffer(booked, handle, fill.histograms.index(h.name), nsamples, extents)
+    if handle is None:  # the last cutflow row (weighted sums), not filled twice (build._is_last_cutflow_row)
+        cells = last_row[:, CUTFLOW_ENTRIES.index("weighted") :][:, :1]
+    else:
+        cells = _take_buffer(booked, handle, fill.histograms.index(h.name), nsamples, extents)
     nweights = len(plan.weight_entries)
     # A fill that does not depend on a varied column has no entry for it in the map
     # (and its storage entry stays empty): its variation equals the nominal.
@@ -141,7 +144,7 @@ def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
     for d in booked.datasets:
         nsamples = len(d.plan.samples)
         rows = [_take_buffer(booked, c, 0, nsamples, []) if c is not None else _events_read(plan, d) for c in d.cutflow]
-        per_sample = {h.name: _histograms_of(booked, d, h) for h in d.plan.histograms}
+        per_sample = {h.name: _histograms_of(booked, d, h, rows[-1]) for h in d.plan.histograms}
         generator = CUTFLOW_ENTRIES.index("generator")
         family_sum: dict[str, float] = {}  # sub-processes of a split sample share its sum of weights
         for pos, name in enumerate(d.plan.samples):

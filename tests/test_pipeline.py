@@ -224,3 +224,30 @@ def test_varying_a_defined_column_reaches_its_dependants(generated, write_config
     for entry, factor in (("nominal", 1.0), ("met_scaleUp", 1.5), ("met_scaleDown", 0.5)):
         expected = hist.Hist(hist.axis.Regular(10, 0, 400)).fill(met * factor * 2)
         np.testing.assert_allclose(h[{"systematic": entry}].values(flow=True) * len(met), expected.values(flow=True))
+
+
+def test_collision_data_counts_without_categories(generated, write_config, run_config):
+    """Without categories, data's `yields` and first cutflow row are counts the framework knows
+    without filling them (events read, events selected): they must equal an independent count."""
+    import awkward as ak
+    import uproot
+
+    config = write_config(
+        f"""
+        analysis: counts
+        samples:
+          data: {{files: ["{generated['data']}"], is_data: true}}
+        selection:
+          - {{name: two_jets, cut: "nJet >= 2"}}
+        histograms:
+          met: {{axes: [{{expr: MET_pt, bins: 10, range: [0, 200]}}], where: "MET_pt > 40"}}
+        """
+    )
+    report = run_config(config)
+    data = report.result.samples[0]
+    events = uproot.open(generated["data"])["Events"].arrays(["nJet", "MET_pt"])
+    selected = int(ak.sum(events.nJet >= 2))
+    assert [r["events"] for r in data.cutflow] == [len(events), selected]
+    assert data.histograms["yields"].sum(flow=True).value == selected
+    assert data.histograms["yields"].sum(flow=True).variance == selected
+    assert data.histograms["met"].sum(flow=True).value == int(ak.sum((events.nJet >= 2) & (events.MET_pt > 40)))
