@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -215,26 +217,64 @@ struct FillResult {
 };
 
 // One column of axis values as the fill sees it: a number or a collection of numbers of any
-// type, read as doubles without a copy.
+// arithmetic type, read as doubles without a copy (a switch on the element type: no call).
 struct ColumnView {
+   enum Type : unsigned char { F64, F32, I64, U64, I32, U32, I16, U16, I8, U8, Bool };
    const void *data = nullptr;
    std::size_t size = 1;
    bool collection = false;
-   double (*at)(const void *, std::size_t) = nullptr;
+   Type type = F64;
 
-   double At(std::size_t i) const { return at(data, collection ? i : 0); }
+   double At(std::size_t i) const
+   {
+      const std::size_t k = collection ? i : 0;
+      switch (type) {
+      case F64: return static_cast<const double *>(data)[k];
+      case F32: return static_cast<const float *>(data)[k];
+      case I64: return static_cast<double>(static_cast<const std::int64_t *>(data)[k]);
+      case U64: return static_cast<double>(static_cast<const std::uint64_t *>(data)[k]);
+      case I32: return static_cast<const std::int32_t *>(data)[k];
+      case U32: return static_cast<const std::uint32_t *>(data)[k];
+      case I16: return static_cast<const std::int16_t *>(data)[k];
+      case U16: return static_cast<const std::uint16_t *>(data)[k];
+      case I8: return static_cast<const std::int8_t *>(data)[k];
+      case U8: return static_cast<const std::uint8_t *>(data)[k];
+      case Bool: return static_cast<const bool *>(data)[k] ? 1. : 0.;
+      }
+      return 0.;
+   }
 };
+
+template <typename T>
+constexpr ColumnView::Type TypeOf()
+{
+   static_assert(std::is_arithmetic_v<T>, "histogram axes read numbers or collections of numbers");
+   if constexpr (std::is_same_v<T, bool>)
+      return ColumnView::Bool;
+   else if constexpr (std::is_floating_point_v<T>) {
+      static_assert(sizeof(T) == 4 || sizeof(T) == 8, "histogram axes read float or double numbers");
+      return sizeof(T) == 4 ? ColumnView::F32 : ColumnView::F64;
+   }
+   else if constexpr (sizeof(T) == 8)
+      return std::is_signed_v<T> ? ColumnView::I64 : ColumnView::U64;
+   else if constexpr (sizeof(T) == 4)
+      return std::is_signed_v<T> ? ColumnView::I32 : ColumnView::U32;
+   else if constexpr (sizeof(T) == 2)
+      return std::is_signed_v<T> ? ColumnView::I16 : ColumnView::U16;
+   else
+      return std::is_signed_v<T> ? ColumnView::I8 : ColumnView::U8;
+}
 
 template <typename T>
 ColumnView View(const T &x)
 {
-   return {&x, 1, false, [](const void *p, std::size_t) { return static_cast<double>(*static_cast<const T *>(p)); }};
+   return {&x, 1, false, TypeOf<T>()};
 }
 
 template <typename T>
 ColumnView View(const ROOT::RVec<T> &x)
 {
-   return {x.data(), x.size(), true, [](const void *p, std::size_t i) { return static_cast<double>(static_cast<const T *>(p)[i]); }};
+   return {x.data(), x.size(), true, TypeOf<T>()};
 }
 
 // Fills several histograms for all samples of a dataset and all weight variations in one
