@@ -15,6 +15,7 @@ with `--scheduler`.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import tempfile
@@ -79,6 +80,15 @@ class Executor:
     yields each task's result as it finishes, `stop` ends what `start` began."""
 
     name = "tasks"
+    module = ""  # what it imports, and the extra that installs it
+    extra = ""
+
+    def __init__(self) -> None:
+        try:
+            importlib.import_module(self.module)
+        except ImportError as err:
+            raise FrameworkError(f"the {self.name} executor needs {self.module}",
+                                 hint=f"pip install 'rdf-analysis[{self.extra}]'") from err
 
     def start(self) -> None:
         return None
@@ -101,13 +111,10 @@ def warm_up() -> int:
 class DaskExecutor(Executor):
     """A local cluster of single-threaded worker processes on loopback, or the scheduler at `address`."""
 
-    name = "Dask"
+    name, module, extra = "Dask", "dask.distributed", "dask"
 
     def __init__(self, address: str | None, workers: int) -> None:
-        try:
-            import dask.distributed  # noqa: F401, PLC0415
-        except ImportError as err:
-            raise FrameworkError("the Dask executor needs dask.distributed", hint="pip install 'rdf-analysis[dask]'") from err
+        super().__init__()
         self.address, self.workers = address, workers
         self.cluster: Any = None
         self.client: Any = None
@@ -152,13 +159,10 @@ class SparkExecutor(Executor):
     """A local master with `workers` cores, or the cluster at `master` (its executors need this
     package installed and the output folder on a shared file system)."""
 
-    name = "Spark"
+    name, module, extra = "Spark", "pyspark", "spark"
 
     def __init__(self, master: str | None, workers: int) -> None:
-        try:
-            import pyspark  # noqa: F401, PLC0415
-        except ImportError as err:
-            raise FrameworkError("the Spark executor needs pyspark", hint="pip install 'rdf-analysis[spark]'") from err
+        super().__init__()
         self.master, self.workers = master, workers
         self.spark: Any = None
 
