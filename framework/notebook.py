@@ -74,8 +74,10 @@ class Analysis:
         return self.config.spec.model_dump(by_alias=True, exclude_defaults=True)
 
     def modified(self, **changes: Any) -> Analysis:
-        """A copy with top-level keys replaced, e.g. `analysis.modified(histograms={...})`."""
-        return Analysis.from_dict({**self._source_dict(), **changes}, self.path.parent)
+        """A copy with top-level keys replaced, e.g. `analysis.modified(histograms={...})`. Its YAML
+        is written to a temporary folder, never beside the original (the copy's paths are absolute;
+        give absolute paths in `changes` too)."""
+        return Analysis.from_dict({**self._source_dict(), **changes}, tempfile.mkdtemp(prefix="rdf-analysis-"))
 
     def _source_dict(self) -> dict[str, Any]:
         """The merged configuration; paths made absolute, since each was relative to its own YAML file."""
