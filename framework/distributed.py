@@ -124,8 +124,11 @@ class DaskExecutor(Executor):
         from dask.distributed import Client, LocalCluster  # noqa: PLC0415
 
         if self.address is None:
+            # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
+            # as soon as two runs share a machine
             self.cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
             )
         self.client = Client(self.address or self.cluster)
         if self.cluster is not None:

@@ -7,6 +7,7 @@ normalised to luminosity x cross-section / sum of generator weights.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,9 @@ from typing import Any
 import hist
 import numpy as np
 
-from .build import BookedDataset, BookedGraph, axis_extent, shape_keys
+from .build import BookedDataset, BookedGraph, shape_keys
 from .exceptions import ExecutionError
-from .plan import CUTFLOW_ENTRIES, AxisPlan, HistogramPlan, Plan, SamplePlan
+from .plan import CUTFLOW_ENTRIES, AxisPlan, HistogramPlan, Plan, SamplePlan, axis_extent
 from .session import SessionError
 
 
@@ -44,10 +45,31 @@ def run_event_loop(booked: BookedGraph) -> tuple[float, float]:
     try:
         loop = booked.session.run(booked.handles())
     except SessionError as err:  # a C++ exception thrown by user code inside the loop
-        message = str(err).strip().splitlines()
-        raise ExecutionError(f"the event loop failed: {message[-1] if message else err!r}") from None
+        raise _loop_error(booked, str(err)) from None
     wall = time.perf_counter() - start
     return wall, min(loop, wall) if loop > 0 else wall
+
+
+INDEX_ERROR = re.compile(r"fw::item site (\d+): index (-?\d+) is out of range for an array of (\d+) entries, "
+                         r"entry (\d+), sample (\d+)")
+
+
+def _loop_error(booked: BookedGraph, text: str) -> ExecutionError:
+    """The loop's C++ exception as the user's mistake: an array index out of range names the
+    subscript as written, its YAML place, the sample and the entry."""
+    found = INDEX_ERROR.search(text)
+    site = booked.sites.get(int(found.group(1))) if found else None
+    if found is None or site is None:
+        lines = text.strip().splitlines()
+        return ExecutionError(f"the event loop failed: {lines[-1] if lines else text!r}")
+    index, size, entry, position = found.group(2), found.group(3), found.group(4), int(found.group(5))
+    samples = list(dict.fromkeys(names[position] for names in site.samples if position < len(names)))
+    return ExecutionError(
+        f"index {index} is out of range in {site.written!r}: the array has {size} entries "
+        f"(sample {' or '.join(map(repr, samples))}, entry {entry})",
+        site.origin,
+        "guard the index with a cut or a condition, e.g. (nJet > 2 ? Jet_pt[2] : -1.)",
+    )
 
 
 def _take_buffer(booked: BookedGraph, fill: int, index: int, nsamples: int, extents: list[int]) -> np.ndarray:
@@ -131,10 +153,7 @@ def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan, last
 
 def _events_read(plan: Plan, d: BookedDataset) -> np.ndarray:
     """The cutflow's first row of collision data without a fill: events read, each of weight 1."""
-    counts = []
-    for name in d.plan.samples:
-        s = plan.sample(name)
-        counts.append(min(sum(s.entries), s.entry_limit) if s.entry_limit is not None else sum(s.entries))
+    counts = [plan.sample(name).events_to_read for name in d.plan.samples]
     return np.repeat(np.asarray(counts, dtype=np.float64)[:, None, None], len(CUTFLOW_ENTRIES), axis=1).repeat(2, axis=2)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import uhi.io.zip
 
-from .exceptions import ExecutionError
+from .exceptions import ExecutionError, InputError
 from .run import RunResult, SampleResult
 
 SUFFIX = ".hist.zip"
@@ -55,6 +56,7 @@ class Provenance:
             "skipped_files": s.skipped_files,
             "events_read": result.events,
             "entry_limit": s.entry_limit,
+            "entry_ranges": s.ranges,  # [begin, end) of each file, when not all of its entries
             "xsec_pb": s.xsec,
             "lumi_inv_pb": s.lumi,
             "sum_gen_weights": result.sum_gen_weights,
@@ -64,16 +66,56 @@ class Provenance:
         }
 
 
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")  # .<name>.<pid>.<random>.tmp
+
+
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside `path`, named after it and this process (see `remove_stale`)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    return fd, Path(tmp)
+
+
+def remove_stale(outdir: Path) -> None:
+    """Remove the temporaries a killed run left in `outdir` (their process is gone)."""
+    for path in outdir.glob(".*.tmp") if outdir.is_dir() else []:
+        match = TEMPORARY.match(path.name)
+        if match is None:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # another user's process: alive
+
+
+def check_writable(outdir: Path) -> None:
+    """Fail before the event loop, not after it, when the output folder cannot be written."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        fd, probe = _temporary(outdir / "probe")
+        os.close(fd)
+        probe.unlink()
+    except OSError as err:
+        raise InputError(f"cannot write to the output folder {outdir}: {err.strerror or err}",
+                         hint="choose another -o/--output") from None
+    remove_stale(outdir)
+
+
 def _write_zip_temp(path: Path, members: dict[str, Any], histograms: dict[str, Any]) -> Path:
-    """Write beside `path` under a temporary name; the caller renames it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write beside `path` under a temporary name (removed if writing fails); the caller renames it."""
+    fd, tmp = _temporary(path)
     os.close(fd)
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name, h in histograms.items():
-            uhi.io.zip.write(z, name, h)
-        for name, data in members.items():
-            z.writestr(name, json.dumps(data, indent=2))
-    return Path(tmp)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, h in histograms.items():
+                uhi.io.zip.write(z, name, h)
+            for name, data in members.items():
+                z.writestr(name, json.dumps(data, indent=2))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def write_files(outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, Any]]], summary: tuple[str, Any]) -> list[Path]:
@@ -85,23 +127,27 @@ def write_files(outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, A
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ExecutionError(f"cannot create output folder {outdir}: {err}") from err
+        raise ExecutionError(f"cannot create output folder {outdir}: {err.strerror or err}") from None
     temporaries: dict[Path, Path] = {}
     try:
         for name, (members, histograms) in files.items():
             temporaries[outdir / name] = _write_zip_temp(outdir / name, members, histograms)
         summary_name, content = summary
-        fd, tmp = tempfile.mkstemp(prefix=f".{summary_name}.", dir=outdir)
+        fd, tmp = _temporary(outdir / summary_name)
+        temporaries[outdir / summary_name] = tmp
         with os.fdopen(fd, "w") as stream:
             json.dump(content, stream, indent=2)
-        temporaries[outdir / summary_name] = Path(tmp)
-    except BaseException:
+        mode = 0o666 & ~current_umask()
+        for tmp_path in temporaries.values():
+            os.chmod(tmp_path, mode)
+    except BaseException as err:
         for tmp_path in temporaries.values():
             tmp_path.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ExecutionError(f"cannot write the outputs in {outdir}: {err.strerror or err}; nothing was written",
+                                 hint="free some space or choose another -o/--output") from None
         raise
-    mode = 0o666 & ~current_umask()
     for final, tmp_path in temporaries.items():
-        os.chmod(tmp_path, mode)
         os.replace(tmp_path, final)
     return [p for p in temporaries if p.name.endswith(SUFFIX)]
 
