@@ -246,3 +246,43 @@ def test_no_output_outside_the_output_folder(write_config, generated, tmp_path):
     assert set(tmp_path.iterdir()) - before == {out}
     assert sorted(p.name for p in out.iterdir()) == ["data.hist.zip", "run.json", "ttbar.hist.zip"]
     shutil.rmtree(out)
+
+
+BASE = {
+    "analysis": "names",
+    "lumi": 1.0,
+    "samples": {"zmumu": {"files": ["zmumu.root"], "xsec": 1.0}},
+    "categories": {"channel": {"cases": {"mumu": "nMuon >= 2"}}},
+    "histograms": {"h": {"axes": [{"expr": "MET_pt", "bins": 10, "range": [0, 100]}, "channel"]}},
+}
+EVIL = "../../evil"
+
+
+@pytest.mark.parametrize(
+    ("where", "change"),
+    [
+        ("analysis", {"analysis": EVIL}),
+        (f"samples.{EVIL}", {"samples": {EVIL: {"files": ["zmumu.root"], "xsec": 1.0}}}),
+        (f"samples.zmumu.split.{EVIL}", {"samples": {"zmumu": {"files": ["zmumu.root"], "xsec": 1.0,
+                                                                "split": {EVIL: "nJet > 3"}}}}),
+        (f"histograms.{EVIL}", {"histograms": {EVIL: {"axes": [{"expr": "MET_pt", "bins": 10, "range": [0, 100]}]}}}),
+        (f"plots.{EVIL}", {"plots": {EVIL: {"histogram": "h"}}}),
+        (f"exports.combine.{EVIL}", {"exports": {"combine": {EVIL: {"histogram": "h"}}}}),
+        (f"exports.corrections.{EVIL}", {"exports": {"corrections": {EVIL: {"histogram": "h", "axes": ["MET_pt"]}}}}),
+        (f"significance.{EVIL}", {"significance": {EVIL: {"histogram": "h", "signal": ["DY"]}}}),
+        ("categories.channel.cases.a/b", {"categories": {"channel": {"cases": {"a/b": "nMuon >= 2"}}}}),
+    ],
+)
+def test_every_name_that_becomes_a_path_is_checked(tmp_path, where, change):
+    """Names become file and folder names (outputs, plots, exports): a name with '/' or '..' is
+    refused at its key before anything is written."""
+    from ruamel.yaml import YAML
+
+    from framework.load import load_config
+
+    path = tmp_path / "config.yaml"
+    with path.open("w") as stream:
+        YAML().dump({**BASE, **change}, stream)
+    with pytest.raises(ConfigError, match=r"is not a valid name|cannot be used") as info:
+        load_config(path)
+    assert info.value.location is not None and info.value.location.key == where
