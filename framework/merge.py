@@ -66,6 +66,13 @@ def _check_parts(sample: str, paths: list[Path], provenances: list[dict[str, Any
             listing = ", ".join(f"{path.name}: {p.get(key)}" for path, p in zip(paths, provenances))
             raise InputError(f"sample {sample!r}: its parts were made with different {what} ({listing})",
                              hint="make every part with the same command but --part")
+    identities: dict[str, tuple[Any, str]] = {}
+    for path, p in zip(paths, provenances):
+        for file, identity in (p.get("file_identities") or {}).items():
+            seen = identities.setdefault(file, (identity, path.name))
+            if seen[0] != identity:
+                raise InputError(f"sample {sample!r}: {file} changed between {seen[1]} and {path.name} (size or time)",
+                                 hint="run every part again on the inputs as they are now")
     read: dict[str, list[tuple[int, int, str]]] = {}
     for path, p in zip(paths, provenances):
         ranges = p.get("entry_ranges") or [[0, 1 << 62] for _ in p["files"]]

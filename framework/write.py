@@ -57,6 +57,7 @@ class Provenance:
             "events_read": result.events,
             "entry_limit": s.entry_limit,
             "entry_ranges": s.ranges,  # [begin, end) of each file, when not all of its entries
+            "file_identities": {f: _identity(f) for f in s.files},
             "xsec_pb": s.xsec,
             "lumi_inv_pb": s.lumi,
             "sum_gen_weights": result.sum_gen_weights,
@@ -64,6 +65,15 @@ class Provenance:
             "normalisation": result.norm,
             "normalised": self.part is None or s.is_data,
         }
+
+
+def _identity(path: str) -> list[int] | None:
+    """Size and modification time of a local input file (None for URLs or a file gone)."""
+    try:
+        stat = os.stat(path) if "://" not in path else None
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns] if stat else None
 
 
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")  # .<name>.<pid>.<random>.tmp
