@@ -64,7 +64,7 @@ def _run_parser() -> argparse.ArgumentParser:
                         f"(default, or ${COMPILE_ENV}), 'now' (wait for it) or 'off'")
     p.add_argument("--profile", type=Path, metavar="FILE", help="write where the time went (set-up parts, loop) as JSON")
     p.add_argument("--histogram-memory", type=_size, default=None, metavar="SIZE",
-                   help="memory the event loop's histograms may take, e.g. 8GB (default 4GB); checked before the loop")
+                   help="memory the event loop's histograms may take, e.g. 8GiB (default 4GiB); checked before the loop")
     p.add_argument("--plots", type=Path, metavar="DIR",
                    help="after the run, also make the plots, tables and report page in DIR (as 'run-analysis plot')")
     p.add_argument("--watch", action="store_true",

@@ -29,6 +29,7 @@ from .compiled import Job, submit
 from .exceptions import ExecutionError, FrameworkError
 from .merge import merge_outputs
 from .pipeline import RunOptions, execute_plan, inspect, report_progress
+from .write import check_writable
 from .plan import Plan
 
 
@@ -196,7 +197,7 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
     if options.output is None:
         raise FrameworkError(f"--executor {executor.name.lower()} needs -o/--output")
     start = time.perf_counter()
-    options.output.mkdir(parents=True, exist_ok=True)
+    check_writable(options.output)
     executor.start()
     try:
         with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
