@@ -31,7 +31,7 @@ from .compiled import (
 )
 from .exceptions import ConfigError, Location
 from .expressions import checked_indexing, referenced_names
-from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, WEIGHTS, AxisPlan, DatasetPlan, FillPlan, Plan, Step
+from .plan import CUTFLOW_WEIGHTS, DATASET_COLUMN, FILE_SAMPLE_COLUMN, WEIGHTS, AxisPlan, DatasetPlan, FillPlan, Plan, Step
 from .rootenv import (
     CORRECTIONS_HEADER,
     FILL_HEADER,
@@ -68,7 +68,6 @@ class IndexSite:
 
     written: str
     origin: Location
-    samples: list[list[str]]  # the samples of each dataset whose graph has it, by position
 
 
 @dataclass
@@ -193,7 +192,7 @@ class _DatasetBuilder:
 
     def __init__(self, graph: _GraphBuilder, d: DatasetPlan, node: int) -> None:
         self.graph, self.d, self.node = graph, d, node
-        self.types = {**d.input_types, FILE_SAMPLE_COLUMN: "int", **SPECIAL_COLUMNS}
+        self.types = {**d.input_types, FILE_SAMPLE_COLUMN: "int", DATASET_COLUMN: "int", **SPECIAL_COLUMNS}
         for name, values in d.constants.items():
             self.node = graph.session.constant(self.node, name, values)
             self.types[name] = "ROOT::VecOps::RVec<double>"
@@ -219,8 +218,7 @@ class _DatasetBuilder:
         arrays = {name for name, ctype in self.types.items() if "RVec<" in ctype}
         checked, sites = checked_indexing(expression, arrays)
         for site, written in sites.items():
-            self.graph.sites.setdefault(site, IndexSite(written, step.origin, []))
-            self.graph.sites[site].samples.append(self.d.samples)
+            self.graph.sites.setdefault(site, IndexSite(written, step.origin))
         return checked
 
     def _params(self, expression: str) -> list[tuple[str, str]]:
@@ -361,7 +359,7 @@ def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: list[list[AxisPla
 
 def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None) -> BookedDataset:
     session = g.session
-    node = session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN)
+    node = session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN, DATASET_COLUMN, d.index)
     if progress:
         session.progress_bar(node)
     if progress_file is not None:

@@ -198,6 +198,8 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
         raise FrameworkError(f"--executor {executor.name.lower()} needs -o/--output")
     start = time.perf_counter()
     check_writable(options.output)
+    created = not options.output.exists()
+    options.output.mkdir(parents=True, exist_ok=True)  # the tasks' parts are written inside it
     executor.start()
     try:
         with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
@@ -219,6 +221,10 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
             report = merge_outputs(Path(tmp), options.output)
             if report.missing:
                 raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
+    except BaseException:
+        if created and not any(options.output.iterdir()):
+            options.output.rmdir()  # a failed run leaves no folder it made
+        raise
     finally:
         executor.stop()
     missed = Job()

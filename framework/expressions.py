@@ -97,15 +97,16 @@ def subscripts(expression: str, arrays: set[str]) -> list[tuple[int, int, str, s
 
 def checked_indexing(expression: str, arrays: set[str]) -> tuple[str, dict[int, str]]:
     """`expression` with each subscript of a column in `arrays` replaced by a bounds-checked
-    access (`fw::item`: an index out of range throws, naming the subscript's site, the entry and
-    the sample); returns the new expression and each site's subscript as written. A site is a
-    number made from the subscript and its text, so an edit elsewhere changes no other step."""
+    access (`fw::item`: an index out of range throws, naming the subscript's site, the dataset
+    and the entry, from which the sample and file are found); returns the new expression and each site's
+    subscript as written. A site is a number made from the subscript's text, so an edit
+    elsewhere changes no other step."""
     parts, sites, last = [], {}, 0
     for start, end, name, index in subscripts(expression, arrays):
         inner, inner_sites = checked_indexing(index, arrays)
         site = int(hashlib.sha256(expression[start:end].encode()).hexdigest()[:7], 16)
         parts.append(expression[last:start])
-        parts.append(f"fw::item({name}, ({inner}), {site}, rdfentry_, __sample_of_file)")
+        parts.append(f"fw::item({name}, ({inner}), {site}, rdfentry_, __dataset)")
         sites[site] = expression[start:end]
         sites.update(inner_sites)
         last = end

@@ -224,7 +224,7 @@ def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) ->
     with timer.part("root"):
         root()
     booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
-    wall, loop = run_event_loop(booked)
+    wall, loop = run_event_loop(booked, plan)
     timer.add("loop", loop)
     timer.add("booking", wall - loop)  # readers made and tasks started, before the first event
     report_progress(options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop)

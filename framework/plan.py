@@ -24,6 +24,7 @@ from .systematics import CombinedEntry, CorrectionPlan, contribution, varies_col
 
 SAMPLE_COLUMN = "__sample"
 FILE_SAMPLE_COLUMN = "__sample_of_file"  # defined per file by the build (DefinePerSample)
+DATASET_COLUMN = "__dataset"  # the dataset's number, defined by the build
 WEIGHT_NOMINAL = "__weight_nominal"
 WEIGHTS = "__weights"
 CUTFLOW_WEIGHTS = "__cutflow_weights"
@@ -418,7 +419,7 @@ class _ColumnResolver:
 
     def require(self, expression: str, origin: Location, stack: tuple[str, ...] = ()) -> None:
         for ref in referenced_names(expression):
-            if ref in self.inputs or ref in self.done or ref == FILE_SAMPLE_COLUMN:
+            if ref in self.inputs or ref in self.done or ref in (FILE_SAMPLE_COLUMN, DATASET_COLUMN):
                 continue
             if ref in stack:
                 cycle = " -> ".join((*stack[stack.index(ref):], ref))

@@ -17,7 +17,7 @@ import numpy as np
 
 from .build import BookedDataset, BookedGraph, shape_keys
 from .exceptions import ExecutionError
-from .plan import CUTFLOW_ENTRIES, AxisPlan, HistogramPlan, Plan, SamplePlan, axis_extent
+from .plan import CUTFLOW_ENTRIES, AxisPlan, DatasetPlan, HistogramPlan, Plan, SamplePlan, axis_extent
 from .session import SessionError
 
 
@@ -38,35 +38,45 @@ class RunResult:
     samples: list[SampleResult]
 
 
-def run_event_loop(booked: BookedGraph) -> tuple[float, float]:
+def run_event_loop(booked: BookedGraph, plan: Plan) -> tuple[float, float]:
     """Run every graph in one go (JIT compiled before, in the build). Returns the wall time of
     the call and the time RDataFrame reports for the loop itself (the rest is its start)."""
     start = time.perf_counter()
     try:
         loop = booked.session.run(booked.handles())
     except SessionError as err:  # a C++ exception thrown by user code inside the loop
-        raise _loop_error(booked, str(err)) from None
+        raise _loop_error(booked, plan, str(err)) from None
     wall = time.perf_counter() - start
     return wall, min(loop, wall) if loop > 0 else wall
 
 
 INDEX_ERROR = re.compile(r"fw::item site (\d+): index (-?\d+) is out of range for an array of (\d+) entries, "
-                         r"entry (\d+), sample (\d+)")
+                         r"dataset (\d+) entry (\d+)")
 
 
-def _loop_error(booked: BookedGraph, text: str) -> ExecutionError:
+def _entry_place(plan: Plan, d: DatasetPlan, entry: int) -> str:
+    """'sample X, file F, entry N' of the dataset's entry number `entry` (files in order)."""
+    for f, position in zip(d.files, d.file_samples):
+        sample = plan.sample(d.samples[position])
+        count = sample.entries[sample.files.index(f)]
+        if entry < count:
+            return f"sample {sample.parent or sample.name!r}, file {f}, entry {entry}"
+        entry -= count
+    return f"entry {entry} past the files"
+
+
+def _loop_error(booked: BookedGraph, plan: Plan, text: str) -> ExecutionError:
     """The loop's C++ exception as the user's mistake: an array index out of range names the
-    subscript as written, its YAML place, the sample and the entry."""
+    subscript as written, its YAML place, the sample, the file and the entry."""
     found = INDEX_ERROR.search(text)
     site = booked.sites.get(int(found.group(1))) if found else None
     if found is None or site is None:
         lines = text.strip().splitlines()
         return ExecutionError(f"the event loop failed: {lines[-1] if lines else text!r}")
-    index, size, entry, position = found.group(2), found.group(3), found.group(4), int(found.group(5))
-    samples = list(dict.fromkeys(names[position] for names in site.samples if position < len(names)))
+    index, size, dataset, entry = found.group(2), found.group(3), int(found.group(4)), int(found.group(5))
+    where = next(_entry_place(plan, d.plan, entry) for d in booked.datasets if d.plan.index == dataset)
     return ExecutionError(
-        f"index {index} is out of range in {site.written!r}: the array has {size} entries "
-        f"(sample {' or '.join(map(repr, samples))}, entry {entry})",
+        f"index {index} is out of range in {site.written!r}: the array has {size} entries ({where})",
         site.origin,
         "guard the index with a cut or a condition, e.g. (nJet > 2 ? Jet_pt[2] : -1.)",
     )

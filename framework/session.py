@@ -29,7 +29,7 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_session_new": ("CORE", _P, [_c.c_uint]),
     "fw_session_free": ("CORE", None, [_P]),
     "fw_error": ("CORE", _S, [_P]),
-    "fw_dataset": ("CORE", _LL, [_P, _S, _S, _c.POINTER(_c.c_int), _S]),
+    "fw_dataset": ("CORE", _LL, [_P, _S, _S, _c.POINTER(_c.c_int), _S, _S, _c.c_int]),
     "fw_apply": ("CORE", _LL, [_P, _LL, _P]),
     "fw_column_type": ("CORE", _LL, [_P, _LL, _S, _S, _c.c_ulong]),
     "fw_fill_entries": ("CORE", _LL, [_P, _LL, _LL]),
@@ -122,9 +122,11 @@ class Session:
             raise SessionError(self._api.error(self._ptr).decode(errors="replace"))
         return value
 
-    def dataset(self, tree: str, files: Sequence[str], file_samples: Sequence[int], sample_column: str) -> int:
+    def dataset(self, tree: str, files: Sequence[str], file_samples: Sequence[int], sample_column: str,
+                dataset_column: str, index: int) -> int:
         samples = (ctypes.c_int * len(file_samples))(*file_samples)
-        return self._check(self._api.dataset(self._ptr, tree.encode(), _lines(files), samples, sample_column.encode()))
+        return self._check(self._api.dataset(self._ptr, tree.encode(), _lines(files), samples, sample_column.encode(),
+                                             dataset_column.encode(), index))
 
     def read_ranges(self, node: int, tree: str, files: Sequence[str], ranges: Sequence[Sequence[int]]) -> int:
         """Only the entries [begin, end) of each file (--max-events, batch parts within a file)."""

@@ -100,16 +100,20 @@ def remove_stale(outdir: Path) -> None:
 
 
 def check_writable(outdir: Path) -> None:
-    """Fail before the event loop, not after it, when the output folder cannot be written."""
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        fd, probe = _temporary(outdir / "probe")
-        os.close(fd)
-        probe.unlink()
-    except OSError as err:
-        raise InputError(f"cannot write to the output folder {outdir}: {err.strerror or err}",
-                         hint="choose another -o/--output") from None
-    remove_stale(outdir)
+    """Fail before the event loop, not after it, when the output folder cannot be written; creates
+    nothing (a run that fails later leaves no folder behind)."""
+    existing = outdir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    if problem:
+        raise InputError(f"cannot write to the output folder {outdir}: {problem}", hint="choose another -o/--output")
+    if outdir.is_dir():
+        remove_stale(outdir)
 
 
 def _write_zip_temp(path: Path, members: dict[str, Any], histograms: dict[str, Any]) -> Path:

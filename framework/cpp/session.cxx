@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -137,8 +138,10 @@ const char *fw_error(void *session)
 }
 
 // A dataset's first node: its files (one per line) with `sampleColumn`, the position of each
-// file's sample, defined per file.
-long long fw_dataset(void *session, const char *tree, const char *files, const int *fileSamples, const char *sampleColumn)
+// file's sample, defined per file, and `datasetColumn`, the dataset's number (an index error in
+// the loop names it: entry numbers alone are ambiguous across datasets run together).
+long long fw_dataset(void *session, const char *tree, const char *files, const int *fileSamples, const char *sampleColumn,
+                     const char *datasetColumn, int dataset)
 {
    return Guard(session, [&](Session &s) {
       const auto names = fw::Lines(files);
@@ -147,7 +150,7 @@ long long fw_dataset(void *session, const char *tree, const char *files, const i
          table[names[i] + "/" + tree] = fileSamples[i];
       ROOT::RDF::RNode root = ROOT::RDF::AsRNode(ROOT::RDataFrame(tree, names));
       s.roots.push_back(root);
-      return s.Add(root.DefinePerSample(sampleColumn, [table](unsigned, const ROOT::RDF::RSampleInfo &info) {
+      return s.Add(root.Define(datasetColumn, [dataset] { return dataset; }).DefinePerSample(sampleColumn, [table](unsigned, const ROOT::RDF::RSampleInfo &info) {
          const auto it = table.find(info.AsString());
          if (it == table.end())
             throw std::runtime_error("file not in the plan: " + info.AsString());
@@ -253,6 +256,20 @@ long long fw_run(void *session, const long long *fills, long long count, double 
             ROOT::RLogManager::Get().Remove(log);
          }
       } restore{channel, verbosity, log};
+      // RDataFrame prints "event loop was interrupted" to std::cerr before rethrowing a user
+      // code's exception; the exception is reported (framework/run.py), the line is noise.
+      struct QuietInterruption {
+         std::ostringstream text;
+         std::streambuf *kept = std::cerr.rdbuf(text.rdbuf());
+         ~QuietInterruption()
+         {
+            std::cerr.rdbuf(kept);
+            std::istringstream lines(text.str());
+            for (std::string line; std::getline(lines, line);)
+               if (line != "RDataFrame::Run: event loop was interrupted")
+                  std::cerr << line << '\n';
+         }
+      } quiet;
       ROOT::RDF::RunGraphs(handles);
       *loop = log->Elapsed();
       return 0LL;
