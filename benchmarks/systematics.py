@@ -200,7 +200,7 @@ def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[
     plan, _ = prepare(RunOptions(config=config))
     booked = build_graph(plan, threads)
     build = time.perf_counter() - start
-    _, loop = run_event_loop(booked)
+    _, loop = run_event_loop(booked, plan)
     result = collect_results(plan, booked)
     provenance = Provenance(plan.config, plan.config_hash, "", {}, [], threads, plan.systematics)
     write_outputs(result, provenance, out, {})

@@ -30,8 +30,8 @@ from .compiled import (
     vary_code,
 )
 from .exceptions import ConfigError, Location
-from .expressions import referenced_names
-from .plan import CUTFLOW_WEIGHTS, FILE_SAMPLE_COLUMN, WEIGHTS, AxisPlan, DatasetPlan, FillPlan, Plan, Step
+from .expressions import checked_indexing, referenced_names
+from .plan import CUTFLOW_WEIGHTS, DATASET_COLUMN, FILE_SAMPLE_COLUMN, WEIGHTS, AxisPlan, DatasetPlan, FillPlan, Plan, Step
 from .rootenv import (
     CORRECTIONS_HEADER,
     FILL_HEADER,
@@ -63,20 +63,24 @@ class BookedDataset:
 
 
 @dataclass
+class IndexSite:
+    """An array subscript as written in the YAML, for the message when its index is out of range."""
+
+    written: str
+    origin: Location
+
+
+@dataclass
 class BookedGraph:
     session: Session
     datasets: list[BookedDataset]
     job: Job  # what the cache lacked: compiled after the run for the next one
+    sites: dict[int, IndexSite] = field(default_factory=dict)  # checked array subscripts
     interpreted: list[str] = field(default_factory=list)  # steps the interpreter compiled in this build
 
     def handles(self) -> list[int]:
         """One fill per dataset graph, for RunGraphs."""
         return [next(f for f in (*d.cutflow, *d.fills) if f is not None) for d in self.datasets]
-
-
-def axis_extent(a: AxisPlan) -> int:
-    flow = {"regular": 2, "variable": 2, "integer": 2, "int_category": 1, "str_category": 1, "boolean": 0}
-    return a.bins + flow[a.kind]
 
 
 def _axis_text(a: AxisPlan, column: int) -> str:
@@ -188,7 +192,7 @@ class _DatasetBuilder:
 
     def __init__(self, graph: _GraphBuilder, d: DatasetPlan, node: int) -> None:
         self.graph, self.d, self.node = graph, d, node
-        self.types = {**d.input_types, FILE_SAMPLE_COLUMN: "int", **SPECIAL_COLUMNS}
+        self.types = {**d.input_types, FILE_SAMPLE_COLUMN: "int", DATASET_COLUMN: "int", **SPECIAL_COLUMNS}
         for name, values in d.constants.items():
             self.node = graph.session.constant(self.node, name, values)
             self.types[name] = "ROOT::VecOps::RVec<double>"
@@ -208,6 +212,14 @@ class _DatasetBuilder:
             address = hit.address
         layouts = layouts_text(len(self.d.samples), nweights, histograms, variations, columns)
         return g.session.book_with(node, address, layouts, [self.d.sample_column, weights, *columns])
+
+    def _checked(self, expression: str, step: Step) -> str:
+        """The expression with its array subscripts bounds-checked; their sites recorded."""
+        arrays = {name for name, ctype in self.types.items() if "RVec<" in ctype}
+        checked, sites = checked_indexing(expression, arrays)
+        for site, written in sites.items():
+            self.graph.sites.setdefault(site, IndexSite(written, step.origin))
+        return checked
 
     def _params(self, expression: str) -> list[tuple[str, str]]:
         return [(n, self.types[n]) for n in referenced_names(expression) if n in self.types]
@@ -229,15 +241,14 @@ class _DatasetBuilder:
                     step.origin,
                     "RDataFrame varies several columns together only when they share a type: split the systematic",
                 )
-            expression = _vary_expression(step, kinds[step.columns[0]])
-            params = self._params(expression)
-            code = vary_code(step.name, step.columns, params, expression)
+            expression = self._checked(_vary_expression(step, kinds[step.columns[0]]), step)
+            code = vary_code(step.name, step.columns, self._params(expression), expression)
         elif step.kind == "define":
-            expression, params = step.expression, self._params(step.expression)
-            code = define_code(step.name, params, expression)
+            expression = self._checked(step.expression, step)
+            code = define_code(step.name, self._params(expression), expression)
         else:
-            expression, params = step.expression, self._params(step.expression)
-            code = filter_code(step.name, params, expression)
+            expression = self._checked(step.expression, step)
+            code = filter_code(step.name, self._params(expression), expression)
         source = g.sources.source(code)
         hit = lookup(source.key)
         if hit is not None and (step.kind != "define" or hit.type):
@@ -276,6 +287,7 @@ class _GraphBuilder:
     timer: Timer
     job: Job = field(default_factory=Job)
     interpreted: dict[str, str] = field(default_factory=dict)  # key -> step, of the steps the interpreter compiled
+    sites: dict[int, IndexSite] = field(default_factory=dict)  # checked array subscripts
 
 
 PROGRESS_EVERY = 10000  # events between two updates of a progress file
@@ -288,22 +300,21 @@ def events_to_read(plan: Plan) -> int:
         if tuple(s.files) in seen:
             continue
         seen.add(tuple(s.files))
-        total += min(sum(s.entries), s.entry_limit) if s.entry_limit is not None else sum(s.entries)
+        total += s.events_to_read
     return total
 
 
-def _entries_to_read(plan: Plan, d: DatasetPlan) -> list[int] | None:
-    """Per file, how many of its first entries to read (--max-events), or None for all."""
-    limits = [plan.sample(name).entry_limit for name in d.samples]
-    if all(limit is None for limit in limits):
+def _entry_ranges(plan: Plan, d: DatasetPlan) -> list[list[int]] | None:
+    """Per file of the dataset, the [begin, end) of its entries to read, or None: all of all."""
+    samples = [plan.sample(name) for name in d.samples]
+    if all(s.ranges is None for s in samples):
         return None
-    takes, read_in_sample = [], dict.fromkeys(range(len(d.samples)), 0)
-    for f, s in zip(d.files, d.file_samples):
-        sample = plan.sample(d.samples[s])
-        n = sample.entries[sample.files.index(f)]
-        takes.append(n if limits[s] is None else max(0, min(n, limits[s] - read_in_sample[s])))
-        read_in_sample[s] += n
-    return takes
+    out = []
+    for f, position in zip(d.files, d.file_samples):
+        s = samples[position]
+        k = s.files.index(f)
+        out.append(s.ranges[k] if s.ranges is not None else [0, s.entries[k]])
+    return out
 
 
 def _nslots(threads: int) -> int:
@@ -337,7 +348,7 @@ def build_graph(
                     for fill in result.fills:
                         session.vary_fill(fill)
             session.jit()
-    return BookedGraph(session, booked, g.job, list(g.interpreted.values()))
+    return BookedGraph(session, booked, g.job, g.sites, list(g.interpreted.values()))
 
 
 def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: list[list[AxisPlan]]) -> bool:
@@ -348,14 +359,14 @@ def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: list[list[AxisPla
 
 def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None) -> BookedDataset:
     session = g.session
-    node = session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN)
+    node = session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN, DATASET_COLUMN, d.index)
     if progress:
         session.progress_bar(node)
     if progress_file is not None:
         session.watch_progress(node, str(progress_file), events_to_read(g.plan), PROGRESS_EVERY)
-    takes = _entries_to_read(g.plan, d)
-    if takes is not None:
-        node = session.limit_entries(node, d.tree, d.files, takes)
+    ranges = _entry_ranges(g.plan, d)
+    if ranges is not None:
+        node = session.read_ranges(node, d.tree, d.files, ranges)
     builder = _DatasetBuilder(g, d, node)
     result = BookedDataset(d, varied=bool(d.shape_variations))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="steps not yet compiled in the cache: compile them after the run in the 'background' "
                         f"(default, or ${COMPILE_ENV}), 'now' (wait for it) or 'off'")
     p.add_argument("--profile", type=Path, metavar="FILE", help="write where the time went (set-up parts, loop) as JSON")
+    p.add_argument("--histogram-memory", type=_size, default=None, metavar="SIZE",
+                   help="memory the event loop's histograms may take, e.g. 8GiB (default 4GiB); checked before the loop")
     p.add_argument("--plots", type=Path, metavar="DIR",
                    help="after the run, also make the plots, tables and report page in DIR (as 'run-analysis plot')")
     p.add_argument("--watch", action="store_true",
@@ -76,6 +79,15 @@ def _run_parser() -> argparse.ArgumentParser:
         help="progress bar during the event loop (default: when the output is a terminal)",
     )
     return p
+
+
+def _size(text: str) -> int:
+    """'8GB', '512MB', '1.5GiB' or bytes."""
+    units = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]i?)?b?\s*", text.lower())
+    if not match or match.group(1).count(".") > 1:
+        raise argparse.ArgumentTypeError(f"expected a size such as 8GB or 512MB, got {text!r}")
+    return int(float(match.group(1)) * units[match.group(2) or ""])
 
 
 def _part(text: str) -> tuple[int, int]:
@@ -245,6 +257,7 @@ def _run_main(argv: list[str], warm: bool = False) -> int:
         progress_file=args.progress_file,
         retries=args.retries,
         **({"compile": args.compile} if args.compile else {}),
+        **({"histogram_memory": args.histogram_memory} if args.histogram_memory else {}),
     )
     if args.dry_run or args.plan_json:
         plan, _ = prepare(options)

@@ -29,6 +29,7 @@ from .compiled import Job, submit
 from .exceptions import ExecutionError, FrameworkError
 from .merge import merge_outputs
 from .pipeline import RunOptions, execute_plan, inspect, report_progress
+from .write import check_writable
 from .plan import Plan
 
 
@@ -124,8 +125,11 @@ class DaskExecutor(Executor):
         from dask.distributed import Client, LocalCluster  # noqa: PLC0415
 
         if self.address is None:
+            # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
+            # as soon as two runs share a machine
             self.cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
             )
         self.client = Client(self.address or self.cluster)
         if self.cluster is not None:
@@ -193,7 +197,9 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
     if options.output is None:
         raise FrameworkError(f"--executor {executor.name.lower()} needs -o/--output")
     start = time.perf_counter()
-    options.output.mkdir(parents=True, exist_ok=True)
+    check_writable(options.output)
+    created = not options.output.exists()
+    options.output.mkdir(parents=True, exist_ok=True)  # the tasks' parts are written inside it
     executor.start()
     try:
         with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
@@ -215,6 +221,10 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
             report = merge_outputs(Path(tmp), options.output)
             if report.missing:
                 raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
+    except BaseException:
+        if created and not any(options.output.iterdir()):
+            options.output.rmdir()  # a failed run leaves no folder it made
+        raise
     finally:
         executor.stop()
     missed = Job()

@@ -8,6 +8,7 @@ reported with the YAML place and a suggestion before anything is compiled.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 _TOKEN = re.compile(
@@ -63,3 +64,51 @@ def referenced_names(expression: str) -> list[str]:
 
 def is_identifier(text: str) -> bool:
     return bool(_IDENT.match(text))
+
+
+_SPANS = re.compile(
+    r'"(?:\\.|[^"\\])*"'  # string literal
+    r"|'(?:\\.|[^'\\])*'"  # char literal
+    r"|(?<![\w.>:])([A-Za-z_]\w*)\s*\["  # an identifier, not a member or qualified, opening a subscript
+)
+
+
+def subscripts(expression: str, arrays: set[str]) -> list[tuple[int, int, str, str]]:
+    """The subscripts `name[index]` of `expression` whose name is in `arrays`: (start, end, name,
+    index), end just after the closing bracket; outermost only (nested ones are in `index`)."""
+    found = []
+    position = 0
+    while True:
+        match = _SPANS.search(expression, position)
+        if match is None:
+            return found
+        if match.group(1) is None or match.group(1) not in arrays:
+            position = match.end()
+            continue
+        depth, i = 1, match.end()
+        while i < len(expression) and depth:
+            depth += {"[": 1, "]": -1}.get(expression[i], 0)
+            i += 1
+        if depth:
+            return found  # unbalanced: the compiler will say so
+        found.append((match.start(), i, match.group(1), expression[match.end() : i - 1]))
+        position = i
+
+
+def checked_indexing(expression: str, arrays: set[str]) -> tuple[str, dict[int, str]]:
+    """`expression` with each subscript of a column in `arrays` replaced by a bounds-checked
+    access (`fw::item`: an index out of range throws, naming the subscript's site, the dataset
+    and the entry, from which the sample and file are found); returns the new expression and each site's
+    subscript as written. A site is a number made from the subscript's text, so an edit
+    elsewhere changes no other step."""
+    parts, sites, last = [], {}, 0
+    for start, end, name, index in subscripts(expression, arrays):
+        inner, inner_sites = checked_indexing(index, arrays)
+        site = int(hashlib.sha256(expression[start:end].encode()).hexdigest()[:7], 16)
+        parts.append(expression[last:start])
+        parts.append(f"fw::item({name}, ({inner}), {site}, rdfentry_, __dataset)")
+        sites[site] = expression[start:end]
+        sites.update(inner_sites)
+        last = end
+    parts.append(expression[last:])
+    return "".join(parts), sites

@@ -21,7 +21,7 @@ from typing import Any
 from . import cache
 from .exceptions import InputError, Location, did_you_mean
 from .load import LoadedConfig
-from .plan import SampleInputs
+from .plan import SampleInputs, literal_subscripts
 from .rootenv import root
 
 FACTS_VERSION = 1  # of the cached per-file entry
@@ -228,9 +228,16 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
     if len(formats) > 1:
         raise InputError(f"sample {sample!r} mixes TTree and RNTuple files", config.locate("samples", sample, "files"))
     columns = facts[0].columns()
+    inconsistent = {}
+    for file_facts in facts[1:]:
+        others = file_facts.columns()
+        differing = tuple(c for c, t in columns.items() if others.get(c) != t)
+        if differing:
+            inconsistent[file_facts.path] = differing
     fmt = formats.pop()
     arrays = sorted(
         {s.from_array for s in config.spec.systematics.values() if getattr(s, "from_array", None) in columns}
+        | {array for _, array, _, _ in literal_subscripts(config, set(columns))}
     )
     branches = [v for v in (spec.xsec, spec.sum_weights) if isinstance(v, str)]
     return SampleInputs(
@@ -242,6 +249,7 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
         format=fmt,
         array_sizes=facts[0].array_sizes(arrays) if fmt == "TTree" and opened[0][0] else {},
         skipped=tuple(skipped),
+        inconsistent=inconsistent,
     )
 
 

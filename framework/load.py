@@ -113,8 +113,13 @@ def _relevant(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     kept = []
     for e in errors:
         loc = tuple(e["loc"])
+        # a union member's "wrong type" is noise beside another member's real reason (deeper, or
+        # at the same depth but not about the type)
         shadowed = e["type"].endswith("_type") and any(
-            tuple(o["loc"])[: len(loc) - 1] == loc[:-1] and len(o["loc"]) > len(loc) for o in errors if o is not e
+            tuple(o["loc"])[: len(loc) - 1] == loc[:-1]
+            and (len(o["loc"]) > len(loc) or not o["type"].endswith("_type"))
+            for o in errors
+            if o is not e
         )
         if not shadowed:
             kept.append(e)

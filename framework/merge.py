@@ -10,6 +10,7 @@ format of a single run. Missing parts are listed, with the commands that make th
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -45,9 +46,42 @@ def _read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, h
         with zipfile.ZipFile(path) as z:
             names = [n[: -len(".json")] for n in z.namelist() if n.endswith(".json")]
             histograms = {n: hist.Hist(uhi.io.zip.read(z, n)) for n in names if n not in ("provenance", "cutflow")}
-    except (zipfile.BadZipFile, KeyError, ValueError) as err:
-        raise InputError(f"{path} is not a complete output file: {err}") from None
-    return read_member(path, "provenance.json"), read_member(path, "cutflow.json"), histograms
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise InputError(f"{path} is not a complete output file: {err}", hint="run that part again") from None
+    return _provenance(path), read_member(path, "cutflow.json"), histograms
+
+
+def _provenance(path: Path) -> dict[str, Any]:
+    try:
+        return read_member(path, "provenance.json")  # type: ignore[no-any-return]
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise InputError(f"{path} is not a complete output file: {err}", hint="run that part again") from None
+
+
+def _check_parts(sample: str, paths: list[Path], provenances: list[dict[str, Any]]) -> None:
+    """Parts of one sample must read its inputs the same way and never the same entries twice."""
+    for key, what in (("max_events", "--max-events"), ("systematics", "--systematics"), ("cpp_hash", "C++ files")):
+        values = {json.dumps(p.get(key)) for p in provenances}
+        if len(values) > 1:
+            listing = ", ".join(f"{path.name}: {p.get(key)}" for path, p in zip(paths, provenances))
+            raise InputError(f"sample {sample!r}: its parts were made with different {what} ({listing})",
+                             hint="make every part with the same command but --part")
+    identities: dict[str, tuple[Any, str]] = {}
+    for path, p in zip(paths, provenances):
+        for file, identity in (p.get("file_identities") or {}).items():
+            seen = identities.setdefault(file, (identity, path.name))
+            if seen[0] != identity:
+                raise InputError(f"sample {sample!r}: {file} changed between {seen[1]} and {path.name} (size or time)",
+                                 hint="run every part again on the inputs as they are now")
+    read: dict[str, list[tuple[int, int, str]]] = {}
+    for path, p in zip(paths, provenances):
+        ranges = p.get("entry_ranges") or [[0, 1 << 62] for _ in p["files"]]
+        for file, (begin, end) in zip(p["files"], ranges):
+            for other_begin, other_end, other in read.get(file, []):
+                if begin < other_end and other_begin < end:
+                    raise InputError(f"sample {sample!r}: {path.name} and {other} both read entries of {file}",
+                                     hint="merge parts of one split of the sample (the same N in --part I/N)")
+            read.setdefault(file, []).append((begin, end, path.name))
 
 
 def _resubmit_command(provenance: dict[str, Any], part: int, total: int) -> str:
@@ -80,7 +114,7 @@ def merge_outputs(outdir: Path, target: Path | None = None) -> MergeReport:
     for sample, found in parts.items():
         n = totals[sample]
         missing = [i for i in range(1, n + 1) if i not in found]
-        first = read_member(next(iter(found.values())), "provenance.json")
+        first = _provenance(next(iter(found.values())))
         if missing:
             report.missing[sample] = missing
             commands += [_resubmit_command(first, i, n) for i in missing]
@@ -110,6 +144,7 @@ def merge_outputs(outdir: Path, target: Path | None = None) -> MergeReport:
                  "weighted_variance": a["weighted_variance"] + b["weighted_variance"]}
                 for a, b in zip(cutflow, rows, strict=True)
             ]
+        _check_parts(sample, [found[i] for i in range(1, n + 1)], provenances)
         norm = 1.0
         if not first["is_data"]:
             declared = first.get("declared_sum_weights")
@@ -128,7 +163,8 @@ def merge_outputs(outdir: Path, target: Path | None = None) -> MergeReport:
             **first,
             "part": None,
             "merged_parts": [p.name for p in (found[i] for i in range(1, n + 1))],
-            "files": [f for p in provenances for f in p["files"]],
+            "files": list(dict.fromkeys(f for p in provenances for f in p["files"])),
+            "entry_ranges": None,
             "events_read": sum(p["events_read"] for p in provenances),
             "sum_gen_weights": sum_gen if not first["is_data"] else None,
             "normalisation": norm,

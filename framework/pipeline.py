@@ -18,13 +18,24 @@ from .exceptions import ConfigError, FrameworkError
 from .generate import ensure_generated
 from .inputs import inspect_inputs
 from .load import LoadedConfig, load_config, split_names
-from .plan import Plan, RunSelection, SampleInputs, make_plan, select_samples, select_systematics
+from .plan import (
+    Plan,
+    RunSelection,
+    SampleInputs,
+    check_histogram_memory,
+    make_plan,
+    select_samples,
+    select_systematics,
+)
 from .preprocess import run_preprocessing
 from .rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
 from .run import RunResult, collect_results, run_event_loop
 from .timing import Timer
 from .views import make_presentation
-from .write import Provenance, output_name, read_member, write_outputs
+from .write import Provenance, check_writable, output_name, read_member, write_outputs
+
+
+DEFAULT_HISTOGRAM_MEMORY = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class RunOptions:
     progress_file: Path | None = None  # JSON of the stage and events done, rewritten as the run goes (notebooks)
     retries: int = 0  # times to try again to open a remote file
     compile: str = field(default_factory=default_mode)  # steps not in the cache: background | now | off
+    histogram_memory: int = DEFAULT_HISTOGRAM_MEMORY  # bytes the event loop's histograms may take
 
 
 def report_progress(path: Path | None, stage: str, **values: object) -> None:
@@ -107,9 +119,13 @@ class Inspected:
     cpp_files: list[Path]
     inputs: dict[str, SampleInputs]
     symbols: CppSymbols
+    options: RunOptions
 
     def plan(self, selection: RunSelection) -> Plan:
-        return make_plan(self.config, self.inputs, selection, self.symbols, self.cpp_files)
+        """The plan of `selection`; its histograms checked to fit in memory before any event is read."""
+        plan = make_plan(self.config, self.inputs, selection, self.symbols, self.cpp_files)
+        check_histogram_memory(plan, self.options.threads, self.options.histogram_memory)
+        return plan
 
 
 def inspect(options: RunOptions, timer: Timer | None = None) -> Inspected:
@@ -133,7 +149,7 @@ def inspect(options: RunOptions, timer: Timer | None = None) -> Inspected:
         inputs = inspect_inputs(config, names, options.skip_bad_files, options.retries)
     with timer.part("plan"):
         symbols = CppSymbols(cpp_files, [config.locate("cpp", i) for i in range(len(cpp_files))])
-    return Inspected(config, names, cpp_files, inputs, symbols)
+    return Inspected(config, names, cpp_files, inputs, symbols, options)
 
 
 def prepare(options: RunOptions, timer: Timer | None = None) -> tuple[Plan, list[Path]]:
@@ -204,10 +220,11 @@ def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) ->
     """Build, run and write a plan made before, here or elsewhere (a distributed task runs the
     plan its client made: no configuration to load, no file to inspect)."""
     timer = timer or Timer()
+    check_writable(options.output or Path("results") / plan.analysis)
     with timer.part("root"):
         root()
     booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
-    wall, loop = run_event_loop(booked)
+    wall, loop = run_event_loop(booked, plan)
     timer.add("loop", loop)
     timer.add("booking", wall - loop)  # readers made and tasks started, before the first event
     report_progress(options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop)

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError, Location, did_you_mean
-from .expressions import is_identifier, referenced_names
+from .expressions import is_identifier, referenced_names, subscripts
 from .load import LoadedConfig, lumi_of, split_names
 from .schema import YIELDS, AnalysisSpec, AxisSpec, CategorySpec, HistogramSpec
 from .systematics import CombinedEntry, CorrectionPlan, contribution, varies_columns
 
 SAMPLE_COLUMN = "__sample"
 FILE_SAMPLE_COLUMN = "__sample_of_file"  # defined per file by the build (DefinePerSample)
+DATASET_COLUMN = "__dataset"  # the dataset's number, defined by the build
 WEIGHT_NOMINAL = "__weight_nominal"
 WEIGHTS = "__weights"
 CUTFLOW_WEIGHTS = "__cutflow_weights"
@@ -42,6 +43,8 @@ class SampleInputs:
     array_sizes: Mapping[str, int] = field(default_factory=dict)  # array columns' lengths in the first event
     skipped: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-files)
     metadata: Mapping[str, float] = field(default_factory=dict)  # per-sample values read from branches (xsec: XSection)
+    # files whose columns differ from the first file's: file -> columns it lacks or has with another type
+    inconsistent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,15 @@ class SamplePlan:
     xsec: float | None
     lumi: float | None
     sum_weights: float | None
-    entry_limit: int | None
+    entry_limit: int | None  # --max-events, when it cuts the sample
     dataset: int
     parent: str | None = None  # for a sub-process of a split sample: that sample
     skipped_files: list[str] = field(default_factory=list)
+    ranges: list[list[int]] | None = None  # [begin, end) of each file's entries read, when not all of them
+
+    @property
+    def events_to_read(self) -> int:
+        return sum(end - begin for begin, end in self.ranges) if self.ranges is not None else sum(self.entries)
 
 
 @dataclass
@@ -236,6 +244,46 @@ class Plan:
         return "\n".join(lines)
 
 
+def axis_extent(a: AxisPlan) -> int:
+    """Bins of an axis in its storage, flow bins included."""
+    flow = {"regular": 2, "variable": 2, "integer": 2, "int_category": 1, "str_category": 1, "boolean": 0}
+    return a.bins + flow[a.kind]
+
+
+STORAGE_SHARED_BYTES = 4 << 20  # as fw::Storage::kSharedBytes: above, one storage for all threads
+
+
+def histogram_bytes(plan: Plan, threads: int) -> list[tuple[HistogramPlan, int]]:
+    """What the event loop holds for each histogram: cells (flow bins included) x entries (weight
+    variations and shape variations) x samples x 16 bytes, times the threads for the small
+    storages that each thread keeps apart."""
+    out = []
+    for d in plan.datasets:
+        entries = len(d.weight_entries) + 2 * len(d.shape_variations)
+        for h in d.histograms:
+            cells = 1
+            for a in h.axes:
+                cells *= axis_extent(a)
+            size = 16 * cells * entries * len(d.samples)
+            out.append((h, size * threads if size <= STORAGE_SHARED_BYTES and threads > 1 else size))
+    return out
+
+
+def check_histogram_memory(plan: Plan, threads: int, limit: int) -> None:
+    """Refuse, before any event is read, histograms that would not fit in `limit` bytes."""
+    sizes = histogram_bytes(plan, threads)
+    total = sum(size for _, size in sizes)
+    if total <= limit:
+        return
+    h, size = max(sizes, key=lambda item: item[1])
+    raise ConfigError(
+        f"the histograms need {total / 2**30:.2f} GiB in the event loop, more than the limit of "
+        f"{limit / 2**30:.2f} GiB; the largest, {h.name!r}, needs {size / 2**30:.2f} GiB",
+        h.origin,
+        "use fewer bins, or raise the limit with --histogram-memory (writing needs about as much again)",
+    )
+
+
 def _describe_axis(a: AxisPlan) -> str:
     if a.kind == "regular":
         return f"{a.name}[{a.bins} bins {a.low}..{a.high}]"
@@ -308,6 +356,7 @@ class _Node:
     name: str
     expression: str
     origin: Location
+    parts: list[tuple[str, Location]] = field(default_factory=list)  # pieces with places of their own, checked first
 
 
 class _ColumnResolver:
@@ -335,7 +384,9 @@ class _ColumnResolver:
         if name in spec.defines:
             return _Node(name, spec.defines[name], self.config.locate("defines", name))
         if name in spec.categories:
-            return _Node(name, category_expression(spec.categories[name]), self.config.locate("categories", name))
+            cat = spec.categories[name]
+            parts = [(cond, self.config.locate("categories", name, "cases", label)) for label, cond in (cat.cases or {}).items()]
+            return _Node(name, category_expression(cat), self.config.locate("categories", name), parts)
         if name.startswith("n") and name[1:] in spec.collections:
             coll = name[1:]
             return _Node(name, f"int(__{coll}_idx.size())", self.config.locate("collections", coll))
@@ -347,7 +398,7 @@ class _ColumnResolver:
                 expr = f"fw::collection_indices({where})"
             else:
                 expr = f"fw::collection_indices({where}, {c.from_}_{c.sort_by}, {str(not c.ascending).lower()})"
-            return _Node(name, expr, self.config.locate("collections", coll))
+            return _Node(name, expr, self.config.locate("collections", coll), [(where, self.config.locate("collections", coll, "where"))])
         for coll, c in spec.collections.items():
             prefix = coll + "_"
             if name.startswith(prefix) and len(name) > len(prefix):
@@ -368,7 +419,7 @@ class _ColumnResolver:
 
     def require(self, expression: str, origin: Location, stack: tuple[str, ...] = ()) -> None:
         for ref in referenced_names(expression):
-            if ref in self.inputs or ref in self.done or ref == FILE_SAMPLE_COLUMN:
+            if ref in self.inputs or ref in self.done or ref in (FILE_SAMPLE_COLUMN, DATASET_COLUMN):
                 continue
             if ref in stack:
                 cycle = " -> ".join((*stack[stack.index(ref):], ref))
@@ -382,6 +433,8 @@ class _ColumnResolver:
                     origin,
                     did_you_mean(ref, self.known_names()) or "check the spelling, or define it under 'defines'",
                 )
+            for part, place in node.parts:
+                self.require(part, place, (*stack, ref))
             self.require(node.expression, node.origin, (*stack, ref))
             self.done.add(ref)
             self.ordered.append(node)
@@ -482,20 +535,50 @@ def _value_axis(hist: str, axis: AxisSpec) -> tuple[AxisPlan, str | None]:
     return plan, (None if column == axis.expr else axis.expr)
 
 
-def _check_array_indices(config: LoadedConfig, names: Sequence[str], sizes: Mapping[str, int], label: str) -> None:
+def literal_subscripts(config: LoadedConfig, columns: set[str]) -> list[tuple[str, str, int, Location]]:
+    """Weight-variation factors that index an input array with a number (`PSWeight[2]`): every
+    event evaluates them, so the first event of the input already says whether they fit.
+    (systematic, array, index, place)."""
+    found = []
+    for name, syst in config.spec.systematics.items():
+        for direction in ("up", "down"):
+            expression = getattr(syst, direction, None) if getattr(syst, "kind", "") == "weight" else None
+            for _, _, array, index in subscripts(expression or "", columns):
+                if index.strip().isdigit():
+                    found.append((name, array, int(index), config.locate("systematics", name, direction)))
+    return found
+
+
+def _check_array_indices(
+    config: LoadedConfig, names: Sequence[str], sizes: Mapping[str, int], columns: set[str], label: str
+) -> None:
     """Indices of weight arrays against the arrays' lengths in the first event of the input."""
+    checks = []
     for name in names:
         syst = config.spec.systematics[name]
         array = getattr(syst, "from_array", None)
-        if array is None or array not in sizes:
-            continue
-        for i, index in enumerate(syst.indices or []):
-            if index >= sizes[array]:
-                raise ConfigError(
-                    f"index {index} is out of range: {array} has {sizes[array]} entries{label}",
-                    config.locate("systematics", name, "indices", i),
-                    f"valid indices are 0 to {sizes[array] - 1}",
-                )
+        indices = getattr(syst, "indices", None) or []
+        checks += [(array, index, config.locate("systematics", name, "indices", i)) for i, index in enumerate(indices)]
+    checks += [(array, index, place) for name, array, index, place in literal_subscripts(config, columns) if name in names]
+    for array, index, place in checks:
+        if array in sizes and index >= sizes[array]:
+            raise ConfigError(
+                f"index {index} is out of range: {array} has {sizes[array]} entries in the first event{label}",
+                place,
+                f"valid indices are 0 to {sizes[array] - 1}" if sizes[array] else f"{array} is empty in the first event",
+            )
+
+
+def _check_unused(r: _ColumnResolver) -> None:
+    """Defines, categories and collections that nothing reads are checked as well (unknown
+    names, cycles), on a copy of the resolver: they add no step to the graph."""
+    probe = _ColumnResolver(r.config, r.inputs, r.is_cpp_symbol, r.dataset_label)
+    probe.extra, probe.done, probe.symbols = dict(r.extra), set(r.done), set(r.symbols)
+    for block in ("defines", "categories", "collections"):
+        for name in getattr(r.spec, block):
+            column = name if block != "collections" else f"n{name}"
+            if column not in r.done:
+                probe.require(column, r.config.locate(block, name))
 
 
 def _sample_expression(config: LoadedConfig, members: list[SamplePlan]) -> str:
@@ -554,6 +637,14 @@ def _plan_dataset(
                         config.locate(block, name),
                         "choose another name; to vary an input column use a 'kind: shape' systematic",
                     )
+    for name, c in spec.collections.items():
+        if c.from_ not in spec.collections and not any(col.startswith(c.from_ + "_") for col in inputs.columns):
+            sources = set(spec.collections) | {col.split("_", 1)[0] for col in inputs.columns if "_" in col}
+            raise ConfigError(
+                f"collection {name!r} is made from {c.from_!r}: no collection and no input column {c.from_ + '_*'}{label}",
+                config.locate("collections", name, "from"),
+                did_you_mean(c.from_, sources) or "'from' names a collection or the prefix of input columns (Jet for Jet_pt)",
+            )
 
     # The file's sample is each event's sample unless a split sample divides files, or shape
     # variations need a plain Define between the per-file column and the varied fills (ROOT 6.40
@@ -563,7 +654,7 @@ def _plan_dataset(
     if sample_column == SAMPLE_COLUMN:
         r.extra[SAMPLE_COLUMN] = _Node(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
         r.require(SAMPLE_COLUMN, config.locate("samples"))
-    _check_array_indices(config, systematics, inputs.array_sizes, label)
+    _check_array_indices(config, systematics, inputs.array_sizes, set(inputs.columns), label)
     contributions = [(n, contribution(config, n, _applies(config, n, members, sample_column))) for n in systematics]
     shape_names: list[str] = []
     for name, contrib in contributions:
@@ -579,8 +670,9 @@ def _plan_dataset(
                         did_you_mean(column, r.known_names()) or "vary an input column or a name under 'defines'",
                     )
                 r.require(column, vary.origin)
-            for expr in vary.ups + vary.downs:
-                r.require(expr, vary.origin)
+            for (up_place, down_place), up, down in zip(vary.places, vary.ups, vary.downs):
+                r.require(up, up_place)
+                r.require(down, down_place)
             r.varies.append(Step("vary", name, "", vary.origin, vary.columns, vary.ups, vary.downs, vary.condition))
             shape_names.append(name)
 
@@ -657,6 +749,7 @@ def _plan_dataset(
         columns = list(dict.fromkeys(a.column for h in group for a in h.axes))
         fills.append(FillPlan(columns, weights_column, [h.name for h in group], list(group[0].where)))
 
+    _check_unused(r)
     steps = r.steps()
     for i, cut in enumerate(spec.selection):
         steps.append(Step("filter", cut.name, cut.cut, config.locate("selection", i, "cut")))
@@ -694,28 +787,42 @@ def _plan_dataset(
     return dataset, corrections
 
 
-def _limit_files(inputs: SampleInputs, max_events: int | None) -> tuple[list[str], list[int], int | None]:
-    """Files needed to read at most `max_events` events, and the limit if it cuts the sample."""
-    total = sum(inputs.entries)
-    if max_events is None or max_events >= total:
-        return list(inputs.files), list(inputs.entries), None
-    files, entries, seen = [], [], 0
-    for f, n in zip(inputs.files, inputs.entries):
-        if seen >= max_events:
-            break
-        files.append(f)
-        entries.append(n)
-        seen += n
-    return files, entries, max_events
-
-
-def part_of(found: SampleInputs, part: tuple[int, int] | None) -> SampleInputs:
-    """The files of chunk i of n (contiguous, by file), for batch parts."""
-    if part is None:
-        return found
-    i, n = part
-    lo, hi = (len(found.files) * (i - 1)) // n, (len(found.files) * i) // n
-    return replace(found, files=found.files[lo:hi], entries=found.entries[lo:hi])
+def reading(
+    found: SampleInputs, part: tuple[int, int] | None, max_events: int | None
+) -> tuple[list[str], list[int], list[list[int]] | None, int | None]:
+    """What a run reads of a sample: the files, their entries, the [begin, end) entries of each
+    file when not all of them, and the --max-events limit when it cuts. A batch part `i/n` takes
+    the i-th of n contiguous chunks of the files, or of the entries when there are fewer files
+    than parts (RDataFrame reads a file's entry range at the cost of counting past the rest);
+    --max-events then keeps the first entries of what the part reads."""
+    files, entries = list(found.files), list(found.entries)
+    ranges = [[0, n] for n in entries]
+    if part is not None:
+        i, n = part
+        if len(files) >= n:
+            lo, hi = (len(files) * (i - 1)) // n, (len(files) * i) // n
+            files, entries, ranges = files[lo:hi], entries[lo:hi], ranges[lo:hi]
+        else:
+            total = sum(entries)
+            lo, hi = (total * (i - 1)) // n, (total * i) // n
+            kept, offset = [], 0
+            for f, count in zip(files, entries):
+                begin, end = max(lo - offset, 0), min(hi - offset, count)
+                if begin < end:
+                    kept.append((f, count, [begin, end]))
+                offset += count
+            files, entries, ranges = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+    limit = None
+    if max_events is not None and max_events < sum(end - begin for begin, end in ranges):
+        limit, left, cut = max_events, max_events, []
+        for f, count, (begin, end) in zip(files, entries, ranges):
+            if left <= 0:
+                break
+            cut.append((f, count, [begin, min(end, begin + left)]))
+            left -= end - begin
+        files, entries, ranges = [c[0] for c in cut], [c[1] for c in cut], [c[2] for c in cut]
+    whole = all(r == [0, count] for r, count in zip(ranges, entries))
+    return files, entries, None if whole else ranges, limit
 
 
 def make_plan(
@@ -729,12 +836,11 @@ def make_plan(
     spec = config.spec
     names = select_samples(config, selection)
     systematics = select_systematics(spec, selection.systematics)
-    if selection.part is not None:
-        inputs = {n: part_of(inputs[n], selection.part) for n in names}
-        names = [n for n in names if inputs[n].files]
-        if not names:
-            i, n = selection.part
-            raise ConfigError(f"part {i}/{n} has no files: the selected samples have fewer than {n} files")
+    read = {n: reading(inputs[n], selection.part, selection.max_events) for n in names}
+    names = [n for n in names if read[n][0]]
+    if not names:
+        i, n = selection.part or (1, 1)
+        raise ConfigError(f"part {i}/{n} reads no event: the selected samples have fewer than {n} entries")
 
     groups: dict[tuple[str, str, bool, frozenset[str], frozenset[tuple[str, str]]], list[str]] = {}
     for name in names:
@@ -749,7 +855,7 @@ def make_plan(
         plans = []
         for name in members:
             s = spec.samples[name]
-            files, entries, limit = _limit_files(inputs[name], selection.max_events)
+            files, entries, ranges, limit = read[name]
             for output in split_names(name, s.split) or [name]:
                 plans.append(
                     SamplePlan(
@@ -771,6 +877,7 @@ def make_plan(
                         dataset=index,
                         parent=None if output == name else name,
                         skipped_files=list(inputs[name].skipped),
+                        ranges=ranges,
                     )
                 )
         samples.extend(plans)
@@ -780,6 +887,16 @@ def make_plan(
                 sizes[array] = min(size, sizes.get(array, size))
         found = SampleInputs((), (), columns, fmt, inputs[members[0]].column_types, sizes)
         dataset, needed = _plan_dataset(config, index, plans, found, systematics, is_cpp_symbol)
+        for name in members:
+            for file, differing in inputs[name].inconsistent.items():
+                used = sorted(set(differing) & set(dataset.input_types))
+                if used:
+                    raise ConfigError(
+                        f"sample {name!r}: file {file} lacks, or has with another type, column(s) {', '.join(used)} "
+                        "that the first file has and the analysis reads",
+                        config.locate("samples", name, "files"),
+                        "a sample's files must share the columns the analysis reads; remove the file or split the sample",
+                    )
         datasets.append(dataset)
         corrections.extend(c for c in needed if c not in corrections)
     order = [out for n in names for out in (split_names(n, spec.samples[n].split) or [n])]

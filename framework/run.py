@@ -7,6 +7,7 @@ normalised to luminosity x cross-section / sum of generator weights.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,9 @@ from typing import Any
 import hist
 import numpy as np
 
-from .build import BookedDataset, BookedGraph, axis_extent, shape_keys
+from .build import BookedDataset, BookedGraph, shape_keys
 from .exceptions import ExecutionError
-from .plan import CUTFLOW_ENTRIES, AxisPlan, HistogramPlan, Plan, SamplePlan
+from .plan import CUTFLOW_ENTRIES, AxisPlan, DatasetPlan, HistogramPlan, Plan, SamplePlan, axis_extent
 from .session import SessionError
 
 
@@ -37,17 +38,48 @@ class RunResult:
     samples: list[SampleResult]
 
 
-def run_event_loop(booked: BookedGraph) -> tuple[float, float]:
+def run_event_loop(booked: BookedGraph, plan: Plan) -> tuple[float, float]:
     """Run every graph in one go (JIT compiled before, in the build). Returns the wall time of
     the call and the time RDataFrame reports for the loop itself (the rest is its start)."""
     start = time.perf_counter()
     try:
         loop = booked.session.run(booked.handles())
     except SessionError as err:  # a C++ exception thrown by user code inside the loop
-        message = str(err).strip().splitlines()
-        raise ExecutionError(f"the event loop failed: {message[-1] if message else err!r}") from None
+        raise _loop_error(booked, plan, str(err)) from None
     wall = time.perf_counter() - start
     return wall, min(loop, wall) if loop > 0 else wall
+
+
+INDEX_ERROR = re.compile(r"fw::item site (\d+): index (-?\d+) is out of range for an array of (\d+) entries, "
+                         r"dataset (\d+) entry (\d+)")
+
+
+def _entry_place(plan: Plan, d: DatasetPlan, entry: int) -> str:
+    """'sample X, file F, entry N' of the dataset's entry number `entry` (files in order)."""
+    for f, position in zip(d.files, d.file_samples):
+        sample = plan.sample(d.samples[position])
+        count = sample.entries[sample.files.index(f)]
+        if entry < count:
+            return f"sample {sample.parent or sample.name!r}, file {f}, entry {entry}"
+        entry -= count
+    return f"entry {entry} past the files"
+
+
+def _loop_error(booked: BookedGraph, plan: Plan, text: str) -> ExecutionError:
+    """The loop's C++ exception as the user's mistake: an array index out of range names the
+    subscript as written, its YAML place, the sample, the file and the entry."""
+    found = INDEX_ERROR.search(text)
+    site = booked.sites.get(int(found.group(1))) if found else None
+    if found is None or site is None:
+        lines = text.strip().splitlines()
+        return ExecutionError(f"the event loop failed: {lines[-1] if lines else text!r}")
+    index, size, dataset, entry = found.group(2), found.group(3), int(found.group(4)), int(found.group(5))
+    where = next(_entry_place(plan, d.plan, entry) for d in booked.datasets if d.plan.index == dataset)
+    return ExecutionError(
+        f"index {index} is out of range in {site.written!r}: the array has {size} entries ({where})",
+        site.origin,
+        "guard the index with a cut or a condition, e.g. (nJet > 2 ? Jet_pt[2] : -1.)",
+    )
 
 
 def _take_buffer(booked: BookedGraph, fill: int, index: int, nsamples: int, extents: list[int]) -> np.ndarray:
@@ -131,10 +163,7 @@ def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan, last
 
 def _events_read(plan: Plan, d: BookedDataset) -> np.ndarray:
     """The cutflow's first row of collision data without a fill: events read, each of weight 1."""
-    counts = []
-    for name in d.plan.samples:
-        s = plan.sample(name)
-        counts.append(min(sum(s.entries), s.entry_limit) if s.entry_limit is not None else sum(s.entries))
+    counts = [plan.sample(name).events_to_read for name in d.plan.samples]
     return np.repeat(np.asarray(counts, dtype=np.float64)[:, None, None], len(CUTFLOW_ENTRIES), axis=1).repeat(2, axis=2)
 
 

@@ -24,7 +24,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from .exceptions import ConfigError, InputError, Location
+from .exceptions import ConfigError, ExecutionError, InputError, Location
 from .inputs import expand_entry
 from .rootenv import root
 
@@ -154,9 +154,65 @@ def _sample_block(lines: list[str], begin: int, end: int, sample: CommentedMap, 
     return head + kept + new
 
 
+def _refuse_shared_nodes(path: Path, samples: CommentedMap) -> None:
+    """Anchors, aliases and merge keys make one YAML node appear in several places: adding
+    computed lines to it would edit all of them. Such a file is refused, left untouched."""
+    seen: dict[int, str] = {}
+    for name, sample in samples.items():
+        place = Location(str(path), samples.lc.key(name)[0] + 1, f"samples.{name}")
+        if id(sample) in seen:
+            raise ConfigError(f"sample {name!r} is an alias of sample {seen[id(sample)]!r}", place,
+                              "write each sample out in full: the computed fields are added per sample")
+        seen[id(sample)] = name
+        if isinstance(sample, CommentedMap) and (getattr(sample, "merge", None) or sample.anchor.value):
+            raise ConfigError(f"sample {name!r} uses a YAML anchor or merge key ('<<')", place,
+                              "write each sample out in full: the computed fields are added per sample")
+
+
+def _plain_data(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain_data(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain_data(v) for v in node]
+    return node
+
+
+def _same_but_computed(before: Any, after: Any) -> bool:
+    """Whether two loaded files hold the same data apart from the computed keys of samples."""
+    a, b = _plain_data(before), _plain_data(after)
+    for doc in (a, b):
+        for sample in (doc.get("samples") or {}).values():
+            if isinstance(sample, dict):
+                for key in COMPUTED_KEYS:
+                    sample.pop(key, None)
+    return bool(a == b)
+
+
+def _write_through(path: Path, text: str, newline: str) -> None:
+    """Write `text` to the file `path` names (through a symbolic link, to its target), keeping its
+    mode, under a temporary name renamed at the end."""
+    target = Path(os.path.realpath(path))
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline=newline) as stream:
+            stream.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def update_samples_file(path: Path, generator_weight: str = "genWeight") -> UpdateReport:
     """Compute and write back the figures of every sample in a samples YAML file."""
-    text = path.read_text()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", Location(str(path), raw[: err.start].count(b"\n") + 1, ""),
+                          "save the file as UTF-8") from None
+    newline = "\r\n" if b"\r\n" in raw else "\n"
     yaml = _yaml()
     try:
         _, sequence_indent, dash_offset = load_yaml_guess_indent(text)
@@ -168,6 +224,7 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
     samples = doc.get("samples") if isinstance(doc, CommentedMap) else None
     if not isinstance(samples, CommentedMap):
         raise ConfigError("no 'samples:' mapping in this file", Location(str(path), 1, "samples"))
+    _refuse_shared_nodes(path, samples)
     report = UpdateReport(path)
     base = path.parent
     lines = text.splitlines(keepends=True)
@@ -179,6 +236,7 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
     after_samples = top.index("samples") + 1
     samples_end = doc.lc.key(top[after_samples])[0] if after_samples < len(top) else len(lines)
     edits: list[tuple[int, int, list[str]]] = []
+    expected: dict[str, dict[str, float | int]] = {}
     for position, (name, sample) in enumerate(samples.items()):
         place = Location(str(path), samples.lc.key(name)[0] + 1, f"samples.{name}")
         if not isinstance(sample, CommentedMap) or sample.fa.flow_style():
@@ -193,6 +251,7 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
         if not is_data:
             totals["sum_weights"] = sum(f.sum_weights for f in figures.values())
             totals["sum_weights2"] = sum(f.sum_weights2 for f in figures.values())
+        expected[name] = totals
         begin = samples.lc.key(name)[0] + 1
         end = samples.lc.key(names[position + 1])[0] if position + 1 < len(names) else samples_end
         while end > begin and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
@@ -206,10 +265,21 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
         lines[begin:end] = block
     report.changed = bool(edits)
     if edits:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as stream:
-            stream.write("".join(lines))
-        os.replace(tmp, path)
+        updated = "".join(lines)
+        try:
+            reloaded = _yaml().load(updated)
+        except YAMLError:
+            reloaded = None
+        written = (reloaded or {}).get("samples") or {}
+        computed_ok = all(
+            {k: written.get(name, {}).get(k) for k in totals} == totals for name, totals in expected.items()
+        )
+        if reloaded is None or not computed_ok or not _same_but_computed(doc, reloaded):
+            raise ExecutionError(
+                f"updating {path} would change it beyond the computed fields; it was left untouched",
+                hint="please report this file's layout; meanwhile write the computed fields by hand",
+            )
+        _write_through(path, updated, newline)
     return report
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 YIELDS = "yields"  # the histogram of events per category that every run writes
@@ -26,10 +26,23 @@ def _check_identifier(name: str, what: str) -> str:
     return name
 
 
-class Strict(BaseModel):
-    """Base of every block: unknown keys are errors, specs are immutable."""
+def _check_label(label: str) -> str:
+    if not label or label in (".", "..") or any(c in label for c in "/\\") or any(ord(c) < 32 for c in label):
+        raise ValueError(f"category label {label!r} cannot be used: plots and exports name files after it; "
+                         "use letters, digits and signs other than '/' and '\\'")
+    return label
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+# Names that become column names, file names or folder names: identifiers, checked at their key.
+Name = Annotated[str, AfterValidator(lambda v: _check_identifier(v, "name"))]
+Label = Annotated[str, AfterValidator(_check_label)]  # category labels, which also name plot files
+
+
+class Strict(BaseModel):
+    """Base of every block: unknown keys are errors, specs are immutable, numbers are finite
+    numbers (`.inf`, `.nan` and strings are refused; integers are written as integers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class GeneratorSpec(Strict):
@@ -45,11 +58,11 @@ class GeneratorSpec(Strict):
         "'data4l' mixes them; 'cosmic_dt' writes raw drift-tube TDC words of cosmic muons (tree 'raw') and their "
         "truth (tree 'truth')."
     )
-    events: int = Field(0, ge=0, description="Number of events (MC).")
-    mixture: dict[str, int] = Field(
+    events: StrictInt = Field(0, ge=0, description="Number of events (MC).")
+    mixture: dict[str, StrictInt] = Field(
         default_factory=dict, description="For process 'data': events per simulated process, e.g. {zmumu: 20000}."
     )
-    seed: int = Field(1, description="Random seed; the same seed gives the same file.")
+    seed: StrictInt = Field(1, description="Random seed; the same seed gives the same file.")
     format: Literal["ttree", "rntuple"] = Field(
         "ttree", description="Write a TTree (NanoAOD's format) or an RNTuple (ROOT's columnar format, read faster); "
         "the events are the same."
@@ -71,16 +84,16 @@ class GeneratorSpec(Strict):
 
 
 class FileStats(Strict):
-    events: int
+    events: StrictInt
     sum_weights: float | None = None
     sum_weights2: float | None = None
-    size: int
-    mtime_ns: int
-    splits: dict[str, tuple[int, float]] | None = None
+    size: StrictInt
+    mtime_ns: StrictInt
+    splits: dict[str, tuple[StrictInt, float]] | None = None
 
 
 class SplitStats(Strict):
-    events: int
+    events: StrictInt
     sum_weights: float
     fraction: float
 
@@ -100,12 +113,12 @@ class SampleSpec(Strict):
         None, description="Sum of generator weights of the whole sample, when known; or the name of a branch holding it."
     )
     generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
-    split: dict[str, Expression] | None = Field(
+    split: dict[Name, Expression] | None = Field(
         None,
         description="Sub-processes by event filter, e.g. {ttbb: 'nGenB >= 2'}: each is its own output sample "
         "(the first true condition wins; events matching none go to '<sample>_other'), normalised as the whole sample.",
     )
-    events: int | None = Field(None, ge=0, description="Computed by 'run-analysis samples update': events in all files.")
+    events: StrictInt | None = Field(None, ge=0, description="Computed by 'run-analysis samples update': events in all files.")
     sum_weights2: float | None = Field(None, description="Computed: sum of squared generator weights.")
     split_stats: dict[str, SplitStats] | None = Field(
         None, description="Computed per sub-process of 'split': events, sum of weights, fraction of the sum."
@@ -164,11 +177,11 @@ class CategorySpec(Strict):
     """An axis of categories, filled from `expr`. Give exactly one of values, integer, cases, boolean."""
 
     expr: Expression | None = Field(None, description="Expression giving the category value (not with 'cases').")
-    values: list[int] | None = Field(None, description="Integer category values; other values go to an 'other' bin.")
-    integer: tuple[int, int] | None = Field(
+    values: list[StrictInt] | None = Field(None, description="Integer category values; other values go to an 'other' bin.")
+    integer: tuple[StrictInt, StrictInt] | None = Field(
         None, description="[start, stop): consecutive integers, with under- and overflow (e.g. >= stop)."
     )
-    cases: dict[str, Expression] | None = Field(
+    cases: dict[Label, Expression] | None = Field(
         None, description="Label -> boolean condition; the first true condition wins, none -> 'other' bin."
     )
     boolean: bool = Field(False, description="A two-bin axis (false, true) from a boolean expression.")
@@ -184,9 +197,12 @@ class CategorySpec(Strict):
                 f" (found {', '.join(kinds)})" if kinds else ""))
         if (self.cases is None) == (self.expr is None):
             raise ValueError("'cases' takes no 'expr'; every other category needs 'expr'")
-        if self.integer is not None and self.integer[1] <= self.integer[0]:
-            raise ValueError("'integer' must be [start, stop] with stop > start")
         return self
+
+    @field_validator("integer")
+    @classmethod
+    def _integer(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        return _ordered_integers(v)
 
 
 class AxisSpec(Strict):
@@ -195,10 +211,10 @@ class AxisSpec(Strict):
     expr: Expression
     name: str | None = Field(None, description="Axis name; default: expr when it is a plain column name.")
     label: str | None = Field(None, description="Axis label for plots.")
-    bins: int | None = Field(None, gt=0)
+    bins: StrictInt | None = Field(None, gt=0)
     range: tuple[float, float] | None = None
     edges: list[float] | None = Field(None, min_length=2)
-    integer: tuple[int, int] | None = None
+    integer: tuple[StrictInt, StrictInt] | None = None
 
     @model_validator(mode="after")
     def _one_binning(self) -> AxisSpec:
@@ -208,17 +224,37 @@ class AxisSpec(Strict):
             raise ValueError("give exactly one binning: 'bins' with 'range', 'edges', or 'integer'")
         if regular and (self.bins is None or self.range is None):
             raise ValueError("a regular axis needs both 'bins' and 'range: [low, high]'")
-        if self.range is not None and not self.range[0] < self.range[1]:
-            raise ValueError("'range' must be [low, high] with low < high")
-        if self.edges is not None and any(b <= a for a, b in zip(self.edges, self.edges[1:])):
-            raise ValueError("'edges' must increase strictly")
-        if self.integer is not None and self.integer[1] <= self.integer[0]:
-            raise ValueError("'integer' must be [start, stop] with stop > start")
         if self.name is None and not IDENTIFIER.match(self.expr):
             raise ValueError("an axis over an expression needs a 'name'")
         if self.name is not None:
             _check_identifier(self.name, "axis name")
         return self
+
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"'range' must be [low, high] with low < high (found [{v[0]:g}, {v[1]:g}])")
+        return v
+
+    @field_validator("edges")
+    @classmethod
+    def _edges(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("'edges' must increase strictly")
+        return v
+
+    @field_validator("integer")
+    @classmethod
+    def _integer(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        return _ordered_integers(v)
+
+
+def _ordered_integers(v: tuple[int, int] | None) -> tuple[int, int] | None:
+    if v is not None and v[1] <= v[0]:
+        raise ValueError(f"'integer' must be [start, stop] with stop > start (found [{v[0]}, {v[1]}])")
+    return v
 
 
 class HistogramSpec(Strict):
@@ -257,7 +293,7 @@ class WeightSystematic(SystematicBase):
     up: Expression | None = Field(None, description="Factor multiplying the nominal weight for the up variation.")
     down: Expression | None = Field(None, description="Factor multiplying the nominal weight for the down variation.")
     from_array: str | None = Field(None, description="Array column of weight factors, e.g. LHEScaleWeight.")
-    indices: list[int] | None = Field(None, description="Entries of from_array to use, one variation each.")
+    indices: list[StrictInt] | None = Field(None, description="Entries of from_array to use, one variation each.")
     combine: Literal["envelope", "rms", "hessian"] | None = Field(
         None,
         description="Also record <name>Up/Down combining the array entries bin by bin: envelope (max/min), "
@@ -345,8 +381,8 @@ class BatchSpec(Strict):
 
     memory: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]B$", description="Memory per job, e.g. 2GB.")
     time: str = Field("2h", pattern=r"^\d+[smhd]$", description="Wall time per job, e.g. 90m, 2h.")
-    threads: int = Field(1, ge=1, description="Threads (cores) per job.")
-    files_per_job: int = Field(10, ge=1, description="Input files per job.")
+    threads: StrictInt = Field(1, ge=1, description="Threads (cores) per job.")
+    files_per_job: StrictInt = Field(10, ge=1, description="Input files per job.")
 
 
 SliceValue = str | int | float | list[str | int | float]
@@ -370,7 +406,7 @@ class PlotSpec(Strict):
         "(summed), or [low, high] on a continuous axis.",
     )
     log: bool = Field(False, description="Logarithmic y axis.")
-    rebin: int | None = Field(None, ge=2, description="Merge this many neighbouring bins of the drawn axis.")
+    rebin: StrictInt | None = Field(None, ge=2, description="Merge this many neighbouring bins of the drawn axis.")
     xlabel: str | None = Field(None, description="Default: the axis label.")
     ylabel: str | None = Field(None, description="Default: 'Events' or 'Events / bin width'.")
 
@@ -394,7 +430,7 @@ class CombineExport(Strict):
         default_factory=list, description="Category axes whose bins become combine channels (directories)."
     )
     slices: dict[str, SliceValue] = Field(default_factory=dict, description="Fixed selections of the remaining axes.")
-    rebin: int | None = Field(None, ge=2)
+    rebin: StrictInt | None = Field(None, ge=2)
 
 
 class CorrectionExport(Strict):
@@ -411,8 +447,8 @@ class CorrectionExport(Strict):
 
 
 class ExportsSpec(Strict):
-    combine: dict[str, CombineExport] = Field(default_factory=dict, description="File name -> combine shapes.")
-    corrections: dict[str, CorrectionExport] = Field(
+    combine: dict[Name, CombineExport] = Field(default_factory=dict, description="File name -> combine shapes.")
+    corrections: dict[Name, CorrectionExport] = Field(
         default_factory=dict, description="Correction name -> ratio; all go into one CorrectionSet JSON."
     )
 
@@ -449,7 +485,7 @@ class TnpFitSpec(Strict):
     signal: str = Field("template_gauss", description=f"One of {', '.join(SIGNAL_MODELS)}.")
     background: str = Field("cms", description=f"One of {', '.join(BACKGROUND_MODELS)}.")
     range: tuple[float, float] = Field((70.0, 110.0), description="Fit range in the pair mass (GeV).")
-    rebin: int = Field(1, ge=1, description="Merge this many mass bins before fitting.")
+    rebin: StrictInt = Field(1, ge=1, description="Merge this many mass bins before fitting.")
     simultaneous: bool = Field(True, description="Pass and fail fitted together with the efficiency as a parameter.")
 
 
@@ -459,7 +495,7 @@ class TnpAlternative(Strict):
     signal: str | None = None
     background: str | None = None
     range: tuple[float, float] | None = None
-    rebin: int | None = Field(None, ge=1)
+    rebin: StrictInt | None = Field(None, ge=1)
     tag: str | None = Field(None, description="Name of a tag definition under 'tag_variations'.")
     group: str | None = Field(
         None, description="Alternatives of one group (e.g. a wider and a narrower range) count as half their spread."
@@ -474,18 +510,18 @@ class TnpSpec(Strict):
     probe: Expression = Field(description="Per-muon condition of a probe.")
     opposite_charge: bool = True
     mass: tuple[float, float] = Field((50.0, 130.0), description="Pair mass window (GeV); also the histogram range.")
-    mass_bins: int = Field(80, gt=0)
-    selections: dict[str, Expression] = Field(min_length=1, description="Named per-muon probe selections.")
-    efficiencies: dict[str, TnpEfficiency] = Field(min_length=1)
-    binning: dict[str, TnpBinning] = Field(min_length=1, max_length=3, description="Up to three probe variables.")
-    tag_variations: dict[str, Expression] = Field(default_factory=dict, description="Alternative tag conditions.")
+    mass_bins: StrictInt = Field(80, gt=0)
+    selections: dict[Name, Expression] = Field(min_length=1, description="Named per-muon probe selections.")
+    efficiencies: dict[Name, TnpEfficiency] = Field(min_length=1)
+    binning: dict[Name, TnpBinning] = Field(min_length=1, max_length=3, description="Up to three probe variables.")
+    tag_variations: dict[Name, Expression] = Field(default_factory=dict, description="Alternative tag conditions.")
     fit: TnpFitSpec = Field(default_factory=TnpFitSpec)
     data_method: Literal["fit", "count"] = "fit"
     mc_method: Literal["fit", "count"] = "count"
-    systematics: dict[str, TnpAlternative] = Field(default_factory=dict)
+    systematics: dict[Name, TnpAlternative] = Field(default_factory=dict)
     chi2_limit: float = Field(3.0, gt=0, description="Fits with chi2/ndf above this are listed as poor.")
     flow: Literal["clamp", "error"] = Field("clamp", description="correctionlib behaviour outside the bins.")
-    workers: int = Field(2, ge=1, description="Processes that run the fits.")
+    workers: StrictInt = Field(2, ge=1, description="Processes that run the fits.")
     plot_fits: bool = Field(True, description="A plot per nominal data fit.")
 
 
@@ -519,28 +555,28 @@ class AnalysisSpec(Strict):
 
     schema_version: Literal[1] = Field(1, alias="schema", description="Version of this configuration language.")
     include: list[str] = Field(default_factory=list, description="Other YAML files merged into this one.")
-    analysis: str = Field(description="Name of the analysis.")
+    analysis: Name = Field(description="Name of the analysis (also the default output folder's).")
     lumi: float | None = Field(None, gt=0, description="Integrated luminosity in /pb for samples without an era.")
     eras: dict[str, EraSpec] = Field(default_factory=dict)
-    samples: dict[str, SampleSpec] = Field(min_length=1)
+    samples: dict[Name, SampleSpec] = Field(min_length=1)
     cpp: list[str] = Field(default_factory=list, description="C++ headers or sources to declare, relative to the YAML.")
-    collections: dict[str, CollectionSpec] = Field(default_factory=dict)
-    defines: dict[str, Expression] = Field(default_factory=dict, description="New columns: name -> C++ expression.")
+    collections: dict[Name, CollectionSpec] = Field(default_factory=dict)
+    defines: dict[Name, Expression] = Field(default_factory=dict, description="New columns: name -> C++ expression.")
     selection: list[CutSpec] = Field(default_factory=list, description="Ordered cuts; each is a cutflow row.")
-    categories: dict[str, CategorySpec] = Field(default_factory=dict)
+    categories: dict[Name, CategorySpec] = Field(default_factory=dict)
     weight: Expression = Field("1", description="Nominal event weight for simulation (data has weight 1).")
     generator_weight: Expression = Field(
         "genWeight", description="Per-event generator weight whose sum normalises simulated samples."
     )
-    systematics: dict[str, Systematic] = Field(default_factory=dict)
-    histograms: dict[str, HistogramSpec] = Field(
+    systematics: dict[Name, Systematic] = Field(default_factory=dict)
+    histograms: dict[Name, HistogramSpec] = Field(
         default_factory=dict, description="Histograms by name (at least one, unless 'tnp' makes its own)."
     )
     batch: BatchSpec = Field(default_factory=BatchSpec, description="Batch job resources.")
-    processes: dict[str, ProcessSpec] = Field(
+    processes: dict[Name, ProcessSpec] = Field(
         default_factory=dict, description="Labels and colours of processes; stacking order (first at the bottom)."
     )
-    plots: dict[str, PlotSpec] = Field(
+    plots: dict[Name, PlotSpec] = Field(
         default_factory=dict, description="Plots made by 'run-analysis plot'; default: one per histogram axis."
     )
     style: PlotStyleSpec = Field(default_factory=PlotStyleSpec, description="Experiment label and plot formats.")
@@ -550,11 +586,11 @@ class AnalysisSpec(Strict):
     )
     exports: ExportsSpec = Field(default_factory=ExportsSpec, description="Files for fits: combine shapes, corrections.")
     tnp: TnpSpec | None = Field(None, description="Tag-and-probe efficiencies and scale factors (see the README).")
-    significance: dict[str, SignificanceSpec] = Field(
+    significance: dict[Name, SignificanceSpec] = Field(
         default_factory=dict, description="Local significances reported by 'run-analysis plot'."
     )
     report: bool = Field(False, description="Also make the plots, tables and report page in OUT/report after a run.")
-    preprocess: dict[str, PreprocessSpec] = Field(
+    preprocess: dict[Name, PreprocessSpec] = Field(
         default_factory=dict, description="Stages that write the files samples read, run before the analysis."
     )
 
@@ -564,12 +600,6 @@ class AnalysisSpec(Strict):
             raise ValueError("declare at least one histogram under 'histograms' (or a 'tnp' section)")
         return self
 
-    @field_validator("collections", "defines", "categories", "histograms", "systematics", "samples", "plots")
-    @classmethod
-    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for name in v:
-            _check_identifier(name, "name")
-        return v
 
 
 def json_schema() -> dict[str, Any]:

@@ -29,7 +29,7 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_session_new": ("CORE", _P, [_c.c_uint]),
     "fw_session_free": ("CORE", None, [_P]),
     "fw_error": ("CORE", _S, [_P]),
-    "fw_dataset": ("CORE", _LL, [_P, _S, _S, _c.POINTER(_c.c_int), _S]),
+    "fw_dataset": ("CORE", _LL, [_P, _S, _S, _c.POINTER(_c.c_int), _S, _S, _c.c_int]),
     "fw_apply": ("CORE", _LL, [_P, _LL, _P]),
     "fw_column_type": ("CORE", _LL, [_P, _LL, _S, _S, _c.c_ulong]),
     "fw_fill_entries": ("CORE", _LL, [_P, _LL, _LL]),
@@ -44,7 +44,7 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_define": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
     "fw_filter": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
     "fw_vary": ("INTERPRET", _LL, [_P, _LL, _S, _S, _S]),
-    "fw_limit_entries": ("LIMIT", _LL, [_P, _LL, _S, _S, _c.POINTER(_LL)]),
+    "fw_read_ranges": ("RANGES", _LL, [_P, _LL, _S, _S, _c.POINTER(_LL), _c.POINTER(_LL)]),
     "fw_progress_bar": ("PROGRESS", _LL, [_P, _LL]),
     "fw_watch_progress": ("PROGRESS", _LL, [_P, _LL, _S, _c.c_ulonglong, _c.c_ulonglong]),
 }
@@ -122,13 +122,17 @@ class Session:
             raise SessionError(self._api.error(self._ptr).decode(errors="replace"))
         return value
 
-    def dataset(self, tree: str, files: Sequence[str], file_samples: Sequence[int], sample_column: str) -> int:
+    def dataset(self, tree: str, files: Sequence[str], file_samples: Sequence[int], sample_column: str,
+                dataset_column: str, index: int) -> int:
         samples = (ctypes.c_int * len(file_samples))(*file_samples)
-        return self._check(self._api.dataset(self._ptr, tree.encode(), _lines(files), samples, sample_column.encode()))
+        return self._check(self._api.dataset(self._ptr, tree.encode(), _lines(files), samples, sample_column.encode(),
+                                             dataset_column.encode(), index))
 
-    def limit_entries(self, node: int, tree: str, files: Sequence[str], takes: Sequence[int]) -> int:
-        counts = (ctypes.c_longlong * len(takes))(*takes)
-        return self._check(self._api.limit_entries(self._ptr, node, tree.encode(), _lines(files), counts))
+    def read_ranges(self, node: int, tree: str, files: Sequence[str], ranges: Sequence[Sequence[int]]) -> int:
+        """Only the entries [begin, end) of each file (--max-events, batch parts within a file)."""
+        begins = (ctypes.c_longlong * len(ranges))(*(r[0] for r in ranges))
+        ends = (ctypes.c_longlong * len(ranges))(*(r[1] for r in ranges))
+        return self._check(self._api.read_ranges(self._ptr, node, tree.encode(), _lines(files), begins, ends))
 
     def define(self, node: int, name: str, expression: str) -> int:
         return self._check(self._api.define(self._ptr, node, name.encode(), expression.encode()))

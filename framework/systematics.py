@@ -45,6 +45,7 @@ class VaryPlan:
     downs: list[str]
     origin: Location
     condition: str = ""  # C++ test of the sample; where false the columns stay nominal
+    places: list[tuple[Location, Location]] = field(default_factory=list)  # of each column's up and down
 
 
 @dataclass
@@ -111,7 +112,14 @@ class ShapeKind(Kind):
         ups = [v.up for v in varied.values()]
         downs = [v.down for v in varied.values()]
         key = ("systematics", name, "column") if spec.column is not None else ("systematics", name, "columns")
-        return Contribution(varies=[VaryPlan(name, list(varied), ups, downs, config.locate(*key), condition or "")])
+        where = ("systematics", name) if spec.column is not None else None
+        places = [
+            tuple(config.locate(*(where or ("systematics", name, "columns", column)), d) for d in ("up", "down"))
+            for column in varied
+        ]
+        return Contribution(
+            varies=[VaryPlan(name, list(varied), ups, downs, config.locate(*key), condition or "", places)]  # type: ignore[arg-type]
+        )
 
 
 def load_correction(config: LoadedConfig, name: str, spec: CorrectionlibSystematic) -> tuple[Path, Any]:

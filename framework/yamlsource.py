@@ -14,11 +14,17 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from .exceptions import ConfigError, Location
 
 YamlPath = tuple[str | int, ...]
+# A configuration is small; aliases that expand it past this many values are a mistake or an
+# attack ("billion laughs"), refused before anything is expanded.
+MAX_EXPANDED_NODES = 200_000
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")}
 
 
 def dotted(path: YamlPath) -> str:
@@ -53,7 +59,10 @@ def _plain(node: Any, path: YamlPath, file: Path, line: int, places: dict[YamlPa
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
-            key_line = node.lc.key(key)[0] + 1
+            try:
+                key_line = node.lc.key(key)[0] + 1
+            except KeyError:  # a key that came through a merge key (<<: *anchor): the mapping's line
+                key_line = line
             sub = (*path, str(key))
             places[sub] = Location(str(file), key_line, dotted(sub))
             out[str(key)] = _plain(value, sub, file, key_line, places)
@@ -75,6 +84,54 @@ def _plain(node: Any, path: YamlPath, file: Path, line: int, places: dict[YamlPa
     return str(node)
 
 
+def _line_of(text: bytes, position: int) -> int:
+    return text[:position].count(b"\n") + 1
+
+
+def _decoded(file: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        column = err.start - data.rfind(b"\n", 0, err.start)
+        raise ConfigError(
+            f"not UTF-8 text: byte 0x{data[err.start]:02x} at column {column}",
+            Location(str(file), _line_of(data, err.start), ""),
+            "save the file as UTF-8",
+        ) from None
+
+
+def _check_nodes(file: Path, root: Node) -> None:
+    """Tags other than YAML's plain ones are refused at their line (no object is ever built from
+    a tag), and so is a document whose aliases expand it past MAX_EXPANDED_NODES values."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that contains itself (a recursive alias) counts once
+        if node.tag not in PLAIN_TAGS:
+            raise ConfigError(
+                f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not allowed",
+                Location(str(file), node.start_mark.line + 1, ""),
+                "a configuration holds plain values, lists and mappings; remove the tag",
+            )
+        total = 1
+        if isinstance(node, MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, SequenceNode):
+            total += sum(size(v) for v in node.value)
+        if total > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"this value expands to more than {MAX_EXPANDED_NODES:,} values through aliases",
+                Location(str(file), node.start_mark.line + 1, ""),
+                "a configuration this large is a mistake: write it without nested aliases",
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
 def _read_one(file: Path, included_from: Location | None) -> tuple[dict[str, Any], dict[YamlPath, Location]]:
     if not file.is_file():
         raise ConfigError(
@@ -82,10 +139,14 @@ def _read_one(file: Path, included_from: Location | None) -> tuple[dict[str, Any
             included_from,
             "paths in 'include:' are relative to the file that includes them",
         )
+    data = file.read_bytes()
+    text = _decoded(file, data)
     yaml = YAML(typ="rt")
     try:
-        with file.open(encoding="utf-8") as stream:
-            document = yaml.load(stream)
+        root = yaml.compose(text)
+        if root is not None:
+            _check_nodes(file, root)
+        document = yaml.load(text)
     except DuplicateKeyError as err:
         mark = err.problem_mark
         raise ConfigError(
@@ -99,6 +160,14 @@ def _read_one(file: Path, included_from: Location | None) -> tuple[dict[str, Any
             f"not valid YAML: {err.problem or err.context}",
             Location(str(file), (mark.line + 1) if mark else 1, ""),
         ) from err
+    except ReaderError as err:
+        raise ConfigError(
+            f"not valid YAML text: {err.reason} (U+{err.character:04X})",
+            Location(str(file), text[: err.position].count("\n") + 1, ""),
+            "remove the control character",
+        ) from None
+    except YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", Location(str(file), 1, "")) from None
     if document is None:
         return {}, {}
     if not isinstance(document, CommentedMap):

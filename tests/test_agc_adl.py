@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def _agc_run(folder: Path, events: Path, min_jets: int) -> Path:
     text = (agc / "analysis.yaml").read_text()
     text = text.replace("[../../cpp/kinematics.h, agc.h]", f"[{REPO / 'cpp' / 'kinematics.h'}, {agc / 'agc.h'}]")
     text = text.replace("nSelJet >= 4", f"nSelJet >= {min_jets}")
+    if min_jets < 4:  # the b-tag variations read the first four jets: guard them (an index past the end is an error)
+        text = re.sub(r"SelJet_pt\[(\d)\]", r"(nSelJet > \1 ? SelJet_pt[\1] : 0.f)", text)
     config = folder / "config.yaml"
     config.write_text(
         f"schema: 1\nanalysis: agc_check\nlumi: {LUMI}\n"

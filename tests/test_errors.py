@@ -19,9 +19,14 @@ from framework.plan import RunSelection
 BAD = Path(__file__).parent / "bad_configs"
 
 
+def _text(path: Path) -> str:
+    """A config's text, undecodable bytes kept as they are (some files test exactly those)."""
+    return path.read_bytes().decode("utf-8", "surrogateescape")
+
+
 def _expectations(path: Path) -> dict[str, str]:
     found = {}
-    for line in path.read_text().splitlines():
+    for line in _text(path).splitlines():
         m = re.match(r"# (error|line|key): (.*)", line)
         if not m:
             break
@@ -30,11 +35,11 @@ def _expectations(path: Path) -> dict[str, str]:
 
 
 def _materialise(path: Path, folder: Path, generated: dict[str, Path]) -> Path:
-    text = path.read_text()
+    text = _text(path)
     for name, file in generated.items():
         text = text.replace(f"@{name}@", str(file))
     out = folder / path.name
-    out.write_text(text)
+    out.write_bytes(text.encode("utf-8", "surrogateescape"))
     return out
 
 

@@ -50,6 +50,33 @@ double at(const ROOT::RVec<T> &array, std::size_t i, const char *systematic)
    return static_cast<double>(array[i]);
 }
 
+// An element of a column array, checked: an index out of range is an error naming where it was
+// written (`site`, see framework/expressions.py: checked_indexing), the dataset and the entry
+// (rdfentry_, from which the file and sample are found), not a read of whatever lies past the array. An
+// array index (a mask or indices) selects as usual.
+[[noreturn]] inline void
+index_error(int site, long long index, std::size_t size, unsigned long long entry, int dataset)
+{
+   throw std::out_of_range("fw::item site " + std::to_string(site) + ": index " + std::to_string(index) +
+                           " is out of range for an array of " + std::to_string(size) + " entries, dataset " +
+                           std::to_string(dataset) + " entry " + std::to_string(entry));
+}
+
+template <typename T, typename I, std::enable_if_t<std::is_arithmetic_v<I>, int> = 0>
+const T &item(const ROOT::RVec<T> &array, I index, int site, unsigned long long entry, int dataset)
+{
+   const auto i = static_cast<long long>(index);
+   if (i < 0 || static_cast<std::size_t>(i) >= array.size())
+      index_error(site, i, array.size(), entry, dataset);
+   return array[static_cast<std::size_t>(i)];
+}
+
+template <typename T, typename I>
+auto item(const ROOT::RVec<T> &array, const ROOT::RVec<I> &selection, int, unsigned long long, int)
+{
+   return array[selection];
+}
+
 // Varied over nominal factor, 0 when the nominal is 0 (a weight variation given as a scale factor).
 inline double ratio(double varied, double nominal) { return nominal != 0. ? varied / nominal : 0.; }
 

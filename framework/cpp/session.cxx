@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -137,8 +138,10 @@ const char *fw_error(void *session)
 }
 
 // A dataset's first node: its files (one per line) with `sampleColumn`, the position of each
-// file's sample, defined per file.
-long long fw_dataset(void *session, const char *tree, const char *files, const int *fileSamples, const char *sampleColumn)
+// file's sample, defined per file, and `datasetColumn`, the dataset's number (an index error in
+// the loop names it: entry numbers alone are ambiguous across datasets run together).
+long long fw_dataset(void *session, const char *tree, const char *files, const int *fileSamples, const char *sampleColumn,
+                     const char *datasetColumn, int dataset)
 {
    return Guard(session, [&](Session &s) {
       const auto names = fw::Lines(files);
@@ -147,7 +150,7 @@ long long fw_dataset(void *session, const char *tree, const char *files, const i
          table[names[i] + "/" + tree] = fileSamples[i];
       ROOT::RDF::RNode root = ROOT::RDF::AsRNode(ROOT::RDataFrame(tree, names));
       s.roots.push_back(root);
-      return s.Add(root.DefinePerSample(sampleColumn, [table](unsigned, const ROOT::RDF::RSampleInfo &info) {
+      return s.Add(root.Define(datasetColumn, [dataset] { return dataset; }).DefinePerSample(sampleColumn, [table](unsigned, const ROOT::RDF::RSampleInfo &info) {
          const auto it = table.find(info.AsString());
          if (it == table.end())
             throw std::runtime_error("file not in the plan: " + info.AsString());
@@ -253,6 +256,20 @@ long long fw_run(void *session, const long long *fills, long long count, double 
             ROOT::RLogManager::Get().Remove(log);
          }
       } restore{channel, verbosity, log};
+      // RDataFrame prints "event loop was interrupted" to std::cerr before rethrowing a user
+      // code's exception; the exception is reported (framework/run.py), the line is noise.
+      struct QuietInterruption {
+         std::ostringstream text;
+         std::streambuf *kept = std::cerr.rdbuf(text.rdbuf());
+         ~QuietInterruption()
+         {
+            std::cerr.rdbuf(kept);
+            std::istringstream lines(text.str());
+            for (std::string line; std::getline(lines, line);)
+               if (line != "RDataFrame::Run: event loop was interrupted")
+                  std::cerr << line << '\n';
+         }
+      } quiet;
       ROOT::RDF::RunGraphs(handles);
       *loop = log->Elapsed();
       return 0LL;
@@ -327,15 +344,15 @@ long long fw_vary(void *session, long long node, const char *columns, const char
 #endif
 #endif
 
-// ---------------------------------------------------------------- --max-events
-#if defined(FW_SESSION_ALL) || defined(FW_SESSION_LIMIT)
-#ifndef FW_SESSION_LIMIT_DONE
-#define FW_SESSION_LIMIT_DONE
+// ---------------------------------------------------------------- entry ranges
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_RANGES)
+#ifndef FW_SESSION_RANGES_DONE
+#define FW_SESSION_RANGES_DONE
 namespace fw {
 
-// Position of the next entry in the current file, per processing slot (for --max-events).
-// With threads rdfentry_ is not the entry number in the file; but each task starts at a
-// known entry of one file (RSampleInfo::EntryRange) and reads its entries in order.
+// Position of the next entry in the current file, per processing slot. With threads rdfentry_
+// is not the entry number in the file; but each task starts at a known entry of one file
+// (RSampleInfo::EntryRange) and reads its entries in order.
 class FilePosition {
 public:
    explicit FilePosition(unsigned nslots) : fNext(nslots, 0) {}
@@ -350,25 +367,31 @@ private:
 
 extern "C" {
 
-// Read at most takes[i] of the first entries of file i (--max-events).
-long long fw_limit_entries(void *session, long long node, const char *tree, const char *files, const long long *takes)
+// Read only the entries [begins[i], ends[i]) of file i (--max-events, batch parts within a file).
+long long fw_read_ranges(void *session, long long node, const char *tree, const char *files, const long long *begins,
+                         const long long *ends)
 {
    return Guard(session, [&](Session &s) {
       const auto names = fw::Lines(files);
-      std::unordered_map<std::string, long long> table;
+      std::unordered_map<std::string, std::pair<long long, long long>> table;
       for (std::size_t i = 0; i < names.size(); ++i)
-         table[names[i] + "/" + tree] = takes[i];
+         table[names[i] + "/" + tree] = {begins[i], ends[i]};
       auto position = std::make_shared<fw::FilePosition>(s.nslots);
       auto limited = s.Node(node)
-                        .DefinePerSample("__to_read_of_file",
+                        .DefinePerSample("__range_of_file",
                                          [table, position](unsigned slot, const ROOT::RDF::RSampleInfo &info) {
                                             position->StartTask(slot, info.EntryRange().first);
-                                            return table.at(info.AsString());
+                                            const auto &range = table.at(info.AsString());
+                                            return ROOT::RVec<long long>{range.first, range.second};
                                          })
                         // a varied action must not read a DefinePerSample column directly (ROOT 6.40 aborts)
-                        .Define("__to_read", [](long long n) { return n; }, {"__to_read_of_file"})
-                        .Filter([position](unsigned slot, long long n) { return position->Next(slot) < n; },
-                                {"rdfslot_", "__to_read"});
+                        .Define("__range", [](const ROOT::RVec<long long> &r) { return r; }, {"__range_of_file"})
+                        .Filter(
+                           [position](unsigned slot, const ROOT::RVec<long long> &range) {
+                              const long long entry = position->Next(slot);
+                              return range[0] <= entry && entry < range[1];
+                           },
+                           {"rdfslot_", "__range"});
       return s.Add(limited);
    });
 }
