@@ -293,7 +293,7 @@ def framework_config(folder: Path, queries: list[str], file: Path) -> Path:
 
 def run_framework(config: Path, out: Path, threads: int, env: dict[str, str], warm_up: bool) -> dict[str, Any]:
     """A, timed by the framework itself (`--profile`): set-up = process start to the first event."""
-    command = [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", str(threads), "--force",
+    command = [sys.executable, "-m", "framework", str(config), "-o", str(out), "-j", str(threads), "--force",
                "--no-progress"]
     if warm_up:  # untimed: the steps compiled into the cache for the timed run
         subprocess.run([*command, "--compile", "now"], capture_output=True, text=True, cwd=REPO, env=env, check=True)
@@ -351,8 +351,8 @@ def ensure_file(events: int, fmt: str) -> Path:
     path = CACHE / (f"adl_{events}.root" if fmt == "ttree" else f"adl_{events}_{fmt}.root")
     if not path.exists():
         code = (
-            "from pathlib import Path; from framework.generate import write_events; "
-            "from framework.schema import GeneratorSpec; "
+            "from pathlib import Path; from framework.testing.generate import write_events; "
+            "from framework.config.schema import GeneratorSpec; "
             f"write_events(GeneratorSpec(process='adl', events={events}, seed=31, format={fmt!r}), Path({str(path)!r}))"
         )
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

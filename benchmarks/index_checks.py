@@ -60,11 +60,11 @@ def main() -> int:
     os.environ["RDF_ANALYSIS_CACHE"] = str(folder / "cache")
     os.environ["RDF_ANALYSIS_COMPILE"] = "off"  # both modes interpreted alike
     sys.path.insert(0, str(REPO))
-    from framework import build
-    from framework.generate import write_events
-    from framework.pipeline import RunOptions, execute
-    from framework.results import differences
-    from framework.schema import GeneratorSpec
+    from framework.engine import build
+    from framework.testing.generate import write_events
+    from framework.execute.pipeline import RunOptions, execute
+    from framework.present.results import differences
+    from framework.config.schema import GeneratorSpec
 
     events = folder / "ttbar.root"
     write_events(GeneratorSpec(process="ttbar", events=args.events, seed=7), events)

@@ -34,7 +34,7 @@ histograms:
 
 
 def _run(config: Path, out: Path) -> float:
-    subprocess.run([sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "--force"], check=True,
+    subprocess.run([sys.executable, "-m", "framework", str(config), "-o", str(out), "--force"], check=True,
                    cwd=REPO, capture_output=True)
     summary = json.loads((out / "run.json").read_text())
     return summary["events"] / summary["event_loop_seconds"]
@@ -45,9 +45,9 @@ def main() -> None:
     p.add_argument("--events", type=int, default=500_000)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    from framework import parquet
-    from framework.generate import write_events
-    from framework.schema import GeneratorSpec
+    from framework.inputs import parquet
+    from framework.testing.generate import write_events
+    from framework.config.schema import GeneratorSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -115,8 +115,8 @@ def jes_factor(k: int) -> float:
 
 def inputs(events: int, cache: Path = CACHE) -> tuple[Path, Path]:
     """Generated events and the correction file, made once per size and cached."""
-    from framework.generate import write_events, write_muon_scale_factors
-    from framework.schema import GeneratorSpec
+    from framework.testing.generate import write_events, write_muon_scale_factors
+    from framework.config.schema import GeneratorSpec
 
     cache.mkdir(parents=True, exist_ok=True)
     events_file = cache / f"ttbar_{events}.root"
@@ -190,11 +190,11 @@ def peak_rss_bytes() -> int:
 def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[str, Any]:
     """A: plan, build (JIT included: the framework compiles pending code before its loop), loop,
     write; with `compile_after`, the steps are then compiled into the cache (not timed)."""
-    from framework.build import build_graph
-    from framework.compiled import submit
-    from framework.pipeline import RunOptions, prepare
-    from framework.run import collect_results, run_event_loop
-    from framework.write import Provenance, write_outputs
+    from framework.engine.build import build_graph
+    from framework.engine.compiled import submit
+    from framework.execute.pipeline import RunOptions, prepare
+    from framework.engine.run import collect_results, run_event_loop
+    from framework.output.write import Provenance, write_outputs
 
     start = time.perf_counter()
     plan, _ = prepare(RunOptions(config=config))
@@ -339,7 +339,7 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
     """Every bin of every histogram and variation: A == B within relative 1e-6."""
     import numpy as np
 
-    from framework.write import read_histograms
+    from framework.output.write import read_histograms
 
     ours = read_histograms(a_out / "ttbar.hist.zip")
     equal, worst, checked = True, 0.0, 0
@@ -374,7 +374,7 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
 
 
 def child_b(events_file: Path, corrections: Path, threads: int, a_out: Path, norm: float) -> dict[str, Any]:
-    import framework.write  # noqa: F401  # everything the comparison needs is imported before the long loop
+    import framework.output.write  # noqa: F401  # everything the comparison needs is imported before the long loop
 
     start = time.perf_counter()
     varied, _ = build_b(events_file, corrections, threads)

@@ -54,7 +54,7 @@ def run(config: Path, out: Path, env: dict[str, str], threads: int) -> dict[str,
     profile = out.with_suffix(".profile.json")
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "--force", "-j", str(threads),
+        [sys.executable, "-m", "framework", str(config), "-o", str(out), "--force", "-j", str(threads),
          "--no-progress", "--profile", str(profile)],
         env=env, check=True, stdout=subprocess.DEVNULL, cwd=REPO,
     )
@@ -64,7 +64,7 @@ def run(config: Path, out: Path, env: dict[str, str], threads: int) -> dict[str,
 
 def wait_for_compile(env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "framework.cli", "cache", "wait", "--timeout", "900"], env=env, check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "framework", "cache", "wait", "--timeout", "900"], env=env, check=True, cwd=REPO)
     return time.perf_counter() - start
 
 
@@ -89,7 +89,7 @@ def saved_to_written(out: Path, save: Any, timeout: float = 300.0) -> float:
 def watch_mode(config: Path, out: Path, env: dict[str, str], threads: int) -> dict[str, float]:
     log = open(out.with_suffix(".watch.log"), "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "--force", "-j", str(threads),
+        [sys.executable, "-m", "framework", str(config), "-o", str(out), "--force", "-j", str(threads),
          "--no-progress", "--watch"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
     )
@@ -123,14 +123,14 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from framework.results import differences  # noqa: PLC0415
+    from framework.present.results import differences  # noqa: PLC0415
 
     folder = Path(tempfile.mkdtemp(prefix="turnaround-")) if args.keep is None else args.keep
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RDF_ANALYSIS_CACHE": str(folder / "cache"), "RDF_ANALYSIS_COMPILE": "background"}
     config = copy_of_demo(folder)
     # the demo's events, made once (not timed): a dry run generates what is missing
-    subprocess.run([sys.executable, "-m", "framework.cli", str(config), "--dry-run"], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "framework", str(config), "--dry-run"], env=env, check=True,
                    stdout=subprocess.DEVNULL, cwd=REPO)
     shutil.rmtree(folder / "cache")
 

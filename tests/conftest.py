@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from framework.generate import write_events, write_muon_scale_factors
-from framework.pipeline import RunOptions, RunReport, execute
-from framework.plan import RunSelection
-from framework.schema import GeneratorSpec
+from framework.testing.generate import write_events, write_muon_scale_factors
+from framework.execute.pipeline import RunOptions, RunReport, execute
+from framework.plan.model import RunSelection
+from framework.config.schema import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "RDF_ANALYSIS_DATA"

@@ -17,9 +17,9 @@ import uhi.io.zip
 import uproot
 from scipy import stats
 
-from framework.generate import write_events
-from framework.pipeline import RunOptions, execute
-from framework.schema import GeneratorSpec
+from framework.testing.generate import write_events
+from framework.execute.pipeline import RunOptions, execute
+from framework.config.schema import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
 FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"

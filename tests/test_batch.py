@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from framework.exceptions import InputError
-from framework.merge import merge_outputs
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
-from framework.write import read_histograms, read_member
+from framework.errors import InputError
+from framework.output.merge import merge_outputs
+from framework.execute.pipeline import RunOptions, execute
+from framework.plan.model import RunSelection
+from framework.output.write import read_histograms, read_member
 
 CONFIG = """
 analysis: batch
@@ -68,7 +68,7 @@ def test_missing_part_is_listed_with_its_command(config, tmp_path):
     for i in (1, 3):
         execute(RunOptions(config=config, output=tmp_path, selection=RunSelection(part=(i, 3)), command=(
             "run-analysis", str(config), "--part", f"{i}/3", "-o", str(tmp_path))))
-    proc = subprocess.run([sys.executable, "-m", "framework.cli", "merge", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "framework", "merge", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 1
     assert "zmumu: missing part(s) 2" in proc.stdout
     assert f"run-analysis {config} --part 2/3 -o {tmp_path}" in (tmp_path / "resubmit.txt").read_text()
@@ -87,8 +87,8 @@ def test_part_from_another_config_is_refused(config, tmp_path):
 
 
 def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
-    from framework.load import load_config
-    from framework.submit import write_jobs
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
 
     loaded = load_config(config)
     out = tmp_path / "parts"
@@ -131,7 +131,7 @@ def test_unreadable_file_is_an_error_or_skipped_on_request(config, tmp_path):
     bad = folder / "zmumu_9.root"
     bad.write_bytes((folder / "zmumu_0.root").read_bytes()[:20000])  # truncated
     try:
-        from framework.exceptions import InputError as Error
+        from framework.errors import InputError as Error
 
         with pytest.raises(Error, match=r"sample 'zmumu': cannot open .*zmumu_9.root(.|\n)*--skip-bad-files"):
             execute(RunOptions(config=config, output=tmp_path / "strict", force=True))

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from framework import cache, compiled
-from framework.inputs import FileFacts
-from framework.results import differences
+from framework import cache
+
+from framework.engine import compiled
+from framework.inputs.files import FileFacts
+from framework.present.results import differences
 
 from conftest import REPO
 
@@ -68,7 +70,7 @@ def _run(config: Path, out: Path, *extra: str, env: dict[str, str] | None = None
     """`run-analysis` in a process of its own, one thread; returns its --profile."""
     profile = out.with_suffix(".json")
     subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", "1", "--force", "--no-progress",
+        [sys.executable, "-m", "framework", str(config), "-o", str(out), "-j", "1", "--force", "--no-progress",
          "--profile", str(profile), *extra],
         check=True, cwd=REPO, env=env or os.environ.copy(), capture_output=True, text=True,
     )
@@ -76,7 +78,7 @@ def _run(config: Path, out: Path, *extra: str, env: dict[str, str] | None = None
 
 
 def test_input_facts_come_from_the_cache_until_the_file_changes(own_cache, generated, tmp_path, monkeypatch):
-    import framework.inputs as inputs
+    import framework.inputs.files as inputs
 
     path = tmp_path / "copy.root"
     path.write_bytes(generated["ttbar"].read_bytes())
@@ -168,7 +170,7 @@ def test_a_changed_root_or_compiler_changes_every_key(monkeypatch):
 
 def test_two_runs_at_once_share_one_cache(generated, tmp_path):
     config = _config(tmp_path, generated)
-    command = [sys.executable, "-m", "framework.cli", str(config), "-j", "1", "--force", "--no-progress", "--compile", "now"]
+    command = [sys.executable, "-m", "framework", str(config), "-j", "1", "--force", "--no-progress", "--compile", "now"]
     runs = [subprocess.Popen([*command, "-o", str(tmp_path / f"out{i}")], cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
     outputs = [r.communicate(timeout=600)[0] for r in runs]
@@ -183,12 +185,12 @@ def test_cache_command_shows_and_clears(own_cache, generated, tmp_path):
     config = _config(tmp_path, generated)
     env = {**os.environ, cache.ENV: str(own_cache)}
     _run(config, tmp_path / "out", env=env)
-    info = subprocess.run([sys.executable, "-m", "framework.cli", "cache", "info"], env=env, capture_output=True,
+    info = subprocess.run([sys.executable, "-m", "framework", "cache", "info"], env=env, capture_output=True,
                           text=True, check=True, cwd=REPO).stdout
     assert str(own_cache) in info and "inputs" in info and "compiled steps" in info
-    subprocess.run([sys.executable, "-m", "framework.cli", "cache", "clear"], env=env, check=True, cwd=REPO,
+    subprocess.run([sys.executable, "-m", "framework", "cache", "clear"], env=env, check=True, cwd=REPO,
                    capture_output=True)
     assert not any(p.is_file() for p in own_cache.rglob("*"))
-    bad = subprocess.run([sys.executable, "-m", "framework.cli", "cache", "clear", "nonsense"], env=env, cwd=REPO,
+    bad = subprocess.run([sys.executable, "-m", "framework", "cache", "clear", "nonsense"], env=env, cwd=REPO,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no cache area 'nonsense'" in bad.stderr

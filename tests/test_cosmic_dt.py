@@ -12,8 +12,8 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework.cli import main
-from framework.rootenv import declare_file, root
+from framework.app.cli import main
+from framework.engine.rootenv import declare_file, root
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "analyses" / "cosmic_dt" / "config.yaml"

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from framework.distributed import execute_on_dask, execute_on_spark
-from framework.pipeline import RunOptions, execute
-from framework.write import read_histograms, read_member
+from framework.execute.executors import execute_on_dask, execute_on_spark
+from framework.execute.pipeline import RunOptions, execute
+from framework.output.write import read_histograms, read_member
 
 CONFIG = """
 analysis: on_dask

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framework import parquet
-from framework.distributed import execute_on_spark
-from framework.load import load_config
-from framework.pipeline import RunOptions, execute
-from framework.write import read_histograms
+from framework.inputs import parquet
+from framework.execute.executors import execute_on_spark
+from framework.config.load import load_config
+from framework.execute.pipeline import RunOptions, execute
+from framework.output.write import read_histograms
 
 from http_files import serve  # tests/ is on the path
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from framework.exceptions import FrameworkError
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
+from framework.errors import FrameworkError
+from framework.execute.pipeline import RunOptions, execute
+from framework.plan.model import RunSelection
 
 BAD = Path(__file__).parent / "bad_configs"
 
@@ -74,7 +74,7 @@ def test_cli_misspelt_column_exits_nonzero_with_place(tmp_path, generated):
     config = _materialise(BAD / "misspelt_column.yaml", tmp_path, generated)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "framework", str(config), "-o", str(out)], capture_output=True, text=True
     )
     assert proc.returncode == 2
     assert f"{config}:9: defines.met2: unknown column 'MET_ptt'" in proc.stderr
@@ -86,7 +86,7 @@ def test_cli_misspelt_column_exits_nonzero_with_place(tmp_path, generated):
 def test_cli_compile_error_shows_no_root_trace(tmp_path, generated):
     config = _materialise(BAD / "cpp_does_not_compile.yaml", tmp_path, generated)
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(tmp_path / "out")], capture_output=True, text=True
+        [sys.executable, "-m", "framework", str(config), "-o", str(tmp_path / "out")], capture_output=True, text=True
     )
     assert proc.returncode == 2
     assert f"{config}:9: defines.bad: column 'bad' does not compile" in proc.stderr

@@ -8,8 +8,8 @@ import awkward as ak
 import pytest
 import uproot
 
-from framework.exceptions import ConfigError
-from framework.pipeline import RunOptions, execute
+from framework.errors import ConfigError
+from framework.execute.pipeline import RunOptions, execute
 
 REPO = Path(__file__).resolve().parent.parent
 

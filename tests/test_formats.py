@@ -97,7 +97,7 @@ def test_generated_ttree_and_rntuple_give_identical_histograms(write_config, run
     """The generator writes the same events as a TTree or an RNTuple (`generate: {format: rntuple}`);
     every histogram and variation (weights, a weight array, a Jet_pt shape variation) is identical,
     bit for bit on one thread."""
-    from framework.results import differences
+    from framework.present.results import differences
 
     def config(fmt: str) -> object:
         return write_config(

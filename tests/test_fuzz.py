@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from framework.exceptions import FrameworkError
-from framework.inputs import FileFacts
-from framework.load import load_config
-from framework.plan import RunSelection, SampleInputs, make_plan
-from framework.views import make_presentation
+from framework.errors import FrameworkError
+from framework.inputs.files import FileFacts
+from framework.config.load import load_config
+from framework.plan.model import RunSelection, SampleInputs, make_plan
+from framework.present.views import make_presentation
 
 DEMO = (REPO / "analyses" / "demo" / "config.yaml").read_text().replace("../../", f"{REPO}/")
 CHARACTERS = st.sampled_from(list(string.printable) + ["\x00", "\x07", "\x1b", "é", "µ", "\ufeff", "&", "*", "!!", "<<"])
@@ -88,7 +88,7 @@ samples:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=edits(SAMPLES))
 def test_samples_update_never_corrupts_a_file(text, tmp_path, generated, monkeypatch):
-    import framework.samples as samples
+    import framework.app.samples as samples
 
     monkeypatch.setattr(samples, "_scan", lambda path, tree, weight, is_data, place: (100, 50.0, 30.0))
     monkeypatch.setattr(samples, "_scan_splits", lambda *args: {})

@@ -15,7 +15,7 @@ import uhi.io.zip
 import uproot
 from scipy import optimize
 
-from framework.cli import main
+from framework.app.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "analyses" / "higgs_4l" / "config.yaml"

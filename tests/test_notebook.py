@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from framework.exceptions import ConfigError, FrameworkError
-from framework.notebook import Analysis
-from framework.results import load_histograms
+from framework.errors import ConfigError, FrameworkError
+from framework.app.notebook import Analysis
+from framework.present.results import load_histograms
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from framework import parquet
-from framework.pipeline import RunOptions, execute
+from framework.inputs import parquet
+from framework.execute.pipeline import RunOptions, execute
 
 CONFIG = """
 analysis: parquet

@@ -11,8 +11,8 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework.pipeline import RunOptions, execute, prepare
-from framework.plan import Plan, RunSelection
+from framework.execute.pipeline import RunOptions, execute, prepare
+from framework.plan.model import Plan, RunSelection
 
 CONFIG = """
 analysis: generated

@@ -19,13 +19,13 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework.cli import main
-from framework.exceptions import FrameworkError, InputError
-from framework.load import load_config
-from framework.pipeline import RunOptions, execute
-from framework.plotting import draw, plot_data, poisson_interval
-from framework.present import make_exports, make_report, prepare_presentation
-from framework.results import load_histograms
+from framework.app.cli import main
+from framework.errors import FrameworkError, InputError
+from framework.config.load import load_config
+from framework.execute.pipeline import RunOptions, execute
+from framework.present.plotting import draw, plot_data, poisson_interval
+from framework.present.commands import make_exports, make_report, prepare_presentation
+from framework.present.results import load_histograms
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "analyses" / "demo" / "config.yaml"
@@ -272,7 +272,7 @@ def test_cli_plot_error_exits_nonzero_without_output(demo_run, tmp_path, capsys)
 
 
 def _plot_from_shell(outputs: Path, target: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "framework.cli", "plot", str(DEMO), "-i", str(outputs), "-o", str(target)]
+    command = [sys.executable, "-m", "framework", "plot", str(DEMO), "-i", str(outputs), "-o", str(target)]
     return subprocess.run(command, capture_output=True, text=True)
 
 

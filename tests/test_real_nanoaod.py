@@ -15,7 +15,7 @@ JES = 1.05
 
 @pytest.fixture(scope="module")
 def report(shared_data, tmp_path_factory, kinematics_header):
-    from framework.pipeline import RunOptions, execute
+    from framework.execute.pipeline import RunOptions, execute
 
     folder = tmp_path_factory.mktemp("nanoaod")
     config = folder / "config.yaml"

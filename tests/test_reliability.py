@@ -21,12 +21,12 @@ import pytest
 import uproot
 from conftest import REPO
 
-from framework import write
-from framework.exceptions import ConfigError, ExecutionError, InputError
-from framework.merge import merge_outputs
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
-from framework.results import differences
+from framework.output import write
+from framework.errors import ConfigError, ExecutionError, InputError
+from framework.output.merge import merge_outputs
+from framework.execute.pipeline import RunOptions, execute
+from framework.plan.model import RunSelection
+from framework.present.results import differences
 
 SMALL = """
 analysis: small
@@ -48,7 +48,7 @@ def _config(write_config, generated, expr: str = "GoodJet_pt[0]", name: str = "c
 
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "framework.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "framework", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def test_an_index_past_the_end_stops_the_loop_at_its_place(write_config, generated, tmp_path):
@@ -202,7 +202,7 @@ samples:
 @pytest.fixture
 def no_scanning(monkeypatch):
     """`samples update` without ROOT: fixed figures per file."""
-    import framework.samples as samples
+    import framework.app.samples as samples
 
     monkeypatch.setattr(samples, "_scan", lambda path, tree, weight, is_data, place: (100, 50.0, 30.0))
     monkeypatch.setattr(samples, "_scan_splits", lambda *args: {})
@@ -210,7 +210,7 @@ def no_scanning(monkeypatch):
 
 @pytest.mark.parametrize("layout", ["alias", "merge_key"])
 def test_samples_update_refuses_shared_nodes_and_leaves_the_file(no_scanning, generated, tmp_path, layout):
-    from framework.samples import update_samples_file
+    from framework.app.samples import update_samples_file
 
     text = SAMPLES.format(ttbar=generated["ttbar"]).replace("  ttbar:\n", "  ttbar: &common\n")
     text += "  ttbar_again: *common\n" if layout == "alias" else "  ttbar_more:\n    <<: *common\n    xsec: 1.0\n"
@@ -223,7 +223,7 @@ def test_samples_update_refuses_shared_nodes_and_leaves_the_file(no_scanning, ge
 
 
 def test_samples_update_keeps_line_endings_mode_and_links(no_scanning, generated, tmp_path):
-    from framework.samples import update_samples_file
+    from framework.app.samples import update_samples_file
 
     target = tmp_path / "real.yaml"
     target.write_bytes(SAMPLES.format(ttbar=generated["ttbar"]).replace("\n", "\r\n").encode())
@@ -288,7 +288,7 @@ def test_every_name_that_becomes_a_path_is_checked(tmp_path, where, change):
     refused at its key before anything is written."""
     from ruamel.yaml import YAML
 
-    from framework.load import load_config
+    from framework.config.load import load_config
 
     path = tmp_path / "config.yaml"
     with path.open("w") as stream:

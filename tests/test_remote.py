@@ -9,8 +9,8 @@ import socket
 import numpy as np
 import pytest
 
-from framework.exceptions import InputError
-from framework.pipeline import RunOptions, execute
+from framework.errors import InputError
+from framework.execute.pipeline import RunOptions, execute
 
 from http_files import serve  # tests/ is on the path (rootdir conftest)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import uproot
 
-from framework.exceptions import InputError
-from framework.samples import update_samples_file
+from framework.errors import InputError
+from framework.app.samples import update_samples_file
 
 ORIGINAL = """\
 # Samples of a test era: comments, anchors and odd quoting must survive.
@@ -146,7 +146,7 @@ def test_split_sub_processes_add_up_to_the_parent(generated, write_config, run_c
 
 
 def test_runs_tree_sums_are_used_when_present(generated, tmp_path):
-    from framework.rootenv import root
+    from framework.engine.rootenv import root
 
     r = root()
     path = tmp_path / "with_runs.root"

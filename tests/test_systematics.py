@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import uproot
 
-from framework.pipeline import RunOptions, prepare
-from framework.plan import RunSelection
+from framework.execute.pipeline import RunOptions, prepare
+from framework.plan.model import RunSelection
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ histograms:
 
 @pytest.fixture(scope="module")
 def report(generated, tmp_path_factory):
-    from framework.pipeline import execute
+    from framework.execute.pipeline import execute
 
     folder = tmp_path_factory.mktemp("systematics")
     config = folder / "config.yaml"

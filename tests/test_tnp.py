@@ -17,15 +17,15 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework import tnp as tnp_module
-from framework.cli import main
-from framework.exceptions import ConfigError
-from framework.fitting import Efficiency
-from framework.generate import TNP_ETA_EDGES, TNP_PT_EDGES, TNP_TRUTH
-from framework.load import load_config
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
-from framework.results import load_outputs
+from framework.extensions.tnp import measure as tnp_module
+from framework.app.cli import main
+from framework.errors import ConfigError
+from framework.extensions.tnp.fitting import Efficiency
+from framework.testing.generate import TNP_ETA_EDGES, TNP_PT_EDGES, TNP_TRUTH
+from framework.config.load import load_config
+from framework.execute.pipeline import RunOptions, execute
+from framework.plan.model import RunSelection
+from framework.present.results import load_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "analyses" / "tnp_muon" / "config.yaml"
@@ -214,7 +214,7 @@ def test_systematics_combine_singles_and_groups():
 def test_compiled_likelihood_and_its_gradient(background):
     """The compiled likelihood of the nominal model equals the numpy one, and its analytic
     gradient (which MIGRAD uses) equals central finite differences."""
-    from framework.fitting import BACKGROUNDS, FitInput, Model
+    from framework.extensions.tnp.fitting import BACKGROUNDS, FitInput, Model
 
     rng = np.random.default_rng(7)
     edges = np.linspace(50, 130, 81)

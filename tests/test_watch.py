@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from framework.results import differences
+from framework.present.results import differences
 
 CONFIG = """
 schema: 1
@@ -42,7 +42,7 @@ class Watcher:
         self.log = config.with_suffix(".log")
         self.stream = open(self.log, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", "1", "--no-progress", "--watch"],
+            [sys.executable, "-m", "framework", str(config), "-o", str(out), "-j", "1", "--no-progress", "--watch"],
             cwd=REPO, stdout=self.stream, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -99,7 +99,7 @@ def test_watch_reruns_on_saves_and_survives_a_bad_edit(generated, kinematics_hea
         code = watcher.stop()
     assert code == 0 and "[watch] stopped" in watcher.text()
     plain = tmp_path / "plain"
-    subprocess.run([sys.executable, "-m", "framework.cli", str(config), "-o", str(plain), "-j", "1", "--no-progress"],
+    subprocess.run([sys.executable, "-m", "framework", str(config), "-o", str(plain), "-j", "1", "--no-progress"],
                    cwd=REPO, check=True, capture_output=True)
     assert differences(out, plain) == []
 

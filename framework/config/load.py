@@ -1,0 +1,243 @@
+"""Load stage: YAML files -> validated `AnalysisSpec`, with every key's source line.
+
+Two passes: structure (pydantic, `framework.config.schema`), then the meaning that needs
+no input file (cross-references between blocks, duplicate names, luminosity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from framework.errors import ConfigError, Location, did_you_mean
+from framework.config.schema import YIELDS, AnalysisSpec, Strict
+from framework.config.yamlsource import SourceMap, YamlPath, read_config_tree
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated analysis and where each of its keys was written."""
+
+    path: Path
+    spec: AnalysisSpec
+    source: SourceMap
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def locate(self, *path: str | int) -> Location:
+        return self.source.locate(tuple(path))
+
+    def config_hash(self) -> str:
+        """Hash of every YAML file that makes up the analysis (main file first)."""
+        digest = hashlib.sha256()
+        for file in self.source.files:
+            digest.update(file.read_bytes())
+        return digest.hexdigest()
+
+
+def _models() -> list[type[Strict]]:
+    found: list[type[Strict]] = []
+    todo = list(Strict.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo.extend(model.__subclasses__())
+    return found
+
+
+def _field_names(model: type[Strict]) -> set[str]:
+    return {f.alias or name for name, f in model.model_fields.items()}
+
+
+def _valid_keys_beside(siblings: set[str]) -> set[str]:
+    """Keys of the config blocks that best fit the keys written beside an unknown one."""
+    best: set[str] = set()
+    best_score = -1
+    for model in _models():
+        names = _field_names(model)
+        score = len(siblings & names)
+        if score > best_score:
+            best, best_score = set(names), score
+        elif score == best_score:
+            best |= names
+    return best
+
+
+def _yaml_path(data: Any, loc: tuple[str | int, ...], missing: bool = False) -> tuple[YamlPath, Any]:
+    """Follow pydantic's error location through the data, skipping union-member tags.
+
+    With `missing`, the last element names a key that is absent: it is kept.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+    if missing and loc and (not path or path[-1] != loc[-1]):
+        path.append(loc[-1])
+        node = None
+    return tuple(path), node
+
+
+def _message(error: dict[str, Any], data: Any, source: SourceMap) -> tuple[Location, str]:
+    kind = error["type"]
+    path, _ = _yaml_path(data, tuple(error["loc"]), missing=kind == "missing")
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        parent_path, parent = _yaml_path(data, tuple(path[:-1]))
+        siblings = set(parent) - {key} if isinstance(parent, dict) else set()
+        hint = did_you_mean(key, _valid_keys_beside(siblings)) if siblings or parent_path else ""
+        valid = sorted(_valid_keys_beside(siblings))
+        text = f"unknown key {key!r}" + (f"; {hint}" if hint else "") + f" (valid keys here: {', '.join(valid)})"
+        return source.locate(path), text
+    if kind == "missing":
+        return source.locate(path), f"missing required key {path[-1]!r}"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if "input" in error and kind.endswith("_type") or kind.endswith("_parsing"):
+        msg += f" (found {error.get('input')!r})"
+    return source.locate(path), msg
+
+
+def _relevant(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop 'wrong type' errors of union members when a deeper error explains the problem."""
+    kept = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        # a union member's "wrong type" is noise beside another member's real reason (deeper, or
+        # at the same depth but not about the type)
+        shadowed = e["type"].endswith("_type") and any(
+            tuple(o["loc"])[: len(loc) - 1] == loc[:-1]
+            and (len(o["loc"]) > len(loc) or not o["type"].endswith("_type"))
+            for o in errors
+            if o is not e
+        )
+        if not shadowed:
+            kept.append(e)
+    return kept or errors
+
+
+def validate_structure(data: dict[str, Any], source: SourceMap) -> AnalysisSpec:
+    try:
+        return AnalysisSpec.model_validate(data)
+    except pydantic.ValidationError as err:
+        problems = [_message(e, data, source) for e in _relevant(err.errors())]
+        first_loc, first_msg = problems[0]
+        more = "".join(f"\n  also {loc}: {msg}" for loc, msg in problems[1:])
+        raise ConfigError(first_msg + more, first_loc) from None
+
+
+def check_meaning(config: LoadedConfig) -> None:
+    """Cross-references that need no input file."""
+    spec = config.spec
+    owners: dict[str, Location] = {}
+    for block in ("collections", "defines", "categories"):
+        for name in getattr(spec, block):
+            place = config.locate(block, name)
+            if name in owners:
+                first = owners[name]
+                raise ConfigError(
+                    f"name {name!r} is already used at {first.file}:{first.line} ({first.key})",
+                    place,
+                    "collections, defines and categories share one namespace of column names",
+                )
+            owners[name] = place
+    for hname, hist in spec.histograms.items():
+        if hname == YIELDS:
+            raise ConfigError(
+                f"histogram name {YIELDS!r} is reserved",
+                config.locate("histograms", hname),
+                f"every run writes {YIELDS!r} (events per category); choose another name",
+            )
+        names: set[str] = set()
+        for i, axis in enumerate(hist.axes):
+            if isinstance(axis, str):
+                if axis not in spec.categories:
+                    raise ConfigError(
+                        f"histogram axis {axis!r} is not a declared category",
+                        config.locate("histograms", hname, "axes", i),
+                        did_you_mean(axis, spec.categories) or "declare it under 'categories' or write the axis as a mapping",
+                    )
+                name = axis
+            else:
+                name = axis.name or axis.expr
+            if name in names or name == "systematic":
+                raise ConfigError(
+                    f"axis name {name!r} appears twice in histogram {hname!r}"
+                    if name != "systematic"
+                    else "'systematic' is the name of the axis the framework adds",
+                    config.locate("histograms", hname, "axes", i),
+                    "give the axis another 'name'",
+                )
+            names.add(name)
+    seen_cuts: dict[str, int] = {}
+    for i, cut in enumerate(spec.selection):
+        if cut.name in seen_cuts:
+            raise ConfigError(
+                f"cut name {cut.name!r} is used twice (also selection[{seen_cuts[cut.name]}])",
+                config.locate("selection", i, "name"),
+                "cut names are cutflow rows and must be unique",
+            )
+        seen_cuts[cut.name] = i
+    outputs: dict[str, str] = {}
+    for name, sample in spec.samples.items():
+        for sub in split_names(name, sample.split):
+            if sub in spec.samples and sub != name or sub in outputs:
+                raise ConfigError(
+                    f"sub-process {sub!r} of sample {name!r} has the name of another sample",
+                    config.locate("samples", name, "split"),
+                    "output samples need distinct names",
+                )
+            outputs[sub] = name
+        if sample.era is not None and spec.eras and sample.era not in spec.eras:
+            raise ConfigError(
+                f"era {sample.era!r} of sample {name!r} is not declared under 'eras'",
+                config.locate("samples", name, "era"),
+                did_you_mean(sample.era, spec.eras) or f"declared eras: {', '.join(spec.eras)}",
+            )
+        if not sample.is_data and lumi_of(spec, sample.era) is None:
+            raise ConfigError(
+                f"no luminosity for simulated sample {name!r}",
+                config.locate("samples", name),
+                "set a top-level 'lumi' (/pb) or give the sample an 'era' declared with a 'lumi'",
+            )
+    for name in spec.collections:
+        source = spec.collections[name].from_
+        if source == name:
+            raise ConfigError(
+                f"collection {name!r} is made from itself", config.locate("collections", name, "from")
+            )
+
+
+def split_names(sample: str, split: dict[str, str] | None) -> list[str]:
+    """Output samples of a sample: itself, or its sub-processes and `<sample>_other`."""
+    return [*split, f"{sample}_other"] if split else []
+
+
+def lumi_of(spec: AnalysisSpec, era: str | None) -> float | None:
+    if era is not None and era in spec.eras:
+        return spec.eras[era].lumi
+    return spec.lumi
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read, merge includes, validate. Raises ConfigError naming the file, line and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    data, source = read_config_tree(path)
+    spec = validate_structure(data, source)
+    config = LoadedConfig(path=path.resolve(), spec=spec, source=source)
+    check_meaning(config)
+    from framework.extensions.tnp.config import expand_tnp  # noqa: PLC0415  (it builds on this module)
+
+    return expand_tnp(config)

@@ -1,0 +1,1 @@
+"""Tag and probe: efficiencies from fits of pass/fail mass histograms."""
