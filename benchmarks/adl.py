@@ -352,7 +352,7 @@ def ensure_file(events: int, fmt: str) -> Path:
     if not path.exists():
         code = (
             "from pathlib import Path; from framework.testing.generate import write_events; "
-            "from framework.config.schema import GeneratorSpec; "
+            "from framework.config.schema.analysis import GeneratorSpec; "
             f"write_events(GeneratorSpec(process='adl', events={events}, seed=31, format={fmt!r}), Path({str(path)!r}))"
         )
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -49,7 +49,7 @@ def samples_file(folder: Path, events: int, files: int) -> Path:
             else:
                 spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={100 * (1 + list(SHARES).index(name)) + i})"
             code = (f"from pathlib import Path; from framework.testing.generate import write_events; "
-                    f"from framework.config.schema import GeneratorSpec; write_events({spec}, Path({str(path)!r}))")
+                    f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))")
             subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
         listing = ", ".join(json.dumps(str(p)) for p in paths)
         kind = "is_data: true" if name == "data" else f"xsec: {2000.0 if name == 'zmumu' else 832.0}, process: {'DY' if name == 'zmumu' else 'ttbar'}"

@@ -64,7 +64,7 @@ def main() -> int:
     from framework.testing.generate import write_events
     from framework.execute.pipeline import RunOptions, execute
     from framework.present.results import differences
-    from framework.config.schema import GeneratorSpec
+    from framework.testing.spec import GeneratorSpec
 
     events = folder / "ttbar.root"
     write_events(GeneratorSpec(process="ttbar", events=args.events, seed=7), events)

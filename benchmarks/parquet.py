@@ -47,7 +47,7 @@ def main() -> None:
     args = p.parse_args()
     from framework.inputs import parquet
     from framework.testing.generate import write_events
-    from framework.config.schema import GeneratorSpec
+    from framework.testing.spec import GeneratorSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -116,7 +116,7 @@ def jes_factor(k: int) -> float:
 def inputs(events: int, cache: Path = CACHE) -> tuple[Path, Path]:
     """Generated events and the correction file, made once per size and cached."""
     from framework.testing.generate import write_events, write_muon_scale_factors
-    from framework.config.schema import GeneratorSpec
+    from framework.testing.spec import GeneratorSpec
 
     cache.mkdir(parents=True, exist_ok=True)
     events_file = cache / f"ttbar_{events}.root"

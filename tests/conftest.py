@@ -12,7 +12,7 @@ import pytest
 from framework.testing.generate import write_events, write_muon_scale_factors
 from framework.execute.pipeline import RunOptions, RunReport, execute
 from framework.plan.model import RunSelection
-from framework.config.schema import GeneratorSpec
+from framework.testing.spec import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "RDF_ANALYSIS_DATA"

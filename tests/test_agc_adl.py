@@ -19,7 +19,7 @@ from scipy import stats
 
 from framework.testing.generate import write_events
 from framework.execute.pipeline import RunOptions, execute
-from framework.config.schema import GeneratorSpec
+from framework.testing.spec import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
 FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"

@@ -11,7 +11,7 @@ from pathlib import Path
 import hist
 import uhi.io.zip
 
-from framework.config.schema import json_schema_text
+from framework.config.schema.analysis import json_schema_text
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "analyses" / "demo" / "config.yaml"

@@ -9,7 +9,7 @@ import numpy as np
 import uproot
 
 from framework.testing.generate import write_events
-from framework.config.schema import GeneratorSpec
+from framework.testing.spec import GeneratorSpec
 
 
 def _content_digest(path) -> str:

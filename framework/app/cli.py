@@ -101,7 +101,7 @@ def _part(text: str) -> tuple[int, int]:
 
 
 def _schema_main(argv: list[str]) -> int:
-    from framework.config.schema import json_schema_text  # noqa: PLC0415
+    from framework.config.schema.analysis import json_schema_text  # noqa: PLC0415
 
     p = argparse.ArgumentParser(prog="run-analysis schema", description=COMMANDS["schema"])
     p.add_argument("-o", "--output", type=Path)

@@ -14,7 +14,8 @@ from typing import Any
 import pydantic
 
 from framework.errors import ConfigError, Location, did_you_mean
-from framework.config.schema import YIELDS, AnalysisSpec, Strict
+from framework.config.schema.analysis import AnalysisSpec
+from framework.config.schema.base import Strict, YIELDS
 from framework.config.yamlsource import SourceMap, YamlPath, read_config_tree
 
 

@@ -19,7 +19,9 @@ from typing import Any
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.config.expressions import is_identifier, referenced_names, subscripts
 from framework.config.load import LoadedConfig, lumi_of, split_names
-from framework.config.schema import YIELDS, AnalysisSpec, AxisSpec, CategorySpec, HistogramSpec
+from framework.config.schema.analysis import AnalysisSpec
+from framework.config.schema.base import YIELDS
+from framework.config.schema.core import AxisSpec, CategorySpec, HistogramSpec
 from framework.plan.systematics import CombinedEntry, CorrectionPlan, contribution, varies_columns
 
 SAMPLE_COLUMN = "__sample"

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.config.load import LoadedConfig
-from framework.config.schema import CorrectionlibSystematic, ShapeSystematic, WeightSystematic
+from framework.config.schema.systematics import CorrectionlibSystematic, ShapeSystematic, WeightSystematic
 
 
 @dataclass

@@ -18,7 +18,7 @@ from scipy import stats
 
 from framework.present.project import blinded, project
 from framework.present.results import DATA, RunOutputs
-from framework.config.schema import PlotStyleSpec
+from framework.config.schema.presentation import PlotStyleSpec
 from framework.present.views import Presentation, View
 
 ONE_SIGMA = stats.norm.cdf(1) - stats.norm.cdf(-1)

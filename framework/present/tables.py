@@ -13,7 +13,7 @@ import numpy as np
 
 from framework.present.project import blinded, project
 from framework.present.results import DATA, RunOutputs, all_indices
-from framework.config.schema import YIELDS
+from framework.config.schema.base import YIELDS
 from framework.present.views import AxisCut, Presentation
 
 

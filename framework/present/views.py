@@ -16,7 +16,8 @@ from framework.errors import ConfigError, Location, did_you_mean
 from framework.config.load import LoadedConfig, lumi_of, split_names
 from framework.plan.model import AxisPlan, histogram_axes
 from framework.present.results import DATA
-from framework.config.schema import YIELDS, ProcessSpec, SliceValue
+from framework.config.schema.base import YIELDS
+from framework.config.schema.presentation import ProcessSpec, SliceValue
 
 CATEGORY_KINDS = ("str_category", "int_category", "integer", "boolean")
 # CMS's colour-blind-friendly palette (Petroff), for processes without a colour

@@ -18,7 +18,7 @@ import numpy as np
 from framework.errors import ConfigError, InputError
 from framework.config.load import LoadedConfig
 from framework.engine.rootenv import declare_file, root
-from framework.config.schema import GeneratorSpec
+from framework.testing.spec import GeneratorSpec
 
 PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "adl": 2, "wjets": 3, "single_top": 4, "data": -1}
 # Tag-and-probe samples: tightId efficiency of tracker muons per (|eta|, pT) bin, isolation

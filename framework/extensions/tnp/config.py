@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.config.load import LoadedConfig
-from framework.config.schema import BACKGROUND_MODELS, SIGNAL_MODELS, AxisSpec, HistogramSpec, TnpSpec
+from framework.config.schema.core import AxisSpec, HistogramSpec
+from framework.extensions.tnp.schema import BACKGROUND_MODELS, SIGNAL_MODELS, TnpSpec
 
 TNP_HISTOGRAM = "tnp"
 PREFIX = "tnp_"

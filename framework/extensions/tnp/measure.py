@@ -31,7 +31,7 @@ from framework.errors import ConfigError
 from framework.extensions.tnp.fitting import Efficiency, FitInput, clopper_pearson, fit_efficiency, weighted_count
 from framework.config.load import LoadedConfig
 from framework.present.results import RunOutputs, load_outputs, sum_histograms
-from framework.config.schema import TnpSpec
+from framework.extensions.tnp.schema import TnpSpec
 from framework.extensions.tnp.config import TNP_HISTOGRAM
 
 CORRECTION_FILE = "tnp_scale_factors.json"
