@@ -26,6 +26,45 @@ def pytest_configure(config: pytest.Config) -> None:
     if "RDF_ANALYSIS_CACHE" not in os.environ:
         os.environ["RDF_ANALYSIS_CACHE"] = config._rdf_cache = tempfile.mkdtemp(prefix="rdf-analysis-test-cache-")  # type: ignore[attr-defined]
     os.environ.setdefault("RDF_ANALYSIS_COMPILE", "off")
+    # Hypothesis keeps its example database under the working directory by default.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(os.environ["RDF_ANALYSIS_CACHE"], "hypothesis"))
+
+
+# What may appear in the checkout while tests run: Python's own byte code and build metadata.
+_EXPECTED_LITTER = ("__pycache__/", ".egg-info/", ".pytest_cache/")
+
+
+def _source_tree_changes() -> set[str] | None:
+    """Every file git would report as new, changed or ignored in the checkout (None outside git)."""
+    import subprocess  # noqa: PLC0415
+
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain=v1", "--untracked-files=all", "--ignored"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {line for line in listing.splitlines() if not any(part in line for part in _EXPECTED_LITTER)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._tree_before = _source_tree_changes()  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests never write into the source tree: fail the session if they did."""
+    before = getattr(session.config, "_tree_before", None)
+    after = _source_tree_changes()
+    if before is None or after is None:
+        return
+    written = sorted(after - before)
+    if written:
+        print("\ntests wrote into the source tree (they must write under tmp_path):\n  " + "\n  ".join(written))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
