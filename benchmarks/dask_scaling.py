@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from framework.present.results import differences  # noqa: PLC0415
+    from framework.present.results import differences
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

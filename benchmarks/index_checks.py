@@ -61,9 +61,9 @@ def main() -> int:
     os.environ["RDF_ANALYSIS_COMPILE"] = "off"  # both modes interpreted alike
     sys.path.insert(0, str(REPO))
     from framework.engine import build
-    from framework.testing.generate import write_events
     from framework.execute.pipeline import RunOptions, execute
     from framework.present.results import differences
+    from framework.testing.generate import write_events
     from framework.testing.spec import GeneratorSpec
 
     events = folder / "ttbar.root"

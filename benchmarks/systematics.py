@@ -192,8 +192,8 @@ def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[
     write; with `compile_after`, the steps are then compiled into the cache (not timed)."""
     from framework.engine.build import build_graph
     from framework.engine.compiled import submit
-    from framework.execute.pipeline import RunOptions, prepare
     from framework.engine.run import collect_results, run_event_loop
+    from framework.execute.pipeline import RunOptions, prepare
     from framework.output.write import Provenance, write_outputs
 
     start = time.perf_counter()
@@ -348,7 +348,7 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
         keys = {str(k) for k in varied.GetKeys()}
         theirs: dict[str, Any] = {}
 
-        def get(key: str) -> Any:
+        def get(key: str, varied: Any = varied, keys: set[str] = keys, theirs: dict[str, Any] = theirs) -> Any:
             if key not in theirs:
                 values, variances = thn_to_numpy(varied[key if key in keys else "nominal"])
                 # B's channel axis has an (empty) underflow bin that A's category axis has not
@@ -392,7 +392,7 @@ def child_b(events_file: Path, corrections: Path, threads: int, a_out: Path, nor
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"child {args[:2]} failed")

@@ -123,7 +123,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from framework.present.results import differences  # noqa: PLC0415
+    from framework.present.results import differences
 
     folder = Path(tempfile.mkdtemp(prefix="turnaround-")) if args.keep is None else args.keep
     folder.mkdir(parents=True, exist_ok=True)

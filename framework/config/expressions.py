@@ -22,14 +22,7 @@ _IDENT = re.compile(r"^[A-Za-z_]\w*$")
 _LAMBDA_PARAMS = re.compile(r"\[[^\]]*\]\s*\(([^)]*)\)")
 
 CPP_WORDS = frozenset(
-    """
-    alignof and auto bool break case char const constexpr continue decltype default do double else
-    enum false float for if int long mutable noexcept not nullptr or return short signed sizeof static
-    static_cast dynamic_cast reinterpret_cast const_cast struct switch template this true typename
-    unsigned void while xor size_t std ROOT TMath Float_t Double_t Int_t UInt_t Long64_t ULong64_t
-    Bool_t Char_t UChar_t Short_t UShort_t RVec RVecF RVecD RVecI RVecU RVecB RVecC RVecL RVecUL RVecLL
-    RVecULL int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t M_PI M_E M_SQRT2
-    """.split()
+    ["alignof", "and", "auto", "bool", "break", "case", "char", "const", "constexpr", "continue", "decltype", "default", "do", "double", "else", "enum", "false", "float", "for", "if", "int", "long", "mutable", "noexcept", "not", "nullptr", "or", "return", "short", "signed", "sizeof", "static", "static_cast", "dynamic_cast", "reinterpret_cast", "const_cast", "struct", "switch", "template", "this", "true", "typename", "unsigned", "void", "while", "xor", "size_t", "std", "ROOT", "TMath", "Float_t", "Double_t", "Int_t", "UInt_t", "Long64_t", "ULong64_t", "Bool_t", "Char_t", "UChar_t", "Short_t", "UShort_t", "RVec", "RVecF", "RVecD", "RVecI", "RVecU", "RVecB", "RVecC", "RVecL", "RVecUL", "RVecLL", "RVecULL", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "M_PI", "M_E", "M_SQRT2"]
 )
 
 
@@ -76,7 +69,7 @@ _SPANS = re.compile(
 def subscripts(expression: str, arrays: set[str]) -> list[tuple[int, int, str, str]]:
     """The subscripts `name[index]` of `expression` whose name is in `arrays`: (start, end, name,
     index), end just after the closing bracket; outermost only (nested ones are in `index`)."""
-    found = []
+    found: list[tuple[int, int, str, str]] = []
     position = 0
     while True:
         match = _SPANS.search(expression, position)

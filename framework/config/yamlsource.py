@@ -111,7 +111,7 @@ def _check_nodes(file: Path, root: Node) -> None:
         sizes[id(node)] = 1  # a node that contains itself (a recursive alias) counts once
         if node.tag not in PLAIN_TAGS:
             raise ConfigError(
-                f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not allowed",
+                f"the tag {str(node.tag).replace('tag:yaml.org,2002:', '!!')!r} is not allowed",
                 Location(str(file), node.start_mark.line + 1, ""),
                 "a configuration holds plain values, lists and mappings; remove the tag",
             )
@@ -181,8 +181,9 @@ def _shift(places: dict[YamlPath, Location], prefix: YamlPath, offset: int) -> d
     depth = len(prefix)
     shifted = {}
     for path, place in places.items():
-        if path[:depth] == prefix and len(path) > depth and isinstance(path[depth], int):
-            new = (*prefix, path[depth] + offset, *path[depth + 1 :])
+        index = path[depth] if path[:depth] == prefix and len(path) > depth else None
+        if isinstance(index, int):
+            new = (*prefix, index + offset, *path[depth + 1 :])
             shifted[new] = Location(place.file, place.line, dotted(new))
         else:
             shifted[path] = place

@@ -27,7 +27,7 @@ def root() -> Any:
     os.environ.setdefault("EXTRA_CLING_ARGS", "-O2")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"(?s).*alpha stage", category=UserWarning)
-        import ROOT  # noqa: PLC0415
+        import ROOT
 
     ROOT.gROOT.SetBatch(True)
     ROOT.gErrorIgnoreLevel = ROOT.kWarning
@@ -84,7 +84,7 @@ def declare_file(path: Path, origin: Location | None = None) -> None:
 
 def is_cpp_symbol(name: str) -> bool:
     """Whether the interpreter knows `name` (a function, variable or type from a C++ helper)."""
-    import cppyy  # noqa: PLC0415
+    import cppyy
 
     root()
     return hasattr(cppyy.gbl, name)
@@ -97,8 +97,8 @@ class CppSymbols:
     not compile at its YAML line) and the answers are stored for the next run."""
 
     def __init__(self, cpp_files: list[Path], origins: list[Location | None]) -> None:
-        from framework import cache  # noqa: PLC0415
-        from framework.engine.compiled import header_digest, toolchain  # noqa: PLC0415
+        from framework import cache
+        from framework.engine.compiled import header_digest, toolchain
 
         self.files = list(zip(cpp_files, origins))
         tools = toolchain()
@@ -118,7 +118,7 @@ class CppSymbols:
             self._declared = True
 
     def _save(self) -> None:
-        from framework import cache  # noqa: PLC0415
+        from framework import cache
 
         cache.write_entry(self._entry, {"names": self.known})
 
@@ -138,10 +138,10 @@ def file_digest(paths: list[Path]) -> str:
 
 
 def versions() -> dict[str, str]:
-    import boost_histogram  # noqa: PLC0415
-    import hist  # noqa: PLC0415
+    import boost_histogram
+    import hist
 
-    from framework import __version__  # noqa: PLC0415
+    from framework import __version__
 
     return {
         "framework": __version__,

@@ -28,7 +28,7 @@ def converted(path: Path | str, tree: str) -> Path:
     """The ROOT file holding the Parquet file's rows as tree `tree`, made on first use. `path`
     may be an fsspec URL (https://, s3://, ...): keyed by its size and ETag or modification time."""
     if isinstance(path, str) and "://" in path:
-        import fsspec  # noqa: PLC0415
+        import fsspec
 
         info = fsspec.filesystem(path.split("://", 1)[0]).info(path)
         identity = f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or ''}"
@@ -47,16 +47,16 @@ def converted(path: Path | str, tree: str) -> Path:
 
 def convert(source: Path | str, target: Path, tree: str) -> None:
     try:
-        import awkward as ak  # noqa: PLC0415
-        import pyarrow.parquet as pq  # noqa: PLC0415
-        import uproot  # noqa: PLC0415
+        import awkward as ak
+        import pyarrow.parquet as pq
+        import uproot
     except ImportError as err:
         raise InputError(f"reading {source} needs pyarrow and awkward", hint="pip install 'rdf-analysis[parquet]'") from err
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         if isinstance(source, str):  # a URL: read through fsspec, row group by row group
-            import fsspec  # noqa: PLC0415
+            import fsspec
 
             parquet = pq.ParquetFile(fsspec.open(source, "rb").open())
         else:
@@ -77,14 +77,14 @@ def convert(source: Path | str, target: Path, tree: str) -> None:
 
 def export(root_file: Path, tree: str, target: Path) -> None:
     """A Parquet copy of a ROOT tree (flat and jagged branches), row group by row group."""
-    import awkward as ak  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
-    import uproot  # noqa: PLC0415
+    import awkward as ak
+    import pyarrow.parquet as pq
+    import uproot
 
     writer = None
     with uproot.open(root_file) as f:
         t = f[tree]
-        names = [b for b in t.keys() if not t[b].typename.startswith("std::")]
+        names = [b for b in t.keys() if not t[b].typename.startswith("std::")]  # noqa: SIM118 (an uproot TTree)
         for chunk in t.iterate(names, step_size=BATCH_ROWS):
             table = ak.to_arrow_table(chunk, extensionarray=False)
             writer = writer or pq.ParquetWriter(target, table.schema)

@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from framework.errors import ConfigError, InputError
-from framework.testing.generate import write_events
 from framework.config.load import LoadedConfig
 from framework.engine.rootenv import captured_stderr, compiler_messages, declare_file, root
+from framework.errors import ConfigError, InputError
+from framework.testing.generate import write_events
 
 
 def _paths(config: LoadedConfig, name: str) -> tuple[list[Path], Path]:

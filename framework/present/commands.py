@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from framework.errors import ConfigError, ExecutionError, InputError
 from framework.config.load import LoadedConfig, load_config, split_names
+from framework.errors import ConfigError, ExecutionError, InputError
+from framework.output.write import current_umask
 from framework.plan.model import histogram_axes
 from framework.present.results import RunOutputs, load_outputs
 from framework.present.views import Presentation, make_presentation
-from framework.output.write import current_umask
 
 REPORT = "index.html"
 CORRECTIONS = "corrections.json"
@@ -103,9 +103,9 @@ def write_folder(target: Path, fill: Callable[[Path], None]) -> None:
 
 def make_report(config_path: Path, run_output: Path, target: Path) -> dict[str, int]:
     """Plots, tables and the report page `target/index.html`."""
-    from framework.present.plotting import make_plots  # noqa: PLC0415
-    from framework.present.report import PLOT_FOLDER, TABLE_FOLDER, write_report  # noqa: PLC0415
-    from framework.present.tables import make_tables  # noqa: PLC0415
+    from framework.present.plotting import make_plots
+    from framework.present.report import PLOT_FOLDER, TABLE_FOLDER, write_report
+    from framework.present.tables import make_tables
 
     p = prepare_presentation(config_path, run_output)
     style = p.config.spec.style
@@ -127,7 +127,7 @@ def make_report(config_path: Path, run_output: Path, target: Path) -> dict[str, 
 
 def make_exports(config_path: Path, run_output: Path, target: Path) -> list[str]:
     """Combine shapes (`<name>.root`) and the correction set (`corrections.json`) declared under `exports`."""
-    from framework.present.export import combine_shapes, write_combine, write_corrections  # noqa: PLC0415
+    from framework.present.export import combine_shapes, write_combine, write_corrections
 
     p = prepare_presentation(config_path, run_output)
     if not p.presentation.combine and not p.presentation.corrections:

@@ -60,7 +60,7 @@ def combine_shapes(outputs: RunOutputs, presentation: Presentation, export: Comb
 
 
 def write_combine(path: Path, shapes: dict[str, hist.Hist]) -> None:
-    import uproot  # noqa: PLC0415
+    import uproot
 
     with uproot.recreate(path) as f:
         for key, h in shapes.items():
@@ -94,8 +94,8 @@ def correction_ratio(outputs: RunOutputs, presentation: Presentation, export: Co
 
 
 def write_corrections(path: Path, outputs: RunOutputs, presentation: Presentation) -> None:
-    import correctionlib.convert  # noqa: PLC0415
-    import correctionlib.schemav2 as cs  # noqa: PLC0415
+    import correctionlib.convert
+    import correctionlib.schemav2 as cs
 
     corrections = []
     for export in presentation.corrections:

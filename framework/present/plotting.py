@@ -16,9 +16,9 @@ import hist
 import numpy as np
 from scipy import stats
 
+from framework.config.schema.presentation import PlotStyleSpec
 from framework.present.project import blinded, project
 from framework.present.results import DATA, RunOutputs
-from framework.config.schema.presentation import PlotStyleSpec
 from framework.present.views import Presentation, View
 
 ONE_SIGMA = stats.norm.cdf(1) - stats.norm.cdf(-1)
@@ -81,13 +81,13 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
     up, down = simulation.band(outputs.systematics)
     edges, ticks = _bins(simulation.axes[0])
     data = low = high = None
-    hidden = np.zeros(len(total), dtype=bool)
+    hidden: np.ndarray = np.zeros(len(total), dtype=bool)
     if outputs.has_data():
         h = outputs.histogram(DATA, view.histogram)
         counts = project(h, view.keep, view.cuts).rebinned(view.rebin).nominal
         hidden = blinded(h, view.keep, view.cuts, presentation.blind)
         if view.rebin:
-            hidden = hidden.reshape(-1, view.rebin).any(axis=1)
+            hidden = np.asarray(hidden.reshape(-1, view.rebin).any(axis=1))
         lo, hi = poisson_interval(counts)
         data, low, high = (np.where(hidden, np.nan, a).tolist() for a in (counts, lo, hi))
     axis = simulation.axes[0]
@@ -136,8 +136,8 @@ def _bands(ax: Any, d: PlotData, edges: np.ndarray, scale: np.ndarray, prefix: s
 
 def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter."""
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    import mplhep  # noqa: PLC0415
+    import matplotlib.pyplot as plt
+    import mplhep
 
     plt.style.use(mplhep.style.CMS if style.experiment in ("CMS", "none") else getattr(mplhep.style, style.experiment))
     ratio = style.ratio and d.data is not None and any(t > 0 for t in d.total)
@@ -150,8 +150,8 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     centres = (edges[1:] + edges[:-1]) / 2
     total = np.asarray(d.total)
     baseline = np.zeros_like(total)
-    for values, label, color in zip(d.stack, d.labels, d.colors):
-        top = baseline + np.asarray(values)
+    for stacked, label, color in zip(d.stack, d.labels, d.colors):
+        top = baseline + np.asarray(stacked)
         ax.stairs(top, edges, baseline=baseline, fill=True, label=label, color=color, gid=f"stack:{label}")
         baseline = top
     ax.stairs(total, edges, color="black", linewidth=0.8, gid="total")
@@ -204,10 +204,10 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
 def make_plots(outputs: RunOutputs, presentation: Presentation, style: PlotStyleSpec, folder: Path) -> list[PlotData]:
     """Every plot of the presentation: `<name>.<format>` images (PNG always, for the report) and
     `<name>.json` with the numbers drawn."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     # mplhep's ATLAS font has no radical glyph: matplotlib logs one line per label otherwise
     logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)

@@ -78,7 +78,7 @@ def project(h: hist.Hist, keep: Sequence[str], cuts: Sequence[AxisCut]) -> Proje
     axes = [a for a in h.axes if a.name != "systematic"]
     by_name = {a.name: a for a in axes}
     chosen = {c.axis: cut_indices(by_name[c.axis], c) for c in cuts}
-    view = h.view(flow=True)
+    view: Any = h.view(flow=True)  # a weighted view: a record array with .value and .variance
     return Projection(
         [by_name[k] for k in keep],
         list(h.axes["systematic"]),
@@ -110,7 +110,7 @@ def blinded(
             inside &= picked.reshape([-1 if i == position else 1 for i in range(len(axes))])
         mask |= inside
     chosen = {c.axis: cut_indices(by_name[c.axis], c) for c in cuts}
-    return reduce_view(mask[..., None].astype(float), axes, keep, chosen)[..., 0] > 0
+    return np.asarray(reduce_view(mask[..., None].astype(float), axes, keep, chosen)[..., 0] > 0)
 
 
 def process_projections(

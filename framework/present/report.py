@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from framework.present.plotting import PlotData
@@ -35,7 +36,7 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _plots_section(plots: list[PlotData], folder: str, formats: list[str]) -> str:
+def _plots_section(plots: list[PlotData], folder: str, formats: Sequence[str]) -> str:
     by_histogram: dict[str, list[PlotData]] = defaultdict(list)
     for d in plots:
         by_histogram[d.histogram].append(d)
@@ -79,7 +80,7 @@ def _provenance_section(outputs: RunOutputs) -> str:
 
 
 def write_report(
-    path: Path, title: str, outputs: RunOutputs, plots: list[PlotData], formats: list[str], tables: list[Table]
+    path: Path, title: str, outputs: RunOutputs, plots: list[PlotData], formats: Sequence[str], tables: list[Table]
 ) -> Path:
     """`path` (index.html) beside the folders `plots/` and `tables/`."""
     nav = "".join(

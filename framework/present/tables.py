@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.config.schema.base import YIELDS
 from framework.present.project import blinded, project
 from framework.present.results import DATA, RunOutputs, all_indices
-from framework.config.schema.base import YIELDS
 from framework.present.views import AxisCut, Presentation
 
 
@@ -119,7 +119,7 @@ class Table:
 
 def _category_bins(axis: object) -> list[tuple[str, AxisCut]]:
     """Every bin of a category axis, flow bins included (named 'other', '< low', '>= high')."""
-    import hist  # noqa: PLC0415
+    import hist
 
     found = []
     name = axis.name  # type: ignore[attr-defined]
@@ -162,7 +162,7 @@ def yields_table(outputs: RunOutputs, presentation: Presentation) -> Table:
         cells.append(Measured(float(total.nominal), float(np.sqrt(total.nominal_variance)), float(up), float(down)))
         if data is not None:
             hidden = bool(blinded(data, [], cuts, presentation.blind))
-            cells.append(None if hidden else int(round(float(project(data, [], cuts).nominal))))
+            cells.append(None if hidden else round(float(project(data, [], cuts).nominal)))
         if any(isinstance(c, Measured) and c.value for c in cells) or any(
             isinstance(c, int) and c for c in cells[len(names) :]
         ):
@@ -242,7 +242,7 @@ def _relative(shift: tuple[np.ndarray, np.ndarray] | None, nominal: float) -> st
 
 
 def significance_table(outputs: RunOutputs, presentation: Presentation) -> Table:
-    from framework.present.significance import significances  # noqa: PLC0415
+    from framework.present.significance import significances
 
     rows: list[list[Cell]] = [
         [r.name, r.signal, r.background, r.observed, r.expected_z, r.observed_z, r.mu_hat]

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from framework.errors import ConfigError, InputError
 from framework.config.load import LoadedConfig
 from framework.engine.rootenv import declare_file, root
+from framework.errors import ConfigError, InputError
 from framework.testing.spec import GeneratorSpec
 
 PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "adl": 2, "wjets": 3, "single_top": 4, "data": -1}
@@ -28,7 +28,7 @@ PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "adl": 2, "wjets": 3, "single_top": 4, 
 TNP_ETA_EDGES = [0.0, 0.9, 1.2, 2.1, 2.4]
 TNP_PT_EDGES = [20.0, 25.0, 30.0, 40.0, 60.0, 120.0]
 _ID_MC = [round(0.975 - 0.015 * i - 0.03 * (4 - j) / 4, 4) for i in range(4) for j in range(5)]
-TNP_TRUTH = {
+TNP_TRUTH: dict[str, dict[str, Any]] = {
     "tnp_mc": {"id": _ID_MC, "tracker": 0.99, "iso_scale": 0.04, "background": 0.0},
     "tnp_data": {
         "id": [round(e * (0.99 - 0.012 * (k // 5)), 4) for k, e in enumerate(_ID_MC)],
@@ -131,7 +131,7 @@ def _dt_time(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
     """Straight cosmic tracks through four chambers, as raw TDC words plus the truth."""
-    import uproot  # noqa: PLC0415
+    import uproot
 
     rng = np.random.default_rng(spec.seed)
     n = spec.events
@@ -237,7 +237,7 @@ def ensure_generated(config: LoadedConfig, samples: list[str]) -> None:
 def write_muon_scale_factors(path: Path, names: list[str]) -> None:
     """Synthetic muon scale factors as a correctionlib CorrectionSet: one correction per name,
     binned in |eta| x pt, with keys nominal/systup/systdown on the input 'scale_factors'."""
-    import correctionlib.schemav2 as cs  # noqa: PLC0415
+    import correctionlib.schemav2 as cs
 
     def binned(shift: float) -> cs.MultiBinning:
         return cs.MultiBinning(

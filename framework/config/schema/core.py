@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from framework.config.schema.base import IDENTIFIER, Expression, Label, Strict, check_identifier
@@ -94,7 +96,7 @@ class AxisSpec(Strict):
     @field_validator("edges")
     @classmethod
     def _edges(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and any(b <= a for a, b in zip(v, v[1:])):
+        if v is not None and any(b <= a for a, b in itertools.pairwise(v)):
             raise ValueError("'edges' must increase strictly")
         return v
 
