@@ -71,6 +71,8 @@ def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
     for name in config.spec.defines:
         if name.startswith(PREFIX):
             raise ConfigError(f"define names starting with {PREFIX!r} are reserved for tag and probe", config.locate("defines", name))
+    if TNP_HISTOGRAM in config.spec.histograms:
+        raise ConfigError(f"histogram name {TNP_HISTOGRAM!r} is reserved for tag and probe", config.locate("histograms", TNP_HISTOGRAM))
 
 
 def expand_tnp(config: LoadedConfig) -> LoadedConfig:
@@ -120,8 +122,6 @@ def expand_tnp(config: LoadedConfig) -> LoadedConfig:
         AxisSpec(expr=define("mass", f"{entries}.mass", "mass"), name="mass", bins=tnp.mass_bins, range=tnp.mass,
                  label="tag-probe mass [GeV]"),
     ]
-    if TNP_HISTOGRAM in config.spec.histograms:
-        raise ConfigError(f"histogram name {TNP_HISTOGRAM!r} is reserved for tag and probe", config.locate("histograms", TNP_HISTOGRAM))
     places[("histograms", TNP_HISTOGRAM)] = config.locate("tnp")
     places[("cpp", len(config.spec.cpp))] = config.locate("tnp")
     spec = config.spec.model_copy(
