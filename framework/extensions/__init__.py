@@ -45,8 +45,8 @@ class Extension(Protocol):
 def extension(key: str) -> Extension:
     """The extension registered under `key`."""
     module, name = EXTENSIONS[key].split(":")
-    made: Extension = getattr(importlib.import_module(module), name)()
-    return made
+    extension_class = getattr(importlib.import_module(module), name)
+    return extension_class()
 
 
 def used_by(config: LoadedConfig) -> list[Extension]:
