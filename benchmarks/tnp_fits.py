@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from framework.extensions.tnp.fitting import FitInput, fit_efficiency
+from framework.extensions.tnp.fitting import fit_efficiency
+from framework.extensions.tnp.likelihood import FitInput
 
 EDGES = np.linspace(50, 130, 81)  # the histogram window, 1 GeV bins
 FIT = (70.0, 110.0)

@@ -21,6 +21,7 @@ from framework.extensions.tnp import measure as tnp_module
 from framework.app.cli import main
 from framework.errors import ConfigError
 from framework.extensions.tnp.fitting import Efficiency
+from framework.extensions.tnp.outputs import run_tnp, tables
 from framework.testing.generate import TNP_ETA_EDGES, TNP_PT_EDGES, TNP_TRUTH
 from framework.config.load import load_config
 from framework.execute.pipeline import RunOptions, execute
@@ -176,7 +177,7 @@ def test_a_fit_that_fails_is_reported_and_not_used(measured, monkeypatch):
     assert not result.converged and "replaced by the count" in result.message
     passed, failed = first.data.passed.sum(), first.data.failed.sum()
     assert result.value == pytest.approx(passed / (passed + failed))  # the count, not the failed fit's 0.5
-    check = next(t for t in tnp_module.tables(m) if t.name == "fits_to_check")
+    check = next(t for t in tables(m) if t.name == "fits_to_check")
     assert any(row[7] == "no" and "MIGRAD did not converge" in row[9] for row in check.rows)
 
 
@@ -188,7 +189,7 @@ def test_a_bin_without_probes_is_refused(measured, tmp_path):
     outputs = tmp_path / "out"
     execute(RunOptions(config=config, output=outputs, selection=RunSelection(max_events=20000)))
     with pytest.raises(ConfigError, match=r"have no probes in the fit range: data TightID_over_Tracker in .*900 <= pt < 1000") as info:
-        tnp_module.run_tnp(load_config(config), outputs)
+        run_tnp(load_config(config), outputs)
     assert info.value.location.key == "tnp.binning"
     assert not (outputs / "tnp_scale_factors.json").exists()
 
@@ -214,7 +215,8 @@ def test_systematics_combine_singles_and_groups():
 def test_compiled_likelihood_and_its_gradient(background):
     """The compiled likelihood of the nominal model equals the numpy one, and its analytic
     gradient (which MIGRAD uses) equals central finite differences."""
-    from framework.extensions.tnp.fitting import BACKGROUNDS, FitInput, Model
+    from framework.extensions.tnp.likelihood import FitInput, Model
+    from framework.extensions.tnp.shapes import BACKGROUNDS
 
     rng = np.random.default_rng(7)
     edges = np.linspace(50, 130, 81)

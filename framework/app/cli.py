@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -300,29 +301,17 @@ def _after_the_run(options: Any, plots: Path | None = None) -> None:
     """What a config asks for after its event loop: tag-and-probe fits, the report page (and
     the plots asked for with --plots)."""
     from framework.config.load import load_config  # noqa: PLC0415
+    from framework.execute.after_run import after_run  # noqa: PLC0415
 
     config = load_config(options.config)
-    outdir = options.output or Path("results") / config.spec.analysis
-    if config.spec.tnp is not None:
-        from framework.extensions.tnp.measure import run_tnp  # noqa: PLC0415
-
-        for path in run_tnp(config, outdir):
-            print(f"  wrote {path}")
-    if config.spec.report:
-        from framework.present.commands import REPORT, make_report  # noqa: PLC0415
-
-        counts = make_report(options.config, outdir, outdir / "report")
-        print(f"  {counts['plots']} plots and {counts['tables']} tables in {outdir / 'report' / REPORT}")
-    if plots is not None:
-        from framework.present.commands import REPORT, make_report  # noqa: PLC0415
-
-        counts = make_report(options.config, outdir, plots)
-        print(f"  {counts['plots']} plots and {counts['tables']} tables in {plots / REPORT}")
+    after_run(config, options.output or Path("results") / config.spec.analysis, plots=plots, tell=print)
 
 
 def main(argv: list[str] | None = None, warm: bool = False) -> int:
     """The command line; `warm`: this process has run before (a worker), so no start-up time."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(message)s")  # the framework's messages on stderr, as plain lines
+    logging.getLogger("framework").setLevel(logging.INFO)
     try:
         if argv and argv[0] == "schema":
             return _schema_main(argv[1:])

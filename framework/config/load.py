@@ -1,7 +1,8 @@
 """Load stage: YAML files -> validated `AnalysisSpec`, with every key's source line.
 
 Two passes: structure (pydantic, `framework.config.schema`), then the meaning that needs
-no input file (cross-references between blocks, duplicate names, luminosity).
+no input file (`framework.config.checks`); then each extension the config uses (a top-level
+key, `framework.extensions`) expands it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from typing import Any
 
 import pydantic
 
-from framework.errors import ConfigError, Location, did_you_mean
+from framework import extensions
+from framework.config.checks import check_meaning, lumi_of, split_names
 from framework.config.schema.analysis import AnalysisSpec
-from framework.config.schema.base import Strict, YIELDS
+from framework.config.schema.base import Strict
 from framework.config.yamlsource import SourceMap, YamlPath, read_config_tree
+from framework.errors import ConfigError, Location, did_you_mean
+
+# lumi_of and split_names: later stages import them from here
+__all__ = ["LoadedConfig", "load_config", "lumi_of", "split_names", "validate_structure"]
 
 
 @dataclass(frozen=True)
@@ -137,99 +143,6 @@ def validate_structure(data: dict[str, Any], source: SourceMap) -> AnalysisSpec:
         raise ConfigError(first_msg + more, first_loc) from None
 
 
-def check_meaning(config: LoadedConfig) -> None:
-    """Cross-references that need no input file."""
-    spec = config.spec
-    owners: dict[str, Location] = {}
-    for block in ("collections", "defines", "categories"):
-        for name in getattr(spec, block):
-            place = config.locate(block, name)
-            if name in owners:
-                first = owners[name]
-                raise ConfigError(
-                    f"name {name!r} is already used at {first.file}:{first.line} ({first.key})",
-                    place,
-                    "collections, defines and categories share one namespace of column names",
-                )
-            owners[name] = place
-    for hname, hist in spec.histograms.items():
-        if hname == YIELDS:
-            raise ConfigError(
-                f"histogram name {YIELDS!r} is reserved",
-                config.locate("histograms", hname),
-                f"every run writes {YIELDS!r} (events per category); choose another name",
-            )
-        names: set[str] = set()
-        for i, axis in enumerate(hist.axes):
-            if isinstance(axis, str):
-                if axis not in spec.categories:
-                    raise ConfigError(
-                        f"histogram axis {axis!r} is not a declared category",
-                        config.locate("histograms", hname, "axes", i),
-                        did_you_mean(axis, spec.categories) or "declare it under 'categories' or write the axis as a mapping",
-                    )
-                name = axis
-            else:
-                name = axis.name or axis.expr
-            if name in names or name == "systematic":
-                raise ConfigError(
-                    f"axis name {name!r} appears twice in histogram {hname!r}"
-                    if name != "systematic"
-                    else "'systematic' is the name of the axis the framework adds",
-                    config.locate("histograms", hname, "axes", i),
-                    "give the axis another 'name'",
-                )
-            names.add(name)
-    seen_cuts: dict[str, int] = {}
-    for i, cut in enumerate(spec.selection):
-        if cut.name in seen_cuts:
-            raise ConfigError(
-                f"cut name {cut.name!r} is used twice (also selection[{seen_cuts[cut.name]}])",
-                config.locate("selection", i, "name"),
-                "cut names are cutflow rows and must be unique",
-            )
-        seen_cuts[cut.name] = i
-    outputs: dict[str, str] = {}
-    for name, sample in spec.samples.items():
-        for sub in split_names(name, sample.split):
-            if sub in spec.samples and sub != name or sub in outputs:
-                raise ConfigError(
-                    f"sub-process {sub!r} of sample {name!r} has the name of another sample",
-                    config.locate("samples", name, "split"),
-                    "output samples need distinct names",
-                )
-            outputs[sub] = name
-        if sample.era is not None and spec.eras and sample.era not in spec.eras:
-            raise ConfigError(
-                f"era {sample.era!r} of sample {name!r} is not declared under 'eras'",
-                config.locate("samples", name, "era"),
-                did_you_mean(sample.era, spec.eras) or f"declared eras: {', '.join(spec.eras)}",
-            )
-        if not sample.is_data and lumi_of(spec, sample.era) is None:
-            raise ConfigError(
-                f"no luminosity for simulated sample {name!r}",
-                config.locate("samples", name),
-                "set a top-level 'lumi' (/pb) or give the sample an 'era' declared with a 'lumi'",
-            )
-    for name in spec.collections:
-        source = spec.collections[name].from_
-        if source == name:
-            raise ConfigError(
-                f"collection {name!r} is made from itself", config.locate("collections", name, "from")
-            )
-
-
-def split_names(sample: str, split: dict[str, str] | None) -> list[str]:
-    """Output samples of a sample: itself, or its sub-processes and `<sample>_other`."""
-    return [*split, f"{sample}_other"] if split else []
-
-
-def lumi_of(spec: AnalysisSpec, era: str | None) -> float | None:
-    if era is not None and era in spec.eras:
-        return spec.eras[era].lumi
-    return spec.lumi
-
-
 def load_config(path: str | Path) -> LoadedConfig:
     """Read, merge includes, validate. Raises ConfigError naming the file, line and key."""
     path = Path(path)
@@ -239,6 +152,4 @@ def load_config(path: str | Path) -> LoadedConfig:
     spec = validate_structure(data, source)
     config = LoadedConfig(path=path.resolve(), spec=spec, source=source)
     check_meaning(config)
-    from framework.extensions.tnp.config import expand_tnp  # noqa: PLC0415  (it builds on this module)
-
-    return expand_tnp(config)
+    return extensions.expand(config)

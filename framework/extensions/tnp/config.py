@@ -6,18 +6,24 @@ denominator its probe passes, one entry of the histogram `tnp`:
     tag x efficiency x passed x <binning variables> x mass  (x systematic, as every histogram)
 
 Each user expression becomes its own define, located at its line in the `tnp:` section,
-so an unknown column or C++ that does not compile is reported there.
+so an unknown column or C++ that does not compile is reported there. The C++ they call
+(`tnp.hxx`) joins the `cpp:` headers, so it is declared, and compiled steps include it, only
+for an analysis with a `tnp:` section.
 """
 
 from __future__ import annotations
 
-from framework.errors import ConfigError, Location, did_you_mean
+import dataclasses
+from pathlib import Path
+
 from framework.config.load import LoadedConfig
 from framework.config.schema.core import AxisSpec, HistogramSpec
+from framework.errors import ConfigError, Location, did_you_mean
 from framework.extensions.tnp.schema import BACKGROUND_MODELS, SIGNAL_MODELS, TnpSpec
 
 TNP_HISTOGRAM = "tnp"
 PREFIX = "tnp_"
+TNP_HEADER = Path(__file__).parent / "tnp.hxx"
 
 
 def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
@@ -65,16 +71,19 @@ def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
     for name in config.spec.defines:
         if name.startswith(PREFIX):
             raise ConfigError(f"define names starting with {PREFIX!r} are reserved for tag and probe", config.locate("defines", name))
+    if TNP_HISTOGRAM in config.spec.histograms:
+        raise ConfigError(f"histogram name {TNP_HISTOGRAM!r} is reserved for tag and probe", config.locate("histograms", TNP_HISTOGRAM))
 
 
 def expand_tnp(config: LoadedConfig) -> LoadedConfig:
-    """The configuration with the `tnp:` section turned into defines and the histogram `tnp`."""
+    """The configuration with the `tnp:` section turned into defines, the histogram `tnp` and the
+    header `tnp.hxx`, each located in the section."""
     tnp = config.spec.tnp
     if tnp is None:
         return config
     check_tnp(config, tnp)
     c = tnp.collection
-    places = config.source.places
+    places = dict(config.source.places)
     defines: dict[str, str] = {}
 
     def define(name: str, expression: str, *path: str | int) -> str:
@@ -113,13 +122,13 @@ def expand_tnp(config: LoadedConfig) -> LoadedConfig:
         AxisSpec(expr=define("mass", f"{entries}.mass", "mass"), name="mass", bins=tnp.mass_bins, range=tnp.mass,
                  label="tag-probe mass [GeV]"),
     ]
-    if TNP_HISTOGRAM in config.spec.histograms:
-        raise ConfigError(f"histogram name {TNP_HISTOGRAM!r} is reserved for tag and probe", config.locate("histograms", TNP_HISTOGRAM))
     places[("histograms", TNP_HISTOGRAM)] = config.locate("tnp")
+    places[("cpp", len(config.spec.cpp))] = config.locate("tnp")
     spec = config.spec.model_copy(
         update={
             "defines": {**config.spec.defines, **defines},
             "histograms": {**config.spec.histograms, TNP_HISTOGRAM: HistogramSpec(axes=axes)},
+            "cpp": [*config.spec.cpp, str(TNP_HEADER)],
         }
     )
-    return LoadedConfig(path=config.path, spec=spec, source=config.source)
+    return LoadedConfig(path=config.path, spec=spec, source=dataclasses.replace(config.source, places=places))
