@@ -26,7 +26,7 @@ from pathlib import Path
 MARK = "\x1efw-worker "
 LOG_MARK = "\x1efw-log "
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("framework.app.worker")  # not __name__: run as a program, that is "__main__"
 
 
 class _MarkedRecords(logging.Handler):
