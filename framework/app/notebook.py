@@ -17,6 +17,7 @@ inputs (as `run-analysis --watch` does). A cancelled or crashed worker is replac
 
 from __future__ import annotations
 
+import atexit
 import html
 import json
 import tempfile
@@ -26,12 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from framework.errors import FrameworkError
-from framework.config.load import LoadedConfig, load_config
-from framework.present.results import load_histograms
 from framework.app.worker import Worker, WorkerDied
+from framework.config.load import LoadedConfig, load_config
+from framework.errors import FrameworkError
+from framework.present.results import load_histograms
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+# ROOT's C++ messages reach the run's output as printed lines that start with their severity
+ROOT_SEVERITIES = {"Warning": "WARNING", "Error": "ERROR", "SysError": "ERROR", "Break": "ERROR", "Fatal": "CRITICAL"}
+WORKER_STOP_SECONDS = 5.0  # at exit, how long a warm worker may take to end before it is killed
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> str:
@@ -57,7 +61,7 @@ class Analysis:
         """Build from a dict (as the YAML would read); relative paths are relative to `folder`.
 
         The dict is written as YAML in `folder` (a hidden file), so error messages name a line."""
-        from ruamel.yaml import YAML  # noqa: PLC0415
+        from ruamel.yaml import YAML
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -98,10 +102,11 @@ class Analysis:
 
     def plan(self, samples: tuple[str, ...] = (), systematics: str = "all", max_events: int | None = None) -> Any:
         """The plan (plain data: `print(plan.describe())`, `plan.to_json()`); reads the inputs' columns."""
-        from framework.execute.pipeline import RunOptions, prepare  # noqa: PLC0415
-        from framework.plan.model import RunSelection  # noqa: PLC0415
+        from framework.execute.pipeline import RunOptions, prepare
+        from framework.plan.model import RunSelection
 
-        plan, _ = prepare(RunOptions(config=self.path, selection=RunSelection(samples, (), systematics, max_events)))
+        options = RunOptions(config=self.path, selection=RunSelection(samples, (), systematics, max_events))
+        plan, _ = prepare(options, config=self.config)
         return plan
 
     def run(
@@ -163,17 +168,25 @@ class Analysis:
                 f"{len(spec.histograms)} histograms, {len(spec.systematics)} systematics)")
 
 
-def _level(line: str) -> str:
-    text = line.lower()
-    if text.startswith("error") or text.startswith("traceback") or "error in <" in text:
-        return "ERROR"
-    if text.startswith("warning") or "warning in <" in text or "warn" in text[:20]:
-        return "WARNING"
-    return "INFO"
+def _printed_level(line: str) -> str:
+    """The level of a line the run printed rather than logged: one of ROOT's C++ messages
+    ("Error in <TFile::Open>: ...") has the severity it starts with; the run's results are INFO."""
+    severity, found, _ = line.partition(" in <")
+    return ROOT_SEVERITIES.get(severity, "INFO") if found else "INFO"
 
 
 _idle: list[Worker] = []  # warm workers waiting for the next run of this kernel
 _idle_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_idle_workers() -> None:
+    """End the warm workers at exit, rather than leave their processes running behind the kernel."""
+    with _idle_lock:
+        workers = list(_idle)
+        _idle.clear()
+    for worker in workers:
+        worker.stop(WORKER_STOP_SECONDS)
 
 
 def _take_worker() -> Worker:
@@ -219,9 +232,9 @@ class Run:
         if not self._cancelled:
             _give_back(self._worker)
 
-    def _keep(self, line: str) -> None:
+    def _keep(self, line: str, level: str | None) -> None:
         if line:
-            self.lines.append((_level(line), line))
+            self.lines.append((level or _printed_level(line), line))
 
     def status(self) -> Literal["running", "done", "failed", "cancelled"]:
         if self._cancelled:
@@ -260,10 +273,10 @@ class Run:
     def show(self, every: float = 0.5) -> None:
         """A live progress display in Jupyter (updated from a thread); plain text elsewhere."""
         try:
-            from IPython import get_ipython  # noqa: PLC0415
-            from IPython.display import HTML, display  # noqa: PLC0415
+            from IPython import get_ipython
+            from IPython.display import HTML, display
         except ImportError:
-            get_ipython = None  # noqa: N806
+            get_ipython = None
         if get_ipython is None or get_ipython() is None:
             p = self.progress()
             print(f"{p['stage']}: {p['events']} / {p['total']} events, {p['rate']:.0f} events/s")

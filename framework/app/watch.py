@@ -17,17 +17,17 @@ import sys
 import time
 from pathlib import Path
 
+from framework.app.worker import Worker, WorkerDied
 from framework.engine.compiled import header_files
 from framework.errors import FrameworkError
-from framework.app.worker import Worker, WorkerDied
 
 POLL_SECONDS = 0.1
 
 
 def watched_files(config_path: Path) -> tuple[list[Path], list[Path]]:
     """(YAML and data files, C++ files) the run depends on; only the main file if it does not load."""
-    from framework.config.load import load_config  # noqa: PLC0415
-    from framework.execute.pipeline import resolve_cpp  # noqa: PLC0415
+    from framework.config.load import load_config
+    from framework.execute.pipeline import resolve_cpp
 
     try:
         config = load_config(config_path)
@@ -69,7 +69,7 @@ def watch(config_path: Path, argv: list[str], out: object = sys.stdout) -> int:
         while True:
             started = time.perf_counter()
             try:
-                code = worker.run(argv, say)
+                code = worker.run(argv, lambda text, _level: say(text))
                 status = "done" if code == 0 else f"failed (exit code {code}; outputs left as they were)"
             except WorkerDied as err:
                 status = f"{err}; starting a new one"

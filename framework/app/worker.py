@@ -3,7 +3,9 @@
 Between runs ROOT stays initialised, headers stay declared, compiled steps stay loaded and
 expressions the interpreter compiled stay compiled, so a rerun costs the loop and what
 changed. Requests are JSON lines on stdin (`{"argv": [...]}`); a run's output goes to stdout
-as it would in a terminal, and each run ends with one line `MARK {"exit": code, ...}`.
+as it would in a terminal, except that each log record is one line `LOG_MARK {"level": ...,
+"message": ...}` (so a notebook knows a warning from an error without reading the text), and
+each run ends with one line `MARK {"exit": code, ...}`.
 
 The interpreter cannot read a changed C++ file again in the same process, and a ROOT abort
 ends the process: `Worker` (the handle other modules use) notices both and starts a new one.
@@ -12,6 +14,7 @@ ends the process: `Worker` (the handle other modules use) notices both and start
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -21,20 +24,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 MARK = "\x1efw-worker "
+LOG_MARK = "\x1efw-log "
+
+log = logging.getLogger("framework.app.worker")  # not __name__: run as a program, that is "__main__"
+
+
+class _MarkedRecords(logging.Handler):
+    """A log record as one line on stdout that keeps its level (`Worker.run` reads it back)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(LOG_MARK + json.dumps({"level": record.levelname, "message": self.format(record)}) + "\n")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - a message that cannot be shown must not stop the run
+            self.handleError(record)
 
 
 def serve() -> int:
     """The worker's side: run each request in this process, report how it ended."""
-    from framework.app import cli  # noqa: PLC0415
+    from framework.app import cli
 
+    framework_log = logging.getLogger("framework")
+    framework_log.addHandler(_MarkedRecords())
+    framework_log.setLevel(logging.INFO)
     first = True
     for line in sys.stdin:
         request = json.loads(line)
         start = time.perf_counter()
         try:
             code = cli.main(request["argv"], warm=not first)
-        except BaseException:  # a bug must not end the worker: report it and wait for the next request
-            traceback.print_exc()
+        except BaseException:  # noqa: BLE001 - a bug must not end the worker: report it, wait for the next request
+            log.error("%s", traceback.format_exc().rstrip("\n"))
             code = 1
         first = False
         sys.stdout.flush()
@@ -66,8 +86,9 @@ class Worker:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def run(self, argv: list[str], on_line: Callable[[str], None]) -> int:
-        """Run one command; each output line goes to `on_line`. Returns its exit code."""
+    def run(self, argv: list[str], on_line: Callable[[str, str | None], None]) -> int:
+        """Run one command; each output line goes to `on_line` with its level: that of the log
+        record it is part of, None for a line the run printed. Returns its exit code."""
         assert self._process.stdin is not None and self._process.stdout is not None
         with self.busy:
             try:
@@ -78,7 +99,12 @@ class Worker:
             for line in self._process.stdout:
                 if line.startswith(MARK):
                     return int(json.loads(line[len(MARK):])["exit"])
-                on_line(line.rstrip("\n"))
+                if line.startswith(LOG_MARK):
+                    record = json.loads(line[len(LOG_MARK):])
+                    for text in record["message"].split("\n"):
+                        on_line(text, record["level"])
+                else:
+                    on_line(line.rstrip("\n"), None)
             code = self._process.wait()
             raise WorkerDied(f"the worker process ended during the run (exit code {code})")
 

@@ -27,7 +27,7 @@ def after_run(
             written.append(path)
     targets = ([outdir / "report"] if config.spec.report else []) + ([plots] if plots is not None else [])
     for target in targets:
-        counts = make_report(config.path, outdir, target)
+        counts = make_report(config, outdir, target)
         tell(f"  {counts['plots']} plots and {counts['tables']} tables in {target / REPORT}")
         written.append(target / REPORT)
     return written

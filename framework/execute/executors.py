@@ -25,10 +25,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from framework.config.load import LoadedConfig
 from framework.engine.compiled import Job, submit
 from framework.errors import ExecutionError, FrameworkError
 from framework.output.merge import merge_outputs
-from framework.execute.pipeline import RunOptions, execute_plan, inspect, report_progress
+from framework.execute.folders import output_folder
+from framework.execute.pipeline import RunOptions, execute_plan, inspect, load, report_progress
 from framework.output.write import check_writable
 from framework.plan.model import Plan
 
@@ -42,8 +44,6 @@ class Task:
     sample: str
     part: int
     parts: int
-
-
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -62,9 +62,9 @@ def run_task(task: Task) -> dict[str, Any]:
     }
 
 
-def _tasks(options: RunOptions, files_per_task: int, folder: str) -> list[Task]:
+def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int, folder: str) -> list[Task]:
     """Every task's plan, made here once: the workers load no configuration and inspect no file."""
-    inspected = inspect(options)
+    inspected = inspect(options, config=config)
     task_options = replace(options, output=Path(folder), force=True, progress=False, progress_file=None, threads=1,
                            compile="off")
     tasks = []
@@ -190,21 +190,23 @@ class SparkExecutor(Executor):
             self.spark.stop()
 
 
-def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executor) -> dict[str, Any]:
+def execute_in_tasks(
+    options: RunOptions, files_per_task: int, executor: Executor, config: LoadedConfig | None = None
+) -> dict[str, Any]:
     """Run the analysis as tasks (sample x chunk of files) on `executor`, then merge the parts
-    into `options.output`: the same files as a threaded run. The workers start while the
-    client plans."""
-    if options.output is None:
-        raise FrameworkError(f"--executor {executor.name.lower()} needs -o/--output")
+    into the output folder: the same files as a threaded run. The workers start while the
+    client plans. `config` is the loaded `options.config` (loaded here when not given)."""
     start = time.perf_counter()
-    check_writable(options.output)
-    created = not options.output.exists()
-    options.output.mkdir(parents=True, exist_ok=True)  # the tasks' parts are written inside it
+    config = config or load(options)
+    outdir = output_folder(options.output, config.spec.analysis)
+    check_writable(outdir)
+    created = not outdir.exists()
+    outdir.mkdir(parents=True, exist_ok=True)  # the tasks' parts are written inside it
     executor.start()
     try:
-        with tempfile.TemporaryDirectory(prefix=".parts-", dir=options.output) as tmp:
+        with tempfile.TemporaryDirectory(prefix=".parts-", dir=outdir) as tmp:
             started = time.perf_counter()
-            tasks = _tasks(options, files_per_task, tmp)
+            tasks = _tasks(options, config, files_per_task, tmp)
             planned = time.perf_counter()
             done: list[dict[str, Any]] = []
             try:
@@ -218,12 +220,12 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
                 raise ExecutionError(f"a {executor.name} task failed: {err}") from err
             execution = time.perf_counter() - planned
             merge_start = time.perf_counter()
-            report = merge_outputs(Path(tmp), options.output)
+            report = merge_outputs(Path(tmp), outdir)
             if report.missing:
                 raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
     except BaseException:
-        if created and not any(options.output.iterdir()):
-            options.output.rmdir()  # a failed run leaves no folder it made
+        if created and not any(outdir.iterdir()):
+            outdir.rmdir()  # a failed run leaves no folder it made
         raise
     finally:
         executor.stop()
@@ -246,12 +248,16 @@ def execute_in_tasks(options: RunOptions, files_per_task: int, executor: Executo
 
 
 def execute_on_dask(
-    options: RunOptions, scheduler: str | None = None, workers: int = 2, files_per_task: int = 1
+    options: RunOptions, scheduler: str | None = None, workers: int = 2, files_per_task: int = 1,
+    config: LoadedConfig | None = None,
 ) -> dict[str, Any]:
     """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
-    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers))
+    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers), config)
 
 
-def execute_on_spark(options: RunOptions, master: str | None = None, workers: int = 2, files_per_task: int = 1) -> dict[str, Any]:
+def execute_on_spark(
+    options: RunOptions, master: str | None = None, workers: int = 2, files_per_task: int = 1,
+    config: LoadedConfig | None = None,
+) -> dict[str, Any]:
     """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`."""
-    return execute_in_tasks(options, files_per_task, SparkExecutor(master, workers))
+    return execute_in_tasks(options, files_per_task, SparkExecutor(master, workers), config)

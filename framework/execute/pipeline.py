@@ -1,7 +1,8 @@
 """The whole run, stage after stage: load -> inputs -> plan -> build -> run -> write.
 
 `prepare` stops at the plan (what --dry-run prints); `execute` goes on to the files.
-The command line and the tests both call these.
+The command line and the tests both call these. The configuration is loaded once per run
+(`load`) and handed to each stage; a stage given none loads it from `RunOptions.config`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from framework.errors import ConfigError, FrameworkError
 from framework.testing.generate import ensure_generated
 from framework.inputs.files import inspect_inputs
 from framework.config.load import LoadedConfig, load_config, split_names
+from framework.execute.folders import output_folder
 from framework.plan.model import (
     Plan,
     RunSelection,
@@ -128,9 +130,15 @@ class Inspected:
         return plan
 
 
-def inspect(options: RunOptions, timer: Timer | None = None) -> Inspected:
-    """Load and check the configuration, make missing generated or preprocessed inputs, inspect
-    every selected sample's files."""
+def load(options: RunOptions, timer: Timer | None = None) -> LoadedConfig:
+    """The run's configuration, loaded and validated (its time is part of 'plan')."""
+    with (timer or Timer()).part("plan"):
+        return load_config(options.config)
+
+
+def inspect(options: RunOptions, timer: Timer | None = None, config: LoadedConfig | None = None) -> Inspected:
+    """Check the configuration (loaded here unless given), make missing generated or preprocessed
+    inputs, inspect every selected sample's files."""
     timer = timer or Timer()
     if options.threads < 1:
         raise FrameworkError("-j/--threads must be at least 1")
@@ -138,8 +146,8 @@ def inspect(options: RunOptions, timer: Timer | None = None) -> Inspected:
         raise FrameworkError("--max-events must be at least 1")
     with timer.part("root"):
         root()
+    config = config or load(options, timer)
     with timer.part("plan"):
-        config = load_config(options.config)
         make_presentation(config)  # plots and exports are checked before, not after, the event loop
         names = select_samples(config, options.selection)
         cpp_files = resolve_cpp(config)
@@ -152,18 +160,20 @@ def inspect(options: RunOptions, timer: Timer | None = None) -> Inspected:
     return Inspected(config, names, cpp_files, inputs, symbols, options)
 
 
-def prepare(options: RunOptions, timer: Timer | None = None) -> tuple[Plan, list[Path]]:
+def prepare(
+    options: RunOptions, timer: Timer | None = None, config: LoadedConfig | None = None
+) -> tuple[Plan, list[Path]]:
     """Load, check the inputs and decide: everything but the event loop. Returns the plan and C++ files."""
     timer = timer or Timer()
-    inspected = inspect(options, timer)
+    inspected = inspect(options, timer, config)
     with timer.part("plan"):
         return inspected.plan(options.selection), inspected.cpp_files
 
 
-def up_to_date(options: RunOptions) -> list[str]:
+def up_to_date(options: RunOptions, config: LoadedConfig | None = None) -> list[str]:
     """Selected samples whose output file exists, complete, from the same config and selection."""
-    config = load_config(options.config)
-    outdir = options.output or Path("results") / config.spec.analysis
+    config = config or load(options)
+    outdir = output_folder(options.output, config.spec.analysis)
     part = list(options.selection.part) if options.selection.part else None
     done = []
     for name in select_samples(config, options.selection):
@@ -196,23 +206,24 @@ def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> boo
     )
 
 
-def execute(options: RunOptions, timer: Timer | None = None) -> RunReport | None:
+def execute(options: RunOptions, timer: Timer | None = None, config: LoadedConfig | None = None) -> RunReport | None:
     """Run the analysis and write one file per sample. Nothing is written if any step fails.
 
     Samples whose output is already complete and up to date are skipped unless `force`;
-    returns None when there is nothing left to do. `timer` collects where the time goes.
+    returns None when there is nothing left to do. `timer` collects where the time goes;
+    `config` is the loaded `options.config` (loaded here when not given).
     """
     timer = timer or Timer()
+    config = config or load(options, timer)
     if not options.force:
-        done = up_to_date(options)
+        done = up_to_date(options, config)
         if done:
-            config = load_config(options.config)
             todo = [n for n in select_samples(config, options.selection) if n not in done]
             if not todo:
                 return None
             options = replace(options, selection=replace(options.selection, samples=tuple(todo)))
     report_progress(options.progress_file, "set-up", events=0, total=0, seconds=0.0)
-    plan, _ = prepare(options, timer)
+    plan, _ = prepare(options, timer, config)
     return execute_plan(plan, options, timer)
 
 
@@ -220,7 +231,7 @@ def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) ->
     """Build, run and write a plan made before, here or elsewhere (a distributed task runs the
     plan its client made: no configuration to load, no file to inspect)."""
     timer = timer or Timer()
-    check_writable(options.output or Path("results") / plan.analysis)
+    check_writable(output_folder(options.output, plan.analysis))
     with timer.part("root"):
         root()
     booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
@@ -257,5 +268,5 @@ def _write(options: RunOptions, plan: Plan, booked: BookedGraph, timer: Timer) -
         timing=timing,
     )
     summary = {"analysis": plan.analysis, "events": events, **timing, "threads": options.threads}
-    outdir = options.output or Path("results") / plan.analysis
+    outdir = output_folder(options.output, plan.analysis)
     return write_outputs(result, provenance, outdir, summary), result

@@ -11,8 +11,8 @@ and other URLs are passed through.
 from __future__ import annotations
 
 import glob
+import logging
 import os
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,6 +23,8 @@ from framework.errors import InputError, Location, did_you_mean
 from framework.config.load import LoadedConfig
 from framework.plan.model import SampleInputs, literal_subscripts
 from framework.engine.rootenv import root
+
+log = logging.getLogger(__name__)
 
 FACTS_VERSION = 1  # of the cached per-file entry
 
@@ -220,7 +222,7 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
         except InputError as err:
             if not skip_bad_files:
                 raise
-            print(f"skipping unreadable file of sample {sample!r}: {f} ({err.message})", file=sys.stderr)
+            log.warning("skipping unreadable file of sample %r: %s (%s)", sample, f, err.message)
             skipped.append(f)
     if not facts:
         raise InputError(f"sample {sample!r}: no readable file ({len(skipped)} skipped)", place)

@@ -8,8 +8,8 @@ its output is missing or older than its inputs or its C++ files.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +17,8 @@ from framework.config.load import LoadedConfig
 from framework.engine.rootenv import captured_stderr, compiler_messages, declare_file, root
 from framework.errors import ConfigError, InputError
 from framework.testing.generate import write_events
+
+log = logging.getLogger(__name__)
 
 
 def _paths(config: LoadedConfig, name: str) -> tuple[list[Path], Path]:
@@ -31,7 +33,7 @@ def run_preprocessing(config: LoadedConfig, cpp_files: list[Path]) -> dict[str, 
     for name, stage in config.spec.preprocess.items():
         inputs, output = _paths(config, name)
         if stage.generate is not None and not inputs[0].exists():
-            print(f"generating the input of stage {name!r} -> {inputs[0]}", file=sys.stderr)
+            log.info("generating the input of stage %r -> %s", name, inputs[0])
             write_events(stage.generate, inputs[0])
         missing = [str(p) for p in inputs if not p.exists()]
         if missing:
@@ -45,7 +47,7 @@ def run_preprocessing(config: LoadedConfig, cpp_files: list[Path]) -> dict[str, 
             declare_file(path)
         _run_stage(config, name, inputs, output)
         timings[name] = time.perf_counter() - start
-        print(f"preprocessing {name!r}: {timings[name]:.2f} s -> {output}", file=sys.stderr)
+        log.info("preprocessing %r: %.2f s -> %s", name, timings[name], output)
     return timings
 
 

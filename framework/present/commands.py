@@ -35,9 +35,10 @@ class Prepared:
     outputs: RunOutputs
 
 
-def prepare_presentation(config_path: Path, run_output: Path) -> Prepared:
-    """Load the config and the run's outputs and check that they fit together."""
-    config = load_config(config_path)
+def prepare_presentation(config: Path | LoadedConfig, run_output: Path) -> Prepared:
+    """Load the config (unless loaded already) and the run's outputs and check that they fit together."""
+    if not isinstance(config, LoadedConfig):
+        config = load_config(config)
     presentation = make_presentation(config)
     outputs = load_outputs(run_output)
     check_outputs(config, outputs)
@@ -101,13 +102,13 @@ def write_folder(target: Path, fill: Callable[[Path], None]) -> None:
     temporary.rename(target)
 
 
-def make_report(config_path: Path, run_output: Path, target: Path) -> dict[str, int]:
+def make_report(config: Path | LoadedConfig, run_output: Path, target: Path) -> dict[str, int]:
     """Plots, tables and the report page `target/index.html`."""
     from framework.present.plotting import make_plots
     from framework.present.report import PLOT_FOLDER, TABLE_FOLDER, write_report
     from framework.present.tables import make_tables
 
-    p = prepare_presentation(config_path, run_output)
+    p = prepare_presentation(config, run_output)
     style = p.config.spec.style
     counts: dict[str, int] = {}
 

@@ -8,8 +8,8 @@ request always gives the same file, with ROOT's cluster boundaries.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from framework.config.load import LoadedConfig
 from framework.engine.rootenv import declare_file, root
 from framework.errors import ConfigError, InputError
 from framework.testing.spec import GeneratorSpec
+
+log = logging.getLogger(__name__)
 
 PROCESS_CODES = {"zmumu": 0, "ttbar": 1, "adl": 2, "wjets": 3, "single_top": 4, "data": -1}
 # Tag-and-probe samples: tightId efficiency of tracker muons per (|eta|, pT) bin, isolation
@@ -227,7 +229,7 @@ def ensure_generated(config: LoadedConfig, samples: list[str]) -> None:
         path = (config.source.file_of(("samples", name, "files", 0)).parent / sample.files[0]).resolve()
         if path.exists():
             continue
-        print(f"generating sample {name!r} -> {path}", file=sys.stderr)
+        log.info("generating sample %r -> %s", name, path)
         try:
             write_events(sample.generate, path)
         except OSError as err:
