@@ -86,13 +86,20 @@ class Kind:
 class WeightKind(Kind):
     spec_type = WeightSystematic
 
-    def contribute(self, config: LoadedConfig, name: str, spec: WeightSystematic, condition: str | None) -> Contribution:
+    def contribute(
+        self, config: LoadedConfig, name: str, spec: WeightSystematic, condition: str | None
+    ) -> Contribution:
         if spec.from_array is None:
-            return Contribution(entries=tuple(
-                WeightEntry(name=f"{name}{direction}", factor=_when(condition, str(factor)),
-                            origin=config.locate("systematics", name, direction.lower()))
-                for direction, factor in (("Up", spec.up), ("Down", spec.down))
-            ))
+            return Contribution(
+                entries=tuple(
+                    WeightEntry(
+                        name=f"{name}{direction}",
+                        factor=_when(condition, str(factor)),
+                        origin=config.locate("systematics", name, direction.lower()),
+                    )
+                    for direction, factor in (("Up", spec.up), ("Down", spec.down))
+                )
+            )
         assert spec.indices is not None
         origin = config.locate("systematics", name, "from_array")
         members = tuple(f"{name}_{i}" for i in spec.indices)
@@ -115,11 +122,18 @@ class ShapeKind(Kind):
         key = ("systematics", name, "column") if spec.column is not None else ("systematics", name, "columns")
         where = ("systematics", name) if spec.column is not None else None
         places = tuple(
-            tuple(config.locate(*(where or ("systematics", name, "columns", column)), d) for d in ("up", "down"))
-            for column in varied
+            (config.locate(*path, "up"), config.locate(*path, "down"))
+            for path in (where or ("systematics", name, "columns", column) for column in varied)
         )
-        vary = VaryPlan(name=name, columns=tuple(varied), ups=ups, downs=downs, origin=config.locate(*key),
-                        condition=condition or "", places=places)  # type: ignore[arg-type]
+        vary = VaryPlan(
+            name=name,
+            columns=tuple(varied),
+            ups=ups,
+            downs=downs,
+            origin=config.locate(*key),
+            condition=condition or "",
+            places=places,
+        )
         return Contribution(varies=(vary,))
 
 
@@ -254,11 +268,15 @@ def check_array_indices(
         array = getattr(syst, "from_array", None)
         indices = getattr(syst, "indices", None) or []
         checks += [(array, index, config.locate("systematics", name, "indices", i)) for i, index in enumerate(indices)]
-    checks += [(array, index, place) for name, array, index, place in literal_subscripts(config, columns) if name in names]
+    checks += [
+        (array, index, place) for name, array, index, place in literal_subscripts(config, columns) if name in names
+    ]
     for array, index, place in checks:
         if array in sizes and index >= sizes[array]:
             raise ConfigError(
                 f"index {index} is out of range: {array} has {sizes[array]} entries in the first event{label}",
                 place,
-                f"valid indices are 0 to {sizes[array] - 1}" if sizes[array] else f"{array} is empty in the first event",
+                f"valid indices are 0 to {sizes[array] - 1}"
+                if sizes[array]
+                else f"{array} is empty in the first event",
             )
