@@ -23,7 +23,7 @@ from framework.plan.model import (
     HistogramPlan,
     SamplePlan,
 )
-from framework.plan.steps import Filter, Vary
+from framework.plan.steps import Filter, Step, Vary
 from framework.plan.systematics import (
     CombinedEntry,
     Contribution,
@@ -50,17 +50,7 @@ def plan_dataset(
     r = ColumnResolver(config, inputs.columns, is_cpp_symbol, label)
     systematics = [] if is_data else list(chosen_systematics)
     _check_new_names(config, inputs.columns, label)
-
-    # The file's sample is each event's sample unless a split sample divides files, or shape
-    # variations need a plain Define between the per-file column and the varied fills (ROOT 6.40
-    # aborts when a varied action reads a per-sample column).
-    split = any(m.parent is not None for m in members)
-    sample_column = (
-        SAMPLE_COLUMN if split or any(varies_columns(config, n) for n in systematics) else FILE_SAMPLE_COLUMN
-    )
-    if sample_column == SAMPLE_COLUMN:
-        r.make(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
-        r.require(SAMPLE_COLUMN, config.locate("samples"))
+    sample_column = _add_sample_column(r, config, members, systematics)
     check_array_indices(config, systematics, inputs.array_sizes, set(inputs.columns), label)
     contributions = [(n, contribution(config, n, _applies(config, n, members, sample_column))) for n in systematics]
     shape_names = _add_variations(r, contributions, label)
@@ -78,9 +68,6 @@ def plan_dataset(
         ),
     ]
     files, file_samples = _files(members)
-    expressions = [e for st in steps for e in st.expressions()]
-    expressions += [e for f in fills for e in (*f.columns, f.weights_column, *(w.expression for w in f.filters))]
-    read = {n for e in expressions for n in referenced_names(e) if n in inputs.columns}
     dataset = DatasetPlan(
         index=index,
         tree=members[0].tree,
@@ -96,11 +83,33 @@ def plan_dataset(
         shape_variations=shape_names,
         histograms=tuple(histograms),
         fills=tuple(fills),
-        input_types={n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types},
+        input_types=_input_types(inputs, steps, fills),
         sample_column=sample_column,
         constants=constants,
     )
     return dataset, [k for _, c in contributions for k in c.corrections]
+
+
+def _add_sample_column(
+    r: ColumnResolver, config: LoadedConfig, members: list[SamplePlan], systematics: list[str]
+) -> str:
+    """The column holding each event's sample: the file's sample, unless a split sample divides
+    files, or shape variations need a plain Define between the per-file column and the varied
+    fills (ROOT 6.40 aborts when a varied action reads a per-sample column)."""
+    split = any(m.parent is not None for m in members)
+    if not split and not any(varies_columns(config, n) for n in systematics):
+        return FILE_SAMPLE_COLUMN
+    r.make(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
+    r.require(SAMPLE_COLUMN, config.locate("samples"))
+    return SAMPLE_COLUMN
+
+
+def _input_types(inputs: SampleInputs, steps: list[Step], fills: list[FillPlan]) -> dict[str, str]:
+    """The C++ types of the input columns the steps and fills read, by name."""
+    expressions = [e for st in steps for e in st.expressions()]
+    expressions += [e for f in fills for e in (*f.columns, f.weights_column, *(w.expression for w in f.filters))]
+    read = {n for e in expressions for n in referenced_names(e) if n in inputs.columns}
+    return {n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types}
 
 
 def _check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) -> None:
