@@ -48,24 +48,8 @@ class Axis:
         """This axis for the fill action, reading the value column at position `column`."""
         low, high, edges, values = self._layout_fields()
         underflow, overflow = self.flow
-        return " ".join(
-            map(
-                str,
-                [
-                    self.cpp_kind,
-                    self.bins,
-                    repr(float(low)),
-                    repr(float(high)),
-                    int(underflow),
-                    int(overflow),
-                    column,
-                    len(edges),
-                    *map(repr, map(float, edges)),
-                    len(values),
-                    *values,
-                ],
-            )
-        )
+        head = [self.cpp_kind, self.bins, repr(float(low)), repr(float(high)), int(underflow), int(overflow), column]
+        return " ".join(map(str, [*head, len(edges), *map(repr, map(float, edges)), len(values), *values]))
 
     def _layout_fields(self) -> tuple[float, float, tuple[float, ...], tuple[int, ...]]:
         """(low, high, edges, category codes) as the fill action reads them."""
