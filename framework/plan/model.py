@@ -135,7 +135,7 @@ class Plan:
     cpp: tuple[str, ...]
     samples: tuple[SamplePlan, ...]
     datasets: tuple[DatasetPlan, ...]
-    systematics: list[str]  # a list, as `--systematics` documents it (tests compare it with one)
+    systematics: list[str]  # a list, not a tuple: existing callers and tests compare it with lists
     max_events: int | None
     corrections: tuple[CorrectionPlan, ...] = ()
     part: tuple[int, int] | None = None  # (i, n) for a batch part: histograms are not normalised
