@@ -16,7 +16,9 @@ from ruamel.yaml import YAML
 from framework.errors import FrameworkError
 from framework.inputs.files import FileFacts
 from framework.config.load import load_config
-from framework.plan.model import RunSelection, SampleInputs, make_plan
+from framework.inputs.model import SampleInputs
+from framework.plan.make import make_plan
+from framework.plan.model import RunSelection
 from framework.present.views import make_presentation
 
 DEMO = (REPO / "analyses" / "demo" / "config.yaml").read_text().replace("../../", f"{REPO}/")

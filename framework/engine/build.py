@@ -13,7 +13,9 @@ the next run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import singledispatchmethod
 from pathlib import Path
 
 from framework.engine.compiled import (
@@ -31,7 +33,9 @@ from framework.engine.compiled import (
 )
 from framework.errors import ConfigError, Location
 from framework.config.expressions import checked_indexing, referenced_names
-from framework.plan.model import CUTFLOW_WEIGHTS, DATASET_COLUMN, FILE_SAMPLE_COLUMN, WEIGHTS, AxisPlan, DatasetPlan, FillPlan, Plan, Step
+from framework.plan.axes import AxisPlan
+from framework.plan.model import CUTFLOW_WEIGHTS, DATASET_COLUMN, FILE_SAMPLE_COLUMN, WEIGHTS, DatasetPlan, FillPlan, Plan
+from framework.plan.steps import Define, Filter, Step, Vary
 from framework.engine.rootenv import (
     CORRECTIONS_HEADER,
     FILL_HEADER,
@@ -45,7 +49,6 @@ from framework.engine.rootenv import (
 from framework.engine.session import Session, SessionError
 from framework.timing import Timer
 
-AXIS_KINDS = {"regular": 0, "variable": 1, "integer": 2, "int_category": 3, "str_category": 3, "boolean": 4}
 SPECIAL_COLUMNS = {"rdfslot_": "unsigned int", "rdfentry_": "ULong64_t"}
 _declared_corrections: set[str] = set()
 _declared_functions: dict[str, int] = {}  # generated functions the interpreter compiled: symbol -> address
@@ -83,25 +86,15 @@ class BookedGraph:
         return [next(f for f in (*d.cutflow, *d.fills) if f is not None) for d in self.datasets]
 
 
-def _axis_text(a: AxisPlan, column: int) -> str:
-    values = a.values if a.kind == "int_category" else range(len(a.labels))
-    underflow = a.kind in ("regular", "variable", "integer")
-    overflow = a.kind != "boolean"
-    return " ".join(
-        map(str, [AXIS_KINDS[a.kind], a.bins, repr(float(a.low)), repr(float(a.high)), int(underflow), int(overflow),
-                  column, len(a.edges), *map(repr, map(float, a.edges)), len(values), *values])
-    )
-
-
 def layouts_text(
-    nsamples: int, nweights: int, histograms: list[list[AxisPlan]], variations: list[str], columns: list[str]
+    nsamples: int, nweights: int, histograms: Sequence[Sequence[AxisPlan]], variations: list[str], columns: Sequence[str]
 ) -> str:
     """The fill action's histogram layouts, in the text form `fw::ParseLayouts` (cpp/fill.hxx) reads;
     each axis names the position of its column in `columns`."""
     blocks = [str(len(histograms))]
     for axes in histograms:
         head = [nsamples, nweights, len(variations), *variations, len(axes)]
-        blocks.append(" ".join(map(str, head)) + "".join("\n" + _axis_text(a, columns.index(a.column)) for a in axes))
+        blocks.append(" ".join(map(str, head)) + "".join("\n" + a.layout(columns.index(a.column)) for a in axes))
     return "\n".join(blocks)
 
 
@@ -110,7 +103,7 @@ def shape_keys(d: DatasetPlan) -> list[str]:
     return [f"{name}:{direction}" for name in d.shape_variations for direction in ("up", "down")]
 
 
-def _vary_expression(step: Step, kind: str) -> str:
+def _vary_expression(step: Vary, kind: str) -> str:
     """One expression giving every varied column's up and down values, cast to its exact type."""
 
     def value(column: str, expr: str) -> str:
@@ -232,50 +225,78 @@ class _DatasetBuilder:
         """`node` with `step` applied: compiled from the cache, else by the interpreter."""
         g = self.graph
         session = g.session
-        if step.kind == "vary":
-            kinds = {c: self.types[c] for c in step.columns}
-            if len(set(kinds.values())) > 1:
-                listing = ", ".join(f"{c} is {t}" for c, t in kinds.items())
-                raise ConfigError(
-                    f"systematic {step.name!r} varies columns of different types ({listing})",
-                    step.origin,
-                    "RDataFrame varies several columns together only when they share a type: split the systematic",
-                )
-            expression = self._checked(_vary_expression(step, kinds[step.columns[0]]), step)
-            code = vary_code(step.name, step.columns, self._params(expression), expression)
-        elif step.kind == "define":
-            expression = self._checked(step.expression, step)
-            code = define_code(step.name, self._params(expression), expression)
-        else:
-            expression = self._checked(step.expression, step)
-            code = filter_code(step.name, self._params(expression), expression)
+        expression, code = self._code(step)
         source = g.sources.source(code)
         hit = lookup(source.key)
-        if hit is not None and (step.kind != "define" or hit.type):
-            if step.kind == "define":
-                self.types[step.name] = hit.type  # type: ignore[assignment]
+        column = step.new_column
+        if hit is not None and (column is None or hit.type):
+            if column is not None:
+                self.types[column] = hit.type  # type: ignore[assignment]
             return session.apply(node, hit.address)
         with g.timer.part("compile"):
-            node = self._interpret(node, step, expression)
-        if step.kind == "define":
-            self.types[step.name] = session.column_type(node, step.name)
-        g.job.add(source, self.types.get(step.name) if step.kind == "define" else None)
-        g.interpreted.setdefault(source.key, f"{step.kind} {step.name}")
+            node = self._interpret(step, node, expression)
+        if column is not None:
+            self.types[column] = session.column_type(node, column)
+        g.job.add(source, self.types[column] if column is not None else None)
+        g.interpreted.setdefault(source.key, f"{step.kind} {step.name}")  # type: ignore[attr-defined]
         return node
 
-    def _interpret(self, node: int, step: Step, expression: str) -> int:
-        g = self.graph
-        g.interpreter.prepare()
-        session = g.session
-        if step.kind == "define":
-            return _interpreted(f"column {step.name!r}", step.origin, lambda: session.define(node, step.name, expression))
-        if step.kind == "filter":
-            return _interpreted(f"selection {step.expression!r}" if step.name.startswith("where ") else f"cut {step.name!r}",
-                                step.origin, lambda: session.filter(node, expression, step.name))
-        g.interpreter.check_compiles(self.types, expression, f"variation {step.name!r}", step.origin)
+    @singledispatchmethod
+    def _code(self, step: Step) -> tuple[str, str]:
+        """The step's expression, array subscripts bounds-checked, and the C++ code that applies it."""
+        raise TypeError(f"no code for {step!r}")
+
+    @_code.register(Define)
+    def _(self, step: Define) -> tuple[str, str]:
+        expression = self._checked(step.expression, step)
+        return expression, define_code(step.name, self._params(expression), expression)
+
+    @_code.register(Filter)
+    def _(self, step: Filter) -> tuple[str, str]:
+        expression = self._checked(step.expression, step)
+        return expression, filter_code(step.name, self._params(expression), expression)
+
+    @_code.register(Vary)
+    def _(self, step: Vary) -> tuple[str, str]:
+        kinds = {c: self.types[c] for c in step.columns}
+        if len(set(kinds.values())) > 1:
+            listing = ", ".join(f"{c} is {t}" for c, t in kinds.items())
+            raise ConfigError(
+                f"systematic {step.name!r} varies columns of different types ({listing})",
+                step.origin,
+                "RDataFrame varies several columns together only when they share a type: split the systematic",
+            )
+        expression = self._checked(_vary_expression(step, kinds[step.columns[0]]), step)
+        return expression, vary_code(step.name, step.columns, self._params(expression), expression)
+
+    @singledispatchmethod
+    def _interpret(self, step: Step, node: int, expression: str) -> int:
+        """`node` with `step` applied by the interpreter, which compiles `expression`."""
+        raise TypeError(f"cannot interpret {step!r}")
+
+    @_interpret.register(Define)
+    def _(self, step: Define, node: int, expression: str) -> int:
+        session = self._prepared()
+        return _interpreted(f"column {step.name!r}", step.origin, lambda: session.define(node, step.name, expression))
+
+    @_interpret.register(Filter)
+    def _(self, step: Filter, node: int, expression: str) -> int:
+        session = self._prepared()
+        action = f"selection {step.expression!r}" if step.name.startswith("where ") else f"cut {step.name!r}"
+        return _interpreted(action, step.origin, lambda: session.filter(node, expression, step.name))
+
+    @_interpret.register(Vary)
+    def _(self, step: Vary, node: int, expression: str) -> int:
+        session = self._prepared()
+        self.graph.interpreter.check_compiles(self.types, expression, f"variation {step.name!r}", step.origin)
         return _interpreted(
             f"variation {step.name!r}", step.origin, lambda: session.vary(node, step.columns, expression, step.name)
         )
+
+    def _prepared(self) -> Session:
+        """The session, its interpreter ready for expressions."""
+        self.graph.interpreter.prepare()
+        return self.graph.session
 
 
 @dataclass
@@ -382,10 +403,10 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
 
     # Defines come first in the plan, filters last: "all" is booked before the first filter.
     for step in d.steps:
-        if step.kind == "filter" and not result.cutflow:
+        if isinstance(step, Filter) and not result.cutflow:
             book_cutflow()
         builder.apply(step)
-        if step.kind == "filter":
+        if isinstance(step, Filter):
             book_cutflow()
     if not result.cutflow:
         book_cutflow()

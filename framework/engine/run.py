@@ -17,7 +17,7 @@ import numpy as np
 
 from framework.engine.build import BookedDataset, BookedGraph, shape_keys
 from framework.errors import ExecutionError
-from framework.plan.model import CUTFLOW_ENTRIES, AxisPlan, DatasetPlan, HistogramPlan, Plan, SamplePlan, axis_extent
+from framework.plan.model import CUTFLOW_ENTRIES, DatasetPlan, HistogramPlan, Plan, SamplePlan
 from framework.engine.session import SessionError
 
 
@@ -91,22 +91,8 @@ def _take_buffer(booked: BookedGraph, fill: int, index: int, nsamples: int, exte
     return booked.session.take(fill, index).reshape(nsamples, *extents, entries, 2)
 
 
-def make_axis(a: AxisPlan) -> Any:
-    if a.kind == "regular":
-        return hist.axis.Regular(a.bins, a.low, a.high, name=a.name, label=a.label)
-    if a.kind == "variable":
-        return hist.axis.Variable(a.edges, name=a.name, label=a.label)
-    if a.kind == "integer":
-        return hist.axis.Integer(int(a.low), int(a.high), name=a.name, label=a.label)
-    if a.kind == "int_category":
-        return hist.axis.IntCategory(a.values, name=a.name, label=a.label)
-    if a.kind == "str_category":
-        return hist.axis.StrCategory(a.labels, name=a.name, label=a.label)
-    return hist.axis.Boolean(name=a.name, label=a.label)
-
-
 def _histogram(h: HistogramPlan, entries: list[str]) -> hist.Hist:
-    axes = [make_axis(a) for a in h.axes]
+    axes = [a.to_hist() for a in h.axes]
     systematic = hist.axis.StrCategory(entries, name="systematic", label="systematic", flow=False)
     return hist.Hist(*axes, systematic, storage=hist.storage.Weight(), name=h.name)
 
@@ -127,7 +113,7 @@ def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan, last
     """One histogram per sample of the dataset, with every entry of the systematic axis."""
     plan = d.plan
     nsamples = len(plan.samples)
-    extents = [axis_extent(a) for a in h.axes]
+    extents = [a.extent for a in h.axes]
     fill = next(f for f in plan.fills if h.name in f.histograms)
     handle = d.fills[plan.fills.index(fill)]
     if handle is None:  # the last cutflow row (weighted sums), not filled twice (build._is_last_cutflow_row)

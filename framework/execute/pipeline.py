@@ -20,15 +20,11 @@ from framework.testing.generate import ensure_generated
 from framework.inputs.files import inspect_inputs
 from framework.config.load import LoadedConfig, load_config, split_names
 from framework.execute.folders import output_folder
-from framework.plan.model import (
-    Plan,
-    RunSelection,
-    SampleInputs,
-    check_histogram_memory,
-    make_plan,
-    select_samples,
-    select_systematics,
-)
+from framework.inputs.model import SampleInputs
+from framework.plan.make import make_plan
+from framework.plan.memory import check_histogram_memory
+from framework.plan.model import Plan, RunSelection
+from framework.plan.select import select_samples, select_systematics
 from framework.inputs.preprocess import run_preprocessing
 from framework.engine.rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
 from framework.engine.run import RunResult, collect_results, run_event_loop

@@ -19,7 +19,8 @@ from pathlib import Path
 from framework.errors import FrameworkError
 from framework.inputs.files import resolve_files
 from framework.config.load import LoadedConfig
-from framework.plan.model import RunSelection, select_samples
+from framework.plan.model import RunSelection
+from framework.plan.select import select_samples
 
 BACKENDS = ("htcondor", "slurm")
 

@@ -21,7 +21,8 @@ from typing import Any
 from framework import cache
 from framework.errors import InputError, Location, did_you_mean
 from framework.config.load import LoadedConfig
-from framework.plan.model import SampleInputs, literal_subscripts
+from framework.inputs.model import SampleInputs
+from framework.plan.systematics import literal_subscripts
 from framework.engine.rootenv import root
 
 log = logging.getLogger(__name__)

@@ -3,23 +3,25 @@
 One class per kind (`kind:` in the YAML), registered in KINDS. Each turns its spec
 into plain plan pieces: factors on the nominal weight, entries of the weight vector,
 bin-by-bin combinations, Vary steps and helper columns. The dataset planner
-(`framework.plan.model`) only collects them, so a new kind is one new class here.
+(`framework.plan.dataset`) only collects them, so a new kind is one new class here.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from framework.errors import ConfigError, Location, did_you_mean
+from framework.config.expressions import subscripts
 from framework.config.load import LoadedConfig
 from framework.config.schema.systematics import CorrectionlibSystematic, ShapeSystematic, WeightSystematic
+from framework.errors import ConfigError, Location, did_you_mean
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class WeightEntry:
     """One entry of the systematic axis filled from the weight vector: nominal x factor."""
 
@@ -28,27 +30,27 @@ class WeightEntry:
     origin: Location
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class CombinedEntry:
     """<name>Up/<name>Down computed after the loop, bin by bin, from member entries."""
 
     name: str
     method: str  # envelope | rms | hessian
-    members: list[str]
+    members: tuple[str, ...]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class VaryPlan:
     name: str
-    columns: list[str]
-    ups: list[str]
-    downs: list[str]
+    columns: tuple[str, ...]
+    ups: tuple[str, ...]
+    downs: tuple[str, ...]
     origin: Location
     condition: str = ""  # C++ test of the sample; where false the columns stay nominal
-    places: list[tuple[Location, Location]] = field(default_factory=list)  # of each column's up and down
+    places: tuple[tuple[Location, Location], ...] = ()  # of each column's up and down
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class CorrectionPlan:
     """A correctionlib correction loaded once before the event loop, as C++ global `symbol`."""
 
@@ -57,14 +59,14 @@ class CorrectionPlan:
     name: str
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Contribution:
-    nominal_factors: list[tuple[str, Location]] = field(default_factory=list)
-    entries: list[WeightEntry] = field(default_factory=list)
-    combined: list[CombinedEntry] = field(default_factory=list)
-    varies: list[VaryPlan] = field(default_factory=list)
-    columns: list[tuple[str, str, Location]] = field(default_factory=list)
-    corrections: list[CorrectionPlan] = field(default_factory=list)
+    nominal_factors: tuple[tuple[str, Location], ...] = ()
+    entries: tuple[WeightEntry, ...] = ()
+    combined: tuple[CombinedEntry, ...] = ()
+    varies: tuple[VaryPlan, ...] = ()
+    columns: tuple[tuple[str, str, Location], ...] = ()  # helper columns: (name, expression, place)
+    corrections: tuple[CorrectionPlan, ...] = ()
 
 
 def _when(condition: str | None, factor: str) -> str:
@@ -84,23 +86,29 @@ class Kind:
 class WeightKind(Kind):
     spec_type = WeightSystematic
 
-    def contribute(self, config: LoadedConfig, name: str, spec: WeightSystematic, condition: str | None) -> Contribution:
-        out = Contribution()
-        if spec.from_array is not None:
-            assert spec.indices is not None
-            origin = config.locate("systematics", name, "from_array")
-            members = [f"{name}_{i}" for i in spec.indices]
-            for entry, i in zip(members, spec.indices):
-                out.entries.append(
-                    WeightEntry(entry, _when(condition, f'fw::at({spec.from_array}, {i}, "{name}")'), origin)
+    def contribute(
+        self, config: LoadedConfig, name: str, spec: WeightSystematic, condition: str | None
+    ) -> Contribution:
+        if spec.from_array is None:
+            return Contribution(
+                entries=tuple(
+                    WeightEntry(
+                        name=f"{name}{direction}",
+                        factor=_when(condition, str(factor)),
+                        origin=config.locate("systematics", name, direction.lower()),
+                    )
+                    for direction, factor in (("Up", spec.up), ("Down", spec.down))
                 )
-            if spec.combine is not None:
-                out.combined.append(CombinedEntry(name, spec.combine, members))
-        else:
-            for direction, factor in (("Up", spec.up), ("Down", spec.down)):
-                origin = config.locate("systematics", name, direction.lower())
-                out.entries.append(WeightEntry(f"{name}{direction}", _when(condition, str(factor)), origin))
-        return out
+            )
+        assert spec.indices is not None
+        origin = config.locate("systematics", name, "from_array")
+        members = tuple(f"{name}_{i}" for i in spec.indices)
+        entries = tuple(
+            WeightEntry(name=entry, factor=_when(condition, f'fw::at({spec.from_array}, {i}, "{name}")'), origin=origin)
+            for entry, i in zip(members, spec.indices)
+        )
+        combined = () if spec.combine is None else (CombinedEntry(name=name, method=spec.combine, members=members),)
+        return Contribution(entries=entries, combined=combined)
 
 
 class ShapeKind(Kind):
@@ -109,29 +117,36 @@ class ShapeKind(Kind):
 
     def contribute(self, config: LoadedConfig, name: str, spec: ShapeSystematic, condition: str | None) -> Contribution:
         varied = spec.varied()
-        ups = [v.up for v in varied.values()]
-        downs = [v.down for v in varied.values()]
+        ups = tuple(v.up for v in varied.values())
+        downs = tuple(v.down for v in varied.values())
         key = ("systematics", name, "column") if spec.column is not None else ("systematics", name, "columns")
         where = ("systematics", name) if spec.column is not None else None
-        places = [
-            tuple(config.locate(*(where or ("systematics", name, "columns", column)), d) for d in ("up", "down"))
-            for column in varied
-        ]
-        return Contribution(
-            varies=[VaryPlan(name, list(varied), ups, downs, config.locate(*key), condition or "", places)]  # type: ignore[arg-type]
+        places = tuple(
+            (config.locate(*path, "up"), config.locate(*path, "down"))
+            for path in (where or ("systematics", name, "columns", column) for column in varied)
         )
+        vary = VaryPlan(
+            name=name,
+            columns=tuple(varied),
+            ups=ups,
+            downs=downs,
+            origin=config.locate(*key),
+            condition=condition or "",
+            places=places,
+        )
+        return Contribution(varies=(vary,))
 
 
 def load_correction(config: LoadedConfig, name: str, spec: CorrectionlibSystematic) -> tuple[Path, Any]:
     """Open the CorrectionSet with correctionlib and check the correction and its inputs."""
-    import correctionlib.schemav2  # noqa: PLC0415
+    import correctionlib.schemav2  # here: only correctionlib systematics need it
 
     path = (config.source.file_of(("systematics", name, "file")).parent / spec.file).resolve()
     if not path.is_file():
         raise ConfigError(f"correction file {str(path)!r} does not exist", config.locate("systematics", name, "file"))
     try:
         cset = correctionlib.schemav2.CorrectionSet.model_validate_json(
-            gzip.open(path).read() if path.suffix == ".gz" else path.read_text()
+            gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text()
         )
     except ValueError as err:
         raise ConfigError(
@@ -195,15 +210,18 @@ class CorrectionlibKind(Kind):
             return f'fw::correction_product(*{symbol}, {key_pos}, "{key}", {args})'
 
         column = f"__sf_{name}"
-        out = Contribution(corrections=[CorrectionPlan(symbol, str(path), spec.correction)])
-        out.columns.append((column, _when(condition, factor(spec.nominal)), place))
+        columns = [(column, _when(condition, factor(spec.nominal)), place)]
+        entries = []
         for direction in ("up", "down"):
-            out.columns.append((f"{column}_{direction}", _when(condition, factor(getattr(spec, direction))), place))
+            columns.append((f"{column}_{direction}", _when(condition, factor(getattr(spec, direction))), place))
             ratio = f"fw::ratio({column}_{direction}, {column})" if spec.apply_nominal else f"{column}_{direction}"
-            out.entries.append(WeightEntry(f"{name}{direction.capitalize()}", ratio, place))
-        if spec.apply_nominal:
-            out.nominal_factors.append((column, place))
-        return out
+            entries.append(WeightEntry(name=f"{name}{direction.capitalize()}", factor=ratio, origin=place))
+        return Contribution(
+            nominal_factors=((column, place),) if spec.apply_nominal else (),
+            entries=tuple(entries),
+            columns=tuple(columns),
+            corrections=(CorrectionPlan(symbol=symbol, file=str(path), name=spec.correction),),
+        )
 
 
 def _category_keys(correction: Any, key_input: str | None) -> list[str] | None:
@@ -224,3 +242,41 @@ def varies_columns(config: LoadedConfig, name: str) -> bool:
 def contribution(config: LoadedConfig, name: str, condition: str | None) -> Contribution:
     spec = config.spec.systematics[name]
     return KINDS[type(spec)].contribute(config, name, spec, condition)
+
+
+def literal_subscripts(config: LoadedConfig, columns: set[str]) -> list[tuple[str, str, int, Location]]:
+    """Weight-variation factors that index an input array with a number (`PSWeight[2]`): every
+    event evaluates them, so the first event of the input already says whether they fit.
+    (systematic, array, index, place)."""
+    found = []
+    for name, syst in config.spec.systematics.items():
+        for direction in ("up", "down"):
+            expression = getattr(syst, direction, None) if isinstance(syst, WeightSystematic) else None
+            for _, _, array, index in subscripts(expression or "", columns):
+                if index.strip().isdigit():
+                    found.append((name, array, int(index), config.locate("systematics", name, direction)))
+    return found
+
+
+def check_array_indices(
+    config: LoadedConfig, names: Sequence[str], sizes: Mapping[str, int], columns: set[str], label: str
+) -> None:
+    """Indices of weight arrays against the arrays' lengths in the first event of the input."""
+    checks = []
+    for name in names:
+        syst = config.spec.systematics[name]
+        array = getattr(syst, "from_array", None)
+        indices = getattr(syst, "indices", None) or []
+        checks += [(array, index, config.locate("systematics", name, "indices", i)) for i, index in enumerate(indices)]
+    checks += [
+        (array, index, place) for name, array, index, place in literal_subscripts(config, columns) if name in names
+    ]
+    for array, index, place in checks:
+        if array in sizes and index >= sizes[array]:
+            raise ConfigError(
+                f"index {index} is out of range: {array} has {sizes[array]} entries in the first event{label}",
+                place,
+                f"valid indices are 0 to {sizes[array] - 1}"
+                if sizes[array]
+                else f"{array} is empty in the first event",
+            )

@@ -18,7 +18,7 @@ from pathlib import Path
 from framework.config.load import LoadedConfig, load_config, split_names
 from framework.errors import ConfigError, ExecutionError, InputError
 from framework.output.write import current_umask
-from framework.plan.model import histogram_axes
+from framework.plan.axes import histogram_axes
 from framework.present.results import RunOutputs, load_outputs
 from framework.present.views import Presentation, make_presentation
 

@@ -14,12 +14,11 @@ from typing import Any
 
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.config.load import LoadedConfig, lumi_of, split_names
-from framework.plan.model import AxisPlan, histogram_axes
+from framework.plan.axes import AxisPlan, histogram_axes
 from framework.present.results import DATA
 from framework.config.schema.base import YIELDS
 from framework.config.schema.presentation import ProcessSpec, SliceValue
 
-CATEGORY_KINDS = ("str_category", "int_category", "integer", "boolean")
 # CMS's colour-blind-friendly palette (Petroff), for processes without a colour
 PALETTE = ("#5790fc", "#f89c20", "#e42536", "#964a8b", "#9c9ca1", "#7a21dd", "#3f90da", "#ffa90e", "#bd1f01", "#94a4a2")
 
@@ -137,52 +136,16 @@ def _axis(axes: dict[str, AxisPlan], name: str, hname: str, where: Location) -> 
     return axes[name]
 
 
-def _bin_values(axis: AxisPlan) -> list[Any]:
-    """The bins 'each' enumerates: declared categories, and the overflow of an integer axis."""
-    if axis.kind == "str_category":
-        return list(axis.labels)
-    if axis.kind == "int_category":
-        return list(axis.values)
-    if axis.kind == "integer":
-        return list(range(int(axis.low), int(axis.high) + 1))
-    if axis.kind == "boolean":
-        return [False, True]
-    return []
-
-
-def _check_value(axis: AxisPlan, value: Any, where: Location) -> Any:
-    if axis.kind == "str_category":
-        if value not in axis.labels:
-            raise ConfigError(
-                f"{value!r} is not a category of {axis.name!r}",
-                where,
-                did_you_mean(str(value), axis.labels) or f"its categories: {', '.join(axis.labels)}",
-            )
-        return value
-    if axis.kind == "boolean":
-        if not isinstance(value, bool):
-            raise ConfigError(f"axis {axis.name!r} is boolean; found {value!r}", where, "write true or false")
-        return value
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"axis {axis.name!r} takes integer values; found {value!r}", where)
-    if axis.kind == "int_category" and value not in axis.values:
-        raise ConfigError(
-            f"{value} is not a value of {axis.name!r}", where, f"its values: {', '.join(map(str, axis.values))}"
-        )
-    return value
-
-
 def _cuts(axis: AxisPlan, value: SliceValue, where: Location) -> list[AxisCut]:
     """The cut(s) a slice asks for; 'each' gives one per bin."""
-    continuous = axis.kind in ("regular", "variable")
     if value == "sum":
         return [AxisCut(axis.name)]
     if value == "each":
-        if continuous:
-            edges = axis.edges or [axis.low + (axis.high - axis.low) * i / axis.bins for i in range(axis.bins + 1)]
+        if axis.continuous:
+            edges = axis.bin_edges()
             return [AxisCut(axis.name, range=(lo, hi)) for lo, hi in zip(edges, edges[1:])]
-        return [AxisCut(axis.name, values=(v,)) for v in _bin_values(axis)]
-    if continuous:
+        return [AxisCut(axis.name, values=(v,)) for v in axis.bin_values()]
+    if axis.continuous:
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
             raise ConfigError(
                 f"axis {axis.name!r} is continuous; found {value!r}", where, "give [low, high], 'sum' or 'each'"
@@ -191,7 +154,7 @@ def _cuts(axis: AxisPlan, value: SliceValue, where: Location) -> list[AxisCut]:
             raise ConfigError(f"range {value!r} must have low < high", where)
         return [AxisCut(axis.name, range=(float(value[0]), float(value[1])))]
     values = value if isinstance(value, list) else [value]
-    return [AxisCut(axis.name, values=tuple(_check_value(axis, v, where) for v in values))]
+    return [AxisCut(axis.name, values=tuple(axis.check_value(v, where) for v in values))]
 
 
 def _slices(
@@ -330,7 +293,7 @@ def _exports(config: LoadedConfig, processes: list[str]) -> tuple[list[CombineVi
             )
         for i, channel in enumerate(export.channels):
             where = config.locate(*path, "channels", i)
-            if _axis(axes, channel, export.histogram, where).kind not in CATEGORY_KINDS:
+            if _axis(axes, channel, export.histogram, where).continuous:
                 raise ConfigError(f"channel axis {channel!r} is continuous", where, "channels must be category axes")
         slices: dict[str, SliceValue] = {**export.slices, **{c: "each" for c in export.channels}}
         combos = _slices(config, axes, export.histogram, slices, [drawn], path)
@@ -391,7 +354,7 @@ def _significances(config: LoadedConfig, processes: list[str]) -> list[Significa
         axes = _axes(config, spec.histogram, config.locate(*path, "histogram"))
         drawn = spec.axis or next(iter(axes))
         axis = _axis(axes, drawn, spec.histogram, config.locate(*path, "axis"))
-        if spec.range is not None and (axis.kind not in ("regular", "variable") or not spec.range[0] < spec.range[1]):
+        if spec.range is not None and (not axis.continuous or not spec.range[0] < spec.range[1]):
             raise ConfigError("'range' needs a continuous axis and low < high", config.locate(*path, "range"))
         _check_processes([(p, config.locate(*path, "signal", i)) for i, p in enumerate(spec.signal)], processes)
         combos = _slices(config, axes, spec.histogram, spec.slices, [drawn], path)
