@@ -18,7 +18,7 @@ import pytest
 
 from framework import cache
 
-from framework.engine import compiled
+from framework.engine import compiled, stepsource
 from framework.inputs.files import FileFacts
 from framework.present.results import differences
 
@@ -156,15 +156,15 @@ def test_a_changed_header_misses_and_a_damaged_library_is_rebuilt(generated, tmp
 
 
 def test_a_changed_root_or_compiler_changes_every_key(monkeypatch):
-    sources = compiled.StepSources([REPO / "cpp" / "kinematics.h"], [])
-    code = compiled.define_code("x", [("MET_pt", "Float_t")], "MET_pt * 2")
+    sources = stepsource.StepSources([REPO / "cpp" / "kinematics.h"], [])
+    code = stepsource.define_code("x", [("MET_pt", "Float_t")], "MET_pt * 2")
     key = sources.source(code).key
-    assert compiled.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key == key
-    tools = compiled.toolchain()
+    assert stepsource.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key == key
+    tools = stepsource.toolchain()
     assert tools is not None
     for changed in (replace(tools, root_build="another ROOT build"), replace(tools, compiler_version="g++ 99")):
         monkeypatch.setattr(compiled, "toolchain", lambda changed=changed: changed)
-        other = compiled.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key
+        other = stepsource.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key
         assert other != key and compiled.lookup(other) is None
 
 

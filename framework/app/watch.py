@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from framework.app.worker import Worker, WorkerDied
-from framework.engine.compiled import header_files
+from framework.engine.stepsource import header_files
 from framework.errors import FrameworkError
 
 POLL_SECONDS = 0.1

@@ -18,17 +18,14 @@ from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from pathlib import Path
 
-from framework.engine.compiled import (
+from framework.engine.compiled import Job, lookup, session_key, session_library
+from framework.engine.stepsource import (
     Correction,
-    Job,
     StepSource,
     StepSources,
     define_code,
     fill_code,
     filter_code,
-    lookup,
-    session_key,
-    session_library,
     vary_code,
 )
 from framework.errors import ConfigError, Location

@@ -98,7 +98,7 @@ class CppSymbols:
 
     def __init__(self, cpp_files: list[Path], origins: list[Location | None]) -> None:
         from framework import cache
-        from framework.engine.compiled import header_digest, toolchain
+        from framework.engine.stepsource import header_digest, toolchain
 
         self.files = list(zip(cpp_files, origins))
         tools = toolchain()

@@ -153,7 +153,7 @@ class Session:
 
     def book_with(self, node: int, address: int, layouts: str, columns: Sequence[str]) -> int:
         """A fill action on `columns` (sample, weights, values) booked by a generated function
-        (`compiled.fill_code`) at `address`."""
+        (`stepsource.fill_code`) at `address`."""
         return self._check(self._api.book_with(self._ptr, node, address, layouts.encode(), _lines(columns)))
 
     def constant(self, node: int, name: str, values: Sequence[float]) -> int:
