@@ -284,7 +284,8 @@ def _run_main(argv: list[str], warm: bool = False) -> int:
         for path in done["outputs"]:
             print(f"  wrote {path}")
         if args.profile:
-            args.profile.write_text(json.dumps({k: v for k, v in done.items() if k != "outputs"}, indent=2, default=str))
+            profile = {**{k: v for k, v in done.items() if k != "outputs"}, "tasks": [t.model_dump() for t in done["tasks"]]}
+            args.profile.write_text(json.dumps(profile, indent=2, default=str))
         _after_the_run(options, args.plots)
         return 0
     report = execute(options, timer)
