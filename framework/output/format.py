@@ -122,10 +122,10 @@ CUTFLOW = TypeAdapter(list[CutflowRow])  # `cutflow.json`
 def check_version(path: Path, member: str, data: Any) -> None:
     """Refuse a file of a format version other than this framework's, naming both."""
     version = data.get("format_version") if isinstance(data, dict) else None
-    if version == FORMAT_VERSION:
+    if type(version) is int and version == FORMAT_VERSION:
         return
-    newer = isinstance(version, int) and version > FORMAT_VERSION
-    has = f"format version {version}" if version is not None else "no format version"
+    newer = type(version) is int and version > FORMAT_VERSION
+    has = f"format version {version!r}" if version is not None else "no format version"
     raise InputError(
         f"{path}: its {member} has {has}, this framework reads format version {FORMAT_VERSION} "
         f"(written by {'a newer' if newer else 'an older'} framework)",
