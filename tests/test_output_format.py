@@ -72,7 +72,7 @@ def _refused(proc: subprocess.CompletedProcess[str], path: Path, version: dict[s
 def test_files_carry_the_format_version_and_read_back_as_models(run):
     _, out = run
     summary = RunSummary.model_validate_json((out / "run.json").read_text())
-    assert summary.format_version == FORMAT_VERSION and summary.outputs == ("zmumu.hist.zip", "data.hist.zip")
+    assert summary.format_version == FORMAT_VERSION and summary.outputs == ["zmumu.hist.zip", "data.hist.zip"]
     provenance, cutflow = read_records(out / "zmumu.hist.zip")
     assert isinstance(provenance, Provenance) and provenance.format_version == FORMAT_VERSION
     assert [row.cut for row in cutflow] == ["all", "two_muons"] and isinstance(cutflow[0], CutflowRow)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,9 @@ class RunProvenance(Frozen):
     config_hash: str
     cpp_hash: str
     versions: dict[str, str]
-    command: tuple[str, ...]
+    command: Sequence[str]
     threads: int
-    systematics: tuple[str, ...]
+    systematics: Sequence[str]
     part: tuple[int, int] | None = None  # (i, n) of a batch part
     max_events: int | None = None
     timing: Timing | None = None  # of the whole run
@@ -78,11 +79,11 @@ class Provenance(RunProvenance):
     process: str
     is_data: bool
     era: str | None
-    files: tuple[str, ...]
-    skipped_files: tuple[str, ...]
+    files: Sequence[str]
+    skipped_files: Sequence[str]
     events_read: int
     entry_limit: int | None
-    entry_ranges: tuple[tuple[int, int], ...] | None  # [begin, end) of each file, when not all of its entries
+    entry_ranges: Sequence[Sequence[int]] | None  # [begin, end) of each file, when not all of its entries
     file_identities: dict[str, tuple[int, int] | None]  # size and modification time (ns) of each local file
     xsec_pb: float | None
     lumi_inv_pb: float | None
@@ -90,7 +91,7 @@ class Provenance(RunProvenance):
     declared_sum_weights: float | None
     normalisation: float
     normalised: bool  # False for a simulated batch part: `merge` normalises the sum of the parts
-    merged_parts: tuple[str, ...] | None = None  # the part files a merged file was added from
+    merged_parts: Sequence[str] | None = None  # the part files a merged file was added from
 
 
 class RunSummary(Timing):
@@ -100,7 +101,7 @@ class RunSummary(Timing):
     analysis: str
     events: int
     threads: int
-    outputs: tuple[str, ...]
+    outputs: Sequence[str]
 
 
 class TaskResult(Frozen):

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import hist
-import uhi.io.zip
 
 from framework.errors import InputError
 from framework.output.format import CutflowRow, Provenance, read_provenance, read_records
 from framework.output.normalise import normalisation, normalise
-from framework.output.write import SUFFIX, output_name, sample_members, write_files
+from framework.output.write import SUFFIX, output_name, read_histograms, sample_members, write_files
 
 PART = re.compile(rf"^(?P<sample>.+)\.part-(?P<i>\d+)-of-(?P<n>\d+){re.escape(SUFFIX)}$")
 
@@ -69,12 +68,9 @@ class Part:
     def read(cls, path: Path) -> Part:
         try:
             provenance, cutflow = read_records(path)
-            with zipfile.ZipFile(path) as z:
-                names = [n[: -len(".json")] for n in z.namelist() if n.endswith(".json")]
-                histograms = {n: hist.Hist(uhi.io.zip.read(z, n)) for n in names if n not in ("provenance", "cutflow")}
+            return cls(path, provenance, cutflow, read_histograms(path))
         except BROKEN as err:
             raise _broken(path, err) from None
-        return cls(path, provenance, cutflow, histograms)
 
 
 def _check_parts(sample: str, parts: list[Part], config_hash: str) -> None:

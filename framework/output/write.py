@@ -55,13 +55,13 @@ def sample_provenance(run: RunProvenance, result: SampleResult) -> Provenance:
     )
 
 
-def _identity(path: str) -> list[int] | None:
+def _identity(path: str) -> tuple[int, int] | None:
     """Size and modification time of a local input file (None for URLs or a file gone)."""
     try:
         stat = os.stat(path) if "://" not in path else None
     except OSError:
         return None
-    return [stat.st_size, stat.st_mtime_ns] if stat else None
+    return (stat.st_size, stat.st_mtime_ns) if stat else None
 
 
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")  # .<name>.<pid>.<random>.tmp
@@ -166,7 +166,8 @@ def sample_members(provenance: Provenance, cutflow: list[CutflowRow]) -> dict[st
 
 
 def write_outputs(result: RunResult, provenance: RunProvenance, outdir: Path, summary: dict[str, Any]) -> list[Path]:
-    """One file per sample and the run's summary (`RunSummary` but its outputs: its other fields)."""
+    """One file per sample, and the run's summary: `summary` holds the fields of `RunSummary` but
+    `outputs` (the files written here)."""
     files = {
         output_name(s.sample.name, provenance.part): (sample_members(sample_provenance(provenance, s), s.cutflow),
                                                       s.histograms)
