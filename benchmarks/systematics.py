@@ -194,7 +194,8 @@ def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[
     from framework.engine.compiled import submit
     from framework.engine.run import collect_results, run_event_loop
     from framework.execute.pipeline import RunOptions, prepare
-    from framework.output.write import Provenance, write_outputs
+    from framework.output.format import RunProvenance
+    from framework.output.write import write_outputs
 
     start = time.perf_counter()
     plan, _ = prepare(RunOptions(config=config))
@@ -202,8 +203,10 @@ def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[
     build = time.perf_counter() - start
     _, loop = run_event_loop(booked, plan)
     result = collect_results(plan, booked)
-    provenance = Provenance(plan.config, plan.config_hash, "", {}, [], threads, plan.systematics)
-    write_outputs(result, provenance, out, {})
+    provenance = RunProvenance(config=plan.config, config_hash=plan.config_hash, cpp_hash="", versions={}, command=[],
+                               threads=threads, systematics=plan.systematics)
+    timing = {"setup_seconds": 0.0, "event_loop_seconds": loop, "events_per_second": 0.0, "setup_parts": {}}
+    write_outputs(result, provenance, out, {"analysis": plan.analysis, "events": 0, **timing, "threads": threads})
     rss = peak_rss_bytes()
     if compile_after:
         submit(booked.job, "now")

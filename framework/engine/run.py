@@ -17,6 +17,8 @@ import numpy as np
 
 from framework.engine.build import BookedDataset, BookedGraph, shape_keys
 from framework.errors import ExecutionError
+from framework.output.format import CutflowRow
+from framework.output.normalise import normalisation, normalise
 from framework.plan.model import CUTFLOW_ENTRIES, DatasetPlan, HistogramPlan, Plan, SamplePlan
 from framework.engine.session import SessionError
 
@@ -27,7 +29,7 @@ class SampleResult:
 
     sample: SamplePlan
     histograms: dict[str, hist.Hist]
-    cutflow: list[dict[str, Any]]
+    cutflow: list[CutflowRow]
     events: int
     sum_gen_weights: float | None
     norm: float
@@ -153,6 +155,27 @@ def _events_read(plan: Plan, d: BookedDataset) -> np.ndarray:
     return np.repeat(np.asarray(counts, dtype=np.float64)[:, None, None], len(CUTFLOW_ENTRIES), axis=1).repeat(2, axis=2)
 
 
+def _sum_of_weights(plan: Plan, sample: SamplePlan, family_sum: float) -> tuple[float, float | None]:
+    """The sample's normalisation and the sum of generator weights it divides by (None for data)."""
+    if sample.is_data:
+        return 1.0, None
+    if plan.part is not None:
+        return 1.0, family_sum  # a batch part: `merge` normalises the sum of the parts
+    declared = sample.sum_weights is not None and sample.entry_limit is None
+    sum_gen = sample.sum_weights if declared else family_sum
+    assert sample.lumi is not None and sample.xsec is not None
+    return normalisation(sample.name, sample.lumi, sample.xsec, sum_gen), sum_gen
+
+
+def _cutflow(names: list[str], rows: list[np.ndarray], pos: int) -> list[CutflowRow]:
+    """The sample's cutflow rows, not normalised: events, weighted sum and its variance per cut."""
+    return [
+        CutflowRow(cut=name, events=round(row[pos][0, 0]), weighted=float(row[pos][2, 0]),
+                   weighted_variance=float(row[pos][2, 1]))
+        for name, row in zip(names, rows)
+    ]
+
+
 def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
     """Turn the filled buffers into normalised histograms and cutflows, per sample."""
     samples: list[SampleResult] = []
@@ -167,38 +190,10 @@ def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
             family_sum[key] = family_sum.get(key, 0.0) + float(rows[0][pos][generator, 0])
         for pos, name in enumerate(d.plan.samples):
             sample = plan.sample(name)
-            first = rows[0][pos]
-            gen_sum = family_sum[sample.parent or name]
-            if sample.is_data:
-                norm, sum_gen = 1.0, None
-            elif plan.part is not None:
-                norm, sum_gen = 1.0, gen_sum  # a batch part: `merge` normalises the sum of the parts
-            else:
-                sum_gen = sample.sum_weights if (sample.sum_weights is not None and sample.entry_limit is None) else gen_sum
-                if not sum_gen:
-                    raise ExecutionError(f"sample {name!r}: the sum of generator weights is zero; cannot normalise")
-                assert sample.lumi is not None and sample.xsec is not None
-                norm = sample.lumi * sample.xsec / sum_gen
-            histograms = {}
-            for h in d.plan.histograms:
-                out = per_sample[h.name][pos]
-                if norm != 1.0:
-                    view = out.view(flow=True)
-                    view.value *= norm
-                    view.variance *= norm * norm
-                histograms[h.name] = out
-            cutflow = []
-            for row_name, row in zip(d.plan.cutflow, rows):
-                cells = row[pos]
-                raw = int(round(cells[0, 0]))
-                cutflow.append(
-                    {
-                        "cut": row_name,
-                        "events": raw,
-                        "weighted": float(cells[2, 0] * norm),
-                        "weighted_variance": float(cells[2, 1] * norm * norm),
-                    }
-                )
-            samples.append(SampleResult(sample, histograms, cutflow, int(round(first[0, 0])), sum_gen, norm))
+            norm, sum_gen = _sum_of_weights(plan, sample, family_sum[sample.parent or name])
+            histograms = {h.name: per_sample[h.name][pos] for h in d.plan.histograms}
+            cutflow = normalise(histograms.values(), _cutflow(d.plan.cutflow, rows, pos), norm)
+            events = round(rows[0][pos][0, 0])
+            samples.append(SampleResult(sample, histograms, cutflow, events, sum_gen, norm))
     samples.sort(key=lambda s: [p.name for p in plan.samples].index(s.sample.name))
     return RunResult(samples)

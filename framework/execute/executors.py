@@ -28,9 +28,10 @@ from typing import Any
 from framework.config.load import LoadedConfig
 from framework.engine.compiled import Job, submit
 from framework.errors import ExecutionError, FrameworkError
-from framework.output.merge import merge_outputs
 from framework.execute.folders import output_folder
 from framework.execute.pipeline import RunOptions, execute_plan, inspect, load, report_progress
+from framework.output.format import TaskResult
+from framework.output.merge import merge_outputs
 from framework.output.write import check_writable
 from framework.plan.model import Plan
 
@@ -46,20 +47,20 @@ class Task:
     parts: int
 
 
-def run_task(task: Task) -> dict[str, Any]:
+def run_task(task: Task) -> TaskResult:
     """What a worker does with a task: build, run and write its plan (a batch part)."""
     start = time.perf_counter()
     report = execute_plan(task.plan, task.options)  # compile "off": the client submits one job for all tasks
-    return {
-        "sample": task.sample,
-        "part": task.part,
-        "events": report.events,
-        "seconds": time.perf_counter() - start,
-        "loop_seconds": report.loop_seconds,
-        "interpreted": len(report.interpreted),
-        "missed": report.missed.to_json(),
-        "worker": os.getpid(),
-    }
+    return TaskResult(
+        sample=task.sample,
+        part=task.part,
+        events=report.events,
+        seconds=time.perf_counter() - start,
+        loop_seconds=report.loop_seconds,
+        interpreted=len(report.interpreted),
+        missed=report.missed.to_json(),
+        worker=os.getpid(),
+    )
 
 
 def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int, folder: str) -> list[Task]:
@@ -94,7 +95,7 @@ class Executor:
     def start(self) -> None:
         return None
 
-    def run(self, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -140,7 +141,7 @@ class DaskExecutor(Executor):
             for address in self.client.scheduler_info()["workers"]
         ]
 
-    def run(self, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
         from dask.distributed import as_completed  # noqa: PLC0415
 
         # the largest first: a worker left with one long task at the end is time lost
@@ -182,7 +183,7 @@ class SparkExecutor(Executor):
         )
         self.spark.sparkContext.setLogLevel("ERROR")
 
-    def run(self, tasks: list[Task]) -> Iterable[dict[str, Any]]:
+    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
         yield from self.spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
 
     def stop(self) -> None:
@@ -208,11 +209,11 @@ def execute_in_tasks(
             started = time.perf_counter()
             tasks = _tasks(options, config, files_per_task, tmp)
             planned = time.perf_counter()
-            done: list[dict[str, Any]] = []
+            done: list[TaskResult] = []
             try:
                 for result in executor.run(tasks):
                     done.append(result)
-                    report_progress(options.progress_file, "event loop", events=sum(d["events"] for d in done),
+                    report_progress(options.progress_file, "event loop", events=sum(d.events for d in done),
                                     total=0, tasks=len(done), tasks_total=len(tasks), seconds=time.perf_counter() - start)
             except FrameworkError:
                 raise
@@ -231,13 +232,13 @@ def execute_in_tasks(
         executor.stop()
     missed = Job()
     for d in done:
-        job = Job.from_json(d["missed"])
+        job = Job.from_json(d.missed)
         missed.session |= job.session
         for step in job.steps:
             missed.add(step, step.type)
     return {
         "outputs": report.merged,
-        "events": sum(d["events"] for d in done),
+        "events": sum(d.events for d in done),
         "compile_note": submit(missed, options.compile),
         "start_seconds": started - start,
         "planning_seconds": planned - started,

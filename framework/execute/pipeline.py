@@ -30,7 +30,8 @@ from framework.engine.rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, 
 from framework.engine.run import RunResult, collect_results, run_event_loop
 from framework.timing import Timer
 from framework.present.views import make_presentation
-from framework.output.write import Provenance, check_writable, output_name, read_member, write_outputs
+from framework.output.format import RunProvenance, read_provenance
+from framework.output.write import check_writable, output_name, write_outputs
 
 
 DEFAULT_HISTOGRAM_MEMORY = 4 << 30
@@ -180,24 +181,25 @@ def up_to_date(options: RunOptions, config: LoadedConfig | None = None) -> list[
 
 
 def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> bool:
+    """An output file of another format version is refused (InputError), not taken for out of date."""
     if not path.is_file():
         return False
     try:
-        provenance = read_member(path, "provenance.json")
+        provenance = read_provenance(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return False
-    part = list(options.selection.part) if options.selection.part else None
+    part = tuple(options.selection.part) if options.selection.part else None
     made = path.stat().st_mtime
     inputs_unchanged = all(
-        Path(f).is_file() and Path(f).stat().st_mtime <= made for f in provenance.get("files", []) if "://" not in f
+        Path(f).is_file() and Path(f).stat().st_mtime <= made for f in provenance.files if "://" not in f
     )
     cpp = resolve_cpp(config)
     return bool(
-        provenance.get("config_hash") == config.config_hash()
-        and provenance.get("cpp_hash") == file_digest([FRAMEWORK_HEADER, *cpp])
-        and provenance.get("systematics") == select_systematics(config.spec, options.selection.systematics)
-        and provenance.get("max_events") == options.selection.max_events
-        and provenance.get("part") == part
+        provenance.config_hash == config.config_hash()
+        and provenance.cpp_hash == file_digest([FRAMEWORK_HEADER, *cpp])
+        and list(provenance.systematics) == select_systematics(config.spec, options.selection.systematics)
+        and provenance.max_events == options.selection.max_events
+        and provenance.part == part
         and inputs_unchanged
     )
 
@@ -251,7 +253,7 @@ def _write(options: RunOptions, plan: Plan, booked: BookedGraph, timer: Timer) -
         "events_per_second": round(events / loop, 1) if loop > 0 else 0.0,
         "setup_parts": {k: v for k, v in timer.as_dict().items() if k != "setup"},
     }
-    provenance = Provenance(
+    provenance = RunProvenance(
         config=plan.config,
         config_hash=plan.config_hash,
         cpp_hash=file_digest([FRAMEWORK_HEADER, *map(Path, plan.cpp)]),

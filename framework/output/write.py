@@ -14,14 +14,14 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import uhi.io.zip
 
-from framework.errors import ExecutionError, InputError
 from framework.engine.run import RunResult, SampleResult
+from framework.errors import ExecutionError, InputError
+from framework.output.format import CutflowRow, Provenance, RunProvenance, RunSummary
 
 SUFFIX = ".hist.zip"
 
@@ -31,49 +31,37 @@ def output_name(sample: str, part: list[int] | tuple[int, int] | None = None) ->
     return f"{sample}.part-{part[0]}-of-{part[1]}{SUFFIX}" if part else f"{sample}{SUFFIX}"
 
 
-@dataclass(frozen=True)
-class Provenance:
-    config: str
-    config_hash: str
-    cpp_hash: str
-    versions: dict[str, str]
-    command: list[str]
-    threads: int
-    systematics: list[str]
-    part: list[int] | None = None
-    max_events: int | None = None
-    timing: dict[str, float] | None = None  # set-up, event loop, events/s of the whole run
-
-    def for_sample(self, result: SampleResult) -> dict[str, Any]:
-        s = result.sample
-        return {
-            **self.__dict__,
-            "sample": s.name,
-            "process": s.process,
-            "is_data": s.is_data,
-            "era": s.era,
-            "files": s.files,
-            "skipped_files": s.skipped_files,
-            "events_read": result.events,
-            "entry_limit": s.entry_limit,
-            "entry_ranges": s.ranges,  # [begin, end) of each file, when not all of its entries
-            "file_identities": {f: _identity(f) for f in s.files},
-            "xsec_pb": s.xsec,
-            "lumi_inv_pb": s.lumi,
-            "sum_gen_weights": result.sum_gen_weights,
-            "declared_sum_weights": s.sum_weights,
-            "normalisation": result.norm,
-            "normalised": self.part is None or s.is_data,
-        }
+def sample_provenance(run: RunProvenance, result: SampleResult) -> Provenance:
+    """The provenance of one sample's output file: the run's, and what the sample read."""
+    s = result.sample
+    return Provenance(
+        **run.model_dump(),
+        sample=s.name,
+        process=s.process,
+        is_data=s.is_data,
+        era=s.era,
+        files=s.files,
+        skipped_files=s.skipped_files,
+        events_read=result.events,
+        entry_limit=s.entry_limit,
+        entry_ranges=s.ranges,
+        file_identities={f: _identity(f) for f in s.files},
+        xsec_pb=s.xsec,
+        lumi_inv_pb=s.lumi,
+        sum_gen_weights=result.sum_gen_weights,
+        declared_sum_weights=s.sum_weights,
+        normalisation=result.norm,
+        normalised=run.part is None or s.is_data,
+    )
 
 
-def _identity(path: str) -> list[int] | None:
+def _identity(path: str) -> tuple[int, int] | None:
     """Size and modification time of a local input file (None for URLs or a file gone)."""
     try:
         stat = os.stat(path) if "://" not in path else None
     except OSError:
         return None
-    return [stat.st_size, stat.st_mtime_ns] if stat else None
+    return (stat.st_size, stat.st_mtime_ns) if stat else None
 
 
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")  # .<name>.<pid>.<random>.tmp
@@ -172,22 +160,28 @@ def current_umask() -> int:
     return current
 
 
-def write_outputs(result: RunResult, provenance: Provenance, outdir: Path, summary: dict[str, Any]) -> list[Path]:
+def sample_members(provenance: Provenance, cutflow: list[CutflowRow]) -> dict[str, Any]:
+    """The JSON members of an output file, as written."""
+    return {"provenance.json": provenance.model_dump(), "cutflow.json": [row.model_dump() for row in cutflow]}
+
+
+def write_outputs(result: RunResult, provenance: RunProvenance, outdir: Path, summary: dict[str, Any]) -> list[Path]:
+    """One file per sample, and the run's summary: `summary` holds the fields of `RunSummary` but
+    `outputs` (the files written here)."""
     files = {
-        output_name(s.sample.name, provenance.part): (
-            {"provenance.json": provenance.for_sample(s), "cutflow.json": s.cutflow},
-            s.histograms,
-        )
+        output_name(s.sample.name, provenance.part): (sample_members(sample_provenance(provenance, s), s.cutflow),
+                                                      s.histograms)
         for s in result.samples
     }
     part = provenance.part
     summary_name = f"run.part-{part[0]}-of-{part[1]}.json" if part else "run.json"
-    return write_files(outdir, files, (summary_name, {**summary, "outputs": list(files)}))
+    run_summary = RunSummary(**summary, outputs=list(files))
+    return write_files(outdir, files, (summary_name, run_summary.model_dump()))
 
 
 def read_histograms(path: Path) -> dict[str, Any]:
     """All histograms of one output file, as `hist.Hist` (a convenience; hist + uhi suffice)."""
-    import hist  # noqa: PLC0415
+    import hist
 
     with zipfile.ZipFile(path) as z:
         names = [n[: -len(".json")] for n in z.namelist() if n.endswith(".json") and "/" not in n]

@@ -56,7 +56,7 @@ def check_outputs(config: LoadedConfig, outputs: RunOutputs) -> None:
             if name not in sample.histograms:
                 raise InputError(
                     f"{sample.path} has no histogram {name!r}: it was made by another configuration "
-                    f"({sample.provenance['config']})",
+                    f"({sample.provenance.config})",
                     config.locate("histograms", name) if name in spec.histograms else None,
                     "rerun the analysis with this configuration",
                 )
@@ -78,7 +78,7 @@ def check_outputs(config: LoadedConfig, outputs: RunOutputs) -> None:
     if unknown:
         raise InputError(
             f"{outputs.samples[unknown[0]].path} is sample {unknown[0]!r}, which {config.path.name} does not declare",
-            hint=f"the outputs in {outputs.folder} came from {first.provenance['config']}",
+            hint=f"the outputs in {outputs.folder} came from {first.provenance.config}",
         )
 
 

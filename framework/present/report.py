@@ -58,18 +58,18 @@ def _plots_section(plots: list[PlotData], folder: str, formats: Sequence[str]) -
 def _provenance_section(outputs: RunOutputs) -> str:
     first = next(iter(outputs.samples.values())).provenance
     items = {
-        "configuration": first["config"],
-        "configuration sha256": first["config_hash"],
-        "command": " ".join(first["command"]),
-        "versions": ", ".join(f"{k} {v}" for k, v in first["versions"].items()),
-        "threads": first["threads"],
-        "systematics": ", ".join(first["systematics"]) or "none",
+        "configuration": first.config,
+        "configuration sha256": first.config_hash,
+        "command": " ".join(first.command),
+        "versions": ", ".join(f"{k} {v}" for k, v in first.versions.items()),
+        "threads": first.threads,
+        "systematics": ", ".join(first.systematics) or "none",
         "output folder": outputs.folder.resolve(),
     }
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
     samples = "".join(
-        f"<tr><td>{_e(name)}</td><td>{_e(s.process)}</td><td>{s.provenance['events_read']}</td>"
-        f"<td>{_e(s.provenance.get('era') or '')}</td><td>{_e(', '.join(Path(f).name for f in s.provenance['files']))}</td></tr>"
+        f"<tr><td>{_e(name)}</td><td>{_e(s.process)}</td><td>{s.provenance.events_read}</td>"
+        f"<td>{_e(s.provenance.era or '')}</td><td>{_e(', '.join(Path(f).name for f in s.provenance.files))}</td></tr>"
         for name, s in outputs.samples.items()
     )
     return (

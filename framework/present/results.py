@@ -18,7 +18,8 @@ import hist
 import numpy as np
 
 from framework.errors import InputError
-from framework.output.write import SUFFIX, read_histograms, read_member
+from framework.output.format import CutflowRow, Provenance, read_records
+from framework.output.write import SUFFIX, read_histograms
 
 DATA = "data"  # the process name under which every collision-data sample is summed
 
@@ -27,17 +28,17 @@ DATA = "data"  # the process name under which every collision-data sample is sum
 class SampleOutput:
     name: str
     path: Path
-    provenance: dict[str, Any]
-    cutflow: list[dict[str, Any]]
+    provenance: Provenance
+    cutflow: list[CutflowRow]
     histograms: dict[str, hist.Hist]
 
     @property
     def is_data(self) -> bool:
-        return bool(self.provenance["is_data"])
+        return self.provenance.is_data
 
     @property
     def process(self) -> str:
-        return DATA if self.is_data else str(self.provenance["process"])
+        return DATA if self.is_data else self.provenance.process
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,11 @@ class RunOutputs:
 
     @property
     def config_hash(self) -> str:
-        return next(iter(self.samples.values())).provenance["config_hash"]
+        return next(iter(self.samples.values())).provenance.config_hash
 
     @property
     def systematics(self) -> list[str]:
-        return list(next(iter(self.samples.values())).provenance["systematics"])
+        return list(next(iter(self.samples.values())).provenance.systematics)
 
     def processes(self) -> list[str]:
         """Simulated processes in the order of their first sample."""
@@ -103,22 +104,20 @@ def load_outputs(folder: str | Path) -> RunOutputs:
     first: SampleOutput | None = None
     for path in paths:
         try:
-            provenance = read_member(path, "provenance.json")
-            output = SampleOutput(
-                provenance["sample"], path, provenance, read_member(path, "cutflow.json"), read_histograms(path)
-            )
+            provenance, cutflow = read_records(path)
+            output = SampleOutput(provenance.sample, path, provenance, cutflow, read_histograms(path))
         except (OSError, KeyError, ValueError) as err:
             raise InputError(f"{path} is not an output file of this framework: {err}") from None
         if first is None:
             first = output
-        elif provenance["config_hash"] != first.provenance["config_hash"]:
+        elif provenance.config_hash != first.provenance.config_hash:
             raise InputError(
                 f"{path} was made by another configuration than {first.path.name} "
-                f"({provenance['config']} sha256 {provenance['config_hash'][:12]} vs "
-                f"{first.provenance['config']} sha256 {first.provenance['config_hash'][:12]})",
+                f"({provenance.config} sha256 {provenance.config_hash[:12]} vs "
+                f"{first.provenance.config} sha256 {first.provenance.config_hash[:12]})",
                 hint="keep the outputs of one run per folder; rerun the samples whose configuration changed",
             )
-        if not provenance.get("normalised", True):
+        if not provenance.normalised:
             raise InputError(f"{path} is not normalised", hint="merge batch parts with 'run-analysis merge'")
         samples[output.name] = output
     return RunOutputs(folder, samples)
@@ -267,8 +266,8 @@ def differences(first: str | Path, second: str | Path, rel: float = 0.0) -> list
                 x, y = np.asarray(va[field_name]), np.asarray(vb[field_name])
                 if x.shape != y.shape or not np.allclose(x, y, rtol=rel, atol=0.0):
                     found.append(f"{name}/{h}: {field_name}s differ")
-        rows = [(r["cut"], r["events"]) for r in sa.cutflow], [(r["cut"], r["events"]) for r in sb.cutflow]
-        weighted = np.array([r["weighted"] for r in sa.cutflow]), np.array([r["weighted"] for r in sb.cutflow])
+        rows = [(r.cut, r.events) for r in sa.cutflow], [(r.cut, r.events) for r in sb.cutflow]
+        weighted = np.array([r.weighted for r in sa.cutflow]), np.array([r.weighted for r in sb.cutflow])
         if rows[0] != rows[1] or not np.allclose(*weighted, rtol=rel, atol=0.0):
             found.append(f"{name}: cutflows differ")
     return found

@@ -180,5 +180,6 @@ def _run_in_tasks(args: argparse.Namespace, options: RunOptions, config: LoadedC
     for path in done["outputs"]:
         print(f"  wrote {path}")
     if args.profile:
-        args.profile.write_text(json.dumps({k: v for k, v in done.items() if k != "outputs"}, indent=2, default=str))
+        profile = {**{k: v for k, v in done.items() if k != "outputs"}, "tasks": [t.model_dump() for t in done["tasks"]]}
+        args.profile.write_text(json.dumps(profile, indent=2, default=str))
 
