@@ -48,11 +48,17 @@ def samples_file(folder: Path, events: int, files: int) -> Path:
                 spec = f"GeneratorSpec(process='data', mixture={{'zmumu': {per_file * 5 // 7}, 'ttbar': {per_file - per_file * 5 // 7}}}, seed={300 + i})"
             else:
                 spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={100 * (1 + list(SHARES).index(name)) + i})"
-            code = (f"from pathlib import Path; from framework.testing.generate import write_events; "
-                    f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))")
+            code = (
+                f"from pathlib import Path; from framework.testing.generate import write_events; "
+                f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"
+            )
             subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
         listing = ", ".join(json.dumps(str(p)) for p in paths)
-        kind = "is_data: true" if name == "data" else f"xsec: {2000.0 if name == 'zmumu' else 832.0}, process: {'DY' if name == 'zmumu' else 'ttbar'}"
+        kind = (
+            "is_data: true"
+            if name == "data"
+            else f"xsec: {2000.0 if name == 'zmumu' else 832.0}, process: {'DY' if name == 'zmumu' else 'ttbar'}"
+        )
         lines.append(f'  {name}: {{files: [{listing}], era: "2016", {kind}}}')
     path = folder / "samples.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -101,8 +107,11 @@ def main() -> int:
         results = {}
         for workers in (1, 2):
             out = folder / f"dask{workers}"
-            results[workers] = run([*base, "-o", str(out), "--executor", "dask", "--workers", str(workers)], env,
-                                   folder / f"dask{workers}.json")
+            results[workers] = run(
+                [*base, "-o", str(out), "--executor", "dask", "--workers", str(workers)],
+                env,
+                folder / f"dask{workers}.json",
+            )
         equal = all(not differences(folder / "threads", folder / f"dask{w}", rel=1e-12) for w in (1, 2))
     one, two = results[1], results[2]
     result = {

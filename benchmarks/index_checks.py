@@ -77,11 +77,15 @@ def main() -> int:
     for i in range(args.rounds):
         for mode in ("checked", "unchecked"):
             build.checked_indexing = checked_indexing if mode == "checked" else (lambda e, arrays: (e, {}))
-            report = execute(RunOptions(config=config, output=folder / f"{mode}-{i}", threads=args.threads, progress=False))
+            report = execute(
+                RunOptions(config=config, output=folder / f"{mode}-{i}", threads=args.threads, progress=False)
+            )
             loops[mode].append(report.loop_seconds)
             selected = report.result.samples[0].cutflow[-1]["events"]
     build.checked_indexing = checked_indexing
-    equal = all(differences(folder / f"checked-{i}", folder / f"unchecked-{i}", rel=0.0) == [] for i in range(args.rounds))
+    equal = all(
+        differences(folder / f"checked-{i}", folder / f"unchecked-{i}", rel=0.0) == [] for i in range(args.rounds)
+    )
     result: dict[str, Any] = {
         "events": args.events,
         "selected_events": selected,

@@ -34,8 +34,12 @@ histograms:
 
 
 def _run(config: Path, out: Path) -> float:
-    subprocess.run([sys.executable, "-m", "framework", str(config), "-o", str(out), "--force"], check=True,
-                   cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "framework", str(config), "-o", str(out), "--force"],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     summary = json.loads((out / "run.json").read_text())
     return summary["events"] / summary["event_loop_seconds"]
 
@@ -63,10 +67,17 @@ def main() -> None:
             config = folder / f"{kind}.yaml"
             config.write_text(CONFIG.format(file=file))
             rates[kind] = _run(config, folder / kind)
-    result = {"events": args.events, "root_rate": rates["root"], "parquet_rate": rates["parquet"],
-              "ratio": rates["parquet"] / rates["root"], "conversion_s": conversion}
-    print(f"{args.events} events: ROOT {rates['root']:,.0f} ev/s, Parquet (converted) {rates['parquet']:,.0f} ev/s "
-          f"(ratio {result['ratio']:.2f}); one-off conversion {conversion:.1f} s")
+    result = {
+        "events": args.events,
+        "root_rate": rates["root"],
+        "parquet_rate": rates["parquet"],
+        "ratio": rates["parquet"] / rates["root"],
+        "conversion_s": conversion,
+    }
+    print(
+        f"{args.events} events: ROOT {rates['root']:,.0f} ev/s, Parquet (converted) {rates['parquet']:,.0f} ev/s "
+        f"(ratio {result['ratio']:.2f}); one-off conversion {conversion:.1f} s"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

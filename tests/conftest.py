@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from framework.testing.generate import write_events, write_muon_scale_factors
 from framework.execute.pipeline import RunOptions, RunReport, execute
 from framework.plan.model import RunSelection
+from framework.testing.generate import write_events, write_muon_scale_factors
 from framework.testing.spec import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ DATA_ENV = "RDF_ANALYSIS_DATA"
 def pytest_configure(config: pytest.Config) -> None:
     """One cache folder for the whole session (shared by every test and the runs they start),
     never the user's; nothing is compiled after a run unless a test asks for it."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     if "RDF_ANALYSIS_CACHE" not in os.environ:
         os.environ["RDF_ANALYSIS_CACHE"] = config._rdf_cache = tempfile.mkdtemp(prefix="rdf-analysis-test-cache-")  # type: ignore[attr-defined]
@@ -36,7 +36,7 @@ _EXPECTED_LITTER = ("__pycache__/", ".egg-info/", ".pytest_cache/")
 
 def _source_tree_changes() -> set[str] | None:
     """Every file git would report as new, changed or ignored in the checkout (None outside git)."""
-    import subprocess  # noqa: PLC0415
+    import subprocess
 
     try:
         listing = subprocess.run(
@@ -68,7 +68,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import shutil  # noqa: PLC0415
+    import shutil
 
     folder = getattr(config, "_rdf_cache", None)
     if folder:

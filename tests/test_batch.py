@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from framework.errors import InputError
-from framework.output.merge import merge_outputs
 from framework.execute.pipeline import RunOptions, execute
-from framework.plan.model import RunSelection
+from framework.output.merge import merge_outputs
 from framework.output.write import read_histograms, read_member
+from framework.plan.model import RunSelection
 
 CONFIG = """
 analysis: batch
@@ -66,9 +66,17 @@ def test_merged_parts_equal_one_local_run(config, tmp_path):
 
 def test_missing_part_is_listed_with_its_command(config, tmp_path):
     for i in (1, 3):
-        execute(RunOptions(config=config, output=tmp_path, selection=RunSelection(part=(i, 3)), command=(
-            "run-analysis", str(config), "--part", f"{i}/3", "-o", str(tmp_path))))
-    proc = subprocess.run([sys.executable, "-m", "framework", "merge", str(tmp_path)], capture_output=True, text=True)
+        execute(
+            RunOptions(
+                config=config,
+                output=tmp_path,
+                selection=RunSelection(part=(i, 3)),
+                command=("run-analysis", str(config), "--part", f"{i}/3", "-o", str(tmp_path)),
+            )
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "framework", "merge", str(tmp_path)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 1
     assert "zmumu: missing part(s) 2" in proc.stdout
     assert f"run-analysis {config} --part 2/3 -o {tmp_path}" in (tmp_path / "resubmit.txt").read_text()
@@ -95,15 +103,15 @@ def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
     condor = write_jobs(loaded, RunSelection(), "htcondor", tmp_path / "condor", out, per="era", files_per_job=2)
     slurm = write_jobs(loaded, RunSelection(), "slurm", tmp_path / "slurm", out, per="sample", files_per_job=2)
     assert len(condor.commands) == 2 and len(slurm.commands) == 4  # 3 files -> 2 chunks; era: both samples at once
-    description = dict(
-        line.split(" = ", 1) for line in condor.submit_file.read_text().splitlines() if " = " in line
-    )
+    description = dict(line.split(" = ", 1) for line in condor.submit_file.read_text().splitlines() if " = " in line)
     assert description["arguments"] == "$(ProcId)" and description["request_memory"] == "2048"
     assert condor.submit_file.read_text().strip().endswith("queue 2")
     sbatch = [ln for ln in slurm.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
     assert "#SBATCH --array=0-3" in sbatch and "#SBATCH --mem=2048M" in sbatch and "#SBATCH --time=120" in sbatch
     for k in range(len(condor.commands)):
-        proc = subprocess.run(["bash", str(condor.folder / "run_job.sh"), str(k)], capture_output=True, text=True)
+        proc = subprocess.run(
+            ["bash", str(condor.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert not merge_outputs(out).missing
     single = execute(RunOptions(config=config, output=tmp_path / "single"))

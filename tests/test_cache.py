@@ -15,14 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from framework import cache
-
 from framework.engine import compiled, stepsource
 from framework.inputs.files import FileFacts
 from framework.present.results import differences
-
-from conftest import REPO
 
 
 @pytest.fixture
@@ -42,8 +40,8 @@ schema: 1
 analysis: cached
 cpp: [{header}]
 samples:
-  ttbar: {{files: [{generated['ttbar']}], xsec: 832.0}}
-  data: {{files: [{generated['data']}], is_data: true}}
+  ttbar: {{files: [{generated["ttbar"]}], xsec: 832.0}}
+  data: {{files: [{generated["data"]}], is_data: true}}
 lumi: 10.0
 collections:
   GoodJet: {{from: Jet, where: "Jet_pt > 30 && abs(Jet_eta) < 2.4", sort_by: pt}}
@@ -57,7 +55,7 @@ categories:
 systematics:
   scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
   jes: {{kind: shape, column: Jet_pt, up: "Jet_pt * 1.03", down: "Jet_pt * 0.97"}}
-  muon_id: {{kind: correctionlib, file: {generated['corrections']}, correction: muon_id, key_input: scale_factors,
+  muon_id: {{kind: correctionlib, file: {generated["corrections"]}, correction: muon_id, key_input: scale_factors,
             nominal: nominal, up: systup, down: systdown, inputs: {{abseta: "abs(GoodMuon_eta)", pt: GoodMuon_pt}}}}
 histograms:
   ht: {{axes: [{{expr: HT, bins: 20, range: [0, 800]}}, nmu]}}
@@ -70,9 +68,26 @@ def _run(config: Path, out: Path, *extra: str, env: dict[str, str] | None = None
     """`run-analysis` in a process of its own, one thread; returns its --profile."""
     profile = out.with_suffix(".json")
     subprocess.run(
-        [sys.executable, "-m", "framework", str(config), "-o", str(out), "-j", "1", "--force", "--no-progress",
-         "--profile", str(profile), *extra],
-        check=True, cwd=REPO, env=env or os.environ.copy(), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            str(config),
+            "-o",
+            str(out),
+            "-j",
+            "1",
+            "--force",
+            "--no-progress",
+            "--profile",
+            str(profile),
+            *extra,
+        ],
+        check=True,
+        cwd=REPO,
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
     )
     return json.loads(profile.read_text())
 
@@ -170,9 +185,28 @@ def test_a_changed_root_or_compiler_changes_every_key(monkeypatch):
 
 def test_two_runs_at_once_share_one_cache(generated, tmp_path):
     config = _config(tmp_path, generated)
-    command = [sys.executable, "-m", "framework", str(config), "-j", "1", "--force", "--no-progress", "--compile", "now"]
-    runs = [subprocess.Popen([*command, "-o", str(tmp_path / f"out{i}")], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "framework",
+        str(config),
+        "-j",
+        "1",
+        "--force",
+        "--no-progress",
+        "--compile",
+        "now",
+    ]
+    runs = [
+        subprocess.Popen(
+            [*command, "-o", str(tmp_path / f"out{i}")],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = [r.communicate(timeout=600)[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
     assert differences(tmp_path / "out0", tmp_path / "out1") == []
@@ -185,12 +219,25 @@ def test_cache_command_shows_and_clears(own_cache, generated, tmp_path):
     config = _config(tmp_path, generated)
     env = {**os.environ, cache.ENV: str(own_cache)}
     _run(config, tmp_path / "out", env=env)
-    info = subprocess.run([sys.executable, "-m", "framework", "cache", "info"], env=env, capture_output=True,
-                          text=True, check=True, cwd=REPO).stdout
+    info = subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "info"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout
     assert str(own_cache) in info and "inputs" in info and "compiled steps" in info
-    subprocess.run([sys.executable, "-m", "framework", "cache", "clear"], env=env, check=True, cwd=REPO,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "clear"], env=env, check=True, cwd=REPO, capture_output=True
+    )
     assert not any(p.is_file() for p in own_cache.rglob("*"))
-    bad = subprocess.run([sys.executable, "-m", "framework", "cache", "clear", "nonsense"], env=env, cwd=REPO,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "clear", "nonsense"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2 and "no cache area 'nonsense'" in bad.stderr

@@ -18,7 +18,9 @@ DEMO = REPO / "analyses" / "demo" / "config.yaml"
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "framework", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def test_demo_runs_and_writes_one_file_per_sample(tmp_path):
@@ -37,7 +39,14 @@ def test_demo_runs_and_writes_one_file_per_sample(tmp_path):
 def test_dry_run_prints_the_plan_without_outputs(tmp_path):
     proc = run_cli(str(DEMO), "--dry-run", "-o", str(tmp_path / "never"))
     assert proc.returncode == 0, proc.stderr
-    for text in ("samples:", "dataset 0: MC", "vary    Jet_pt [jes]", "filter  one_lepton", "histogram ht:", "systematic axis"):
+    for text in (
+        "samples:",
+        "dataset 0: MC",
+        "vary    Jet_pt [jes]",
+        "filter  one_lepton",
+        "histogram ht:",
+        "systematic axis",
+    ):
         assert text in proc.stdout
     assert not (tmp_path / "never").exists()
 

@@ -43,7 +43,9 @@ def test_local_cluster_equals_threads(engine, generated, tmp_path):
     for sample in threads.result.samples:
         path = tmp_path / engine / f"{sample.sample.name}.hist.zip"
         theirs = read_histograms(path)["pt"]
-        np.testing.assert_allclose(theirs.view(flow=True).value, sample.histograms["pt"].view(flow=True).value, rtol=1e-12)
+        np.testing.assert_allclose(
+            theirs.view(flow=True).value, sample.histograms["pt"].view(flow=True).value, rtol=1e-12
+        )
         np.testing.assert_allclose(
             theirs.view(flow=True).variance, sample.histograms["pt"].view(flow=True).variance, rtol=1e-12
         )

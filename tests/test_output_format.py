@@ -56,15 +56,19 @@ def _rewrite(source: Path, target: Path, version: dict[str, int]) -> None:
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "framework", *map(str, args)], check=False, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *map(str, args)], check=False, capture_output=True, text=True
+    )
 
 
 def _refused(proc: subprocess.CompletedProcess[str], path: Path, version: dict[str, int]) -> None:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     has = "format version 999" if version else "no format version"
-    assert f"error: {path}: its provenance.json has {has}, this framework reads format version {FORMAT_VERSION}" in proc.stderr
+    assert (
+        f"error: {path}: its provenance.json has {has}, this framework reads format version {FORMAT_VERSION}"
+        in proc.stderr
+    )
     assert ("written by a newer framework" if version else "written by an older framework") in proc.stderr
     assert "re-run the analysis with --force" in proc.stderr
 

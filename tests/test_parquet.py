@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from framework.inputs import parquet
 from framework.execute.pipeline import RunOptions, execute
+from framework.inputs import parquet
 
 CONFIG = """
 analysis: parquet
@@ -36,15 +36,25 @@ def test_parquet_and_root_give_identical_histograms(generated, write_config, tmp
     for name in ("zmumu", "data"):
         files[name] = tmp_path / f"{name}.parquet"
         parquet.export(generated[name], "Events", files[name])
-    local = execute(RunOptions(config=write_config(CONFIG.format(**{k: generated[k] for k in files}), "root.yaml"),
-                               output=tmp_path / "root"))
-    from_parquet = execute(RunOptions(config=write_config(CONFIG.format(**files), "parquet.yaml"), output=tmp_path / "pq"))
+    local = execute(
+        RunOptions(
+            config=write_config(CONFIG.format(**{k: generated[k] for k in files}), "root.yaml"),
+            output=tmp_path / "root",
+        )
+    )
+    from_parquet = execute(
+        RunOptions(config=write_config(CONFIG.format(**files), "parquet.yaml"), output=tmp_path / "pq")
+    )
     for a, b in zip(local.result.samples, from_parquet.result.samples):
         assert a.events == b.events
         for name in ("met", "mu_pt"):
             # weighted sums to 1e-12: threads add in another order when the files' clusters differ
-            np.testing.assert_allclose(a.histograms[name].view(flow=True).value, b.histograms[name].view(flow=True).value,
-                                       rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                a.histograms[name].view(flow=True).value,
+                b.histograms[name].view(flow=True).value,
+                rtol=1e-12,
+                atol=1e-12,
+            )
     cached = sorted((tmp_path / "cache" / "parquet").glob("*.root"))
     assert len(cached) == 2
     assert from_parquet.plan.datasets[0].format == "RNTuple"  # RDataFrame reads its clusters in parallel
@@ -62,11 +72,16 @@ def test_parquet_over_http(generated, write_config, tmp_path, monkeypatch):
     served.mkdir()
     for name in ("zmumu", "data"):
         parquet.export(generated[name], "Events", served / f"{name}.parquet")
-    local = execute(RunOptions(config=write_config(CONFIG.format(**{k: generated[k] for k in ("zmumu", "data")}),
-                                                   "root.yaml"), output=tmp_path / "root"))
+    local = execute(
+        RunOptions(
+            config=write_config(CONFIG.format(**{k: generated[k] for k in ("zmumu", "data")}), "root.yaml"),
+            output=tmp_path / "root",
+        )
+    )
     with serve(served) as url:
         files = {k: f"{url}/{k}.parquet" for k in ("zmumu", "data")}
         remote = execute(RunOptions(config=write_config(CONFIG.format(**files), "url.yaml"), output=tmp_path / "url"))
     for a, b in zip(local.result.samples, remote.result.samples):
-        np.testing.assert_allclose(a.histograms["met"].view(flow=True).value, b.histograms["met"].view(flow=True).value,
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            a.histograms["met"].view(flow=True).value, b.histograms["met"].view(flow=True).value, rtol=1e-12, atol=1e-12
+        )

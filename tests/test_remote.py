@@ -8,11 +8,10 @@ import socket
 
 import numpy as np
 import pytest
+from http_files import serve  # tests/ is on the path (rootdir conftest)
 
 from framework.errors import InputError
 from framework.execute.pipeline import RunOptions, execute
-
-from http_files import serve  # tests/ is on the path (rootdir conftest)
 
 CONFIG = """
 analysis: remote
@@ -41,16 +40,28 @@ def test_http_files_give_the_local_histograms(generated, write_config, tmp_path)
     served.mkdir()
     for name in ("zmumu", "data"):
         shutil.copy(generated[name], served / f"{name}.root")
-    local = execute(RunOptions(config=write_config(CONFIG.format(zmumu=served / "zmumu.root", data=served / "data.root"),
-                                                   "local.yaml"), output=tmp_path / "local"))
+    local = execute(
+        RunOptions(
+            config=write_config(CONFIG.format(zmumu=served / "zmumu.root", data=served / "data.root"), "local.yaml"),
+            output=tmp_path / "local",
+        )
+    )
     with serve(served) as url:
-        remote = execute(RunOptions(config=write_config(CONFIG.format(zmumu=f"{url}/zmumu.root", data=f"{url}/data.root"),
-                                                        "remote.yaml"), output=tmp_path / "remote"))
+        remote = execute(
+            RunOptions(
+                config=write_config(CONFIG.format(zmumu=f"{url}/zmumu.root", data=f"{url}/data.root"), "remote.yaml"),
+                output=tmp_path / "remote",
+            )
+        )
     assert remote.result.samples[0].sample.files == [f"{url}/zmumu.root"]  # untouched, no download
     for a, b in zip(local.result.samples, remote.result.samples):
         for name in ("met", "mu_pt"):
-            np.testing.assert_allclose(a.histograms[name].view(flow=True).value, b.histograms[name].view(flow=True).value,
-                                       rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                a.histograms[name].view(flow=True).value,
+                b.histograms[name].view(flow=True).value,
+                rtol=1e-12,
+                atol=1e-12,
+            )
 
 
 def test_unreachable_server_and_missing_file_are_named(generated, write_config, tmp_path):

@@ -52,9 +52,21 @@ def run_all(work: Path) -> dict[str, dict[str, str]]:
     for analysis in ANALYSES:
         out = work / analysis
         subprocess.run(
-            [sys.executable, "-m", "framework", str(REPO / "analyses" / analysis / "config.yaml"), "-o", str(out),
-             "-j", "1", "--force", "--no-progress"],
-            check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "framework",
+                str(REPO / "analyses" / analysis / "config.yaml"),
+                "-o",
+                str(out),
+                "-j",
+                "1",
+                "--force",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
         )
         digests[analysis] = digest(out)
         print(f"{analysis}: {len(digests[analysis])} members", flush=True)
@@ -72,8 +84,12 @@ def main() -> int:
         args.file.write_text(json.dumps(now, indent=1, sort_keys=True))
         return 0
     before = json.loads(args.file.read_text())
-    differ = [f"{a}: {m}" for a in before for m in sorted(set(before[a]) | set(now.get(a, {})))
-              if before[a].get(m) != now.get(a, {}).get(m)]
+    differ = [
+        f"{a}: {m}"
+        for a in before
+        for m in sorted(set(before[a]) | set(now.get(a, {})))
+        if before[a].get(m) != now.get(a, {}).get(m)
+    ]
     print("\n".join(differ) if differ else f"identical: {sum(len(d) for d in now.values())} members")
     return 1 if differ else 0
 

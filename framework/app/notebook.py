@@ -41,7 +41,8 @@ WORKER_STOP_SECONDS = 5.0  # at exit, how long a warm worker may take to end bef
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in rows
     )
     return f"<h4>{html.escape(title)}</h4><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -125,8 +126,18 @@ class Analysis:
         output.mkdir(parents=True, exist_ok=True)
         progress = output / ".progress.json"
         progress.unlink(missing_ok=True)
-        command = [str(self.path), "-o", str(output), "-j", str(threads),
-                   "--systematics", systematics, "--progress-file", str(progress), "--no-progress"]
+        command = [
+            str(self.path),
+            "-o",
+            str(output),
+            "-j",
+            str(threads),
+            "--systematics",
+            systematics,
+            "--progress-file",
+            str(progress),
+            "--no-progress",
+        ]
         if executor == "dask":
             command += ["--executor", "dask", "--workers", str(threads)]
         if samples:
@@ -148,11 +159,17 @@ class Analysis:
         ]
         cuts = [[c.name, c.cut] for c in spec.selection]
         histograms = [
-            [n, " x ".join(a if isinstance(a, str) else (a.name or a.expr) for a in h.axes) + " x systematic", h.where or ""]
+            [
+                n,
+                " x ".join(a if isinstance(a, str) else (a.name or a.expr) for a in h.axes) + " x systematic",
+                h.where or "",
+            ]
             for n, h in spec.histograms.items()
         ]
-        systematics = [[n, s.kind, s.group or "", ", ".join(s.applies_to.samples) if s.applies_to else "all"]
-                       for n, s in spec.systematics.items()]
+        systematics = [
+            [n, s.kind, s.group or "", ", ".join(s.applies_to.samples) if s.applies_to else "all"]
+            for n, s in spec.systematics.items()
+        ]
         return (
             f"<div><b>{html.escape(spec.analysis)}</b> <code>{html.escape(str(self.path))}</code>"
             + _table("samples", ["name", "process", "kind", "era", "xsec [pb]", "files"], samples)
@@ -164,8 +181,10 @@ class Analysis:
 
     def __repr__(self) -> str:
         spec = self.config.spec
-        return (f"Analysis({spec.analysis!r}: {len(spec.samples)} samples, {len(spec.selection)} cuts, "
-                f"{len(spec.histograms)} histograms, {len(spec.systematics)} systematics)")
+        return (
+            f"Analysis({spec.analysis!r}: {len(spec.samples)} samples, {len(spec.selection)} cuts, "
+            f"{len(spec.histograms)} histograms, {len(spec.systematics)} systematics)"
+        )
 
 
 def _printed_level(line: str) -> str:
@@ -299,7 +318,9 @@ class Run:
         """Wait, then the histograms of the run (as `framework.present.results.load_histograms`)."""
         status = self.wait()
         if status != "done":
-            errors = "\n".join(t for level, t in self.lines if level == "ERROR") or "\n".join(t for _, t in self.lines[-5:])
+            errors = "\n".join(t for level, t in self.lines if level == "ERROR") or "\n".join(
+                t for _, t in self.lines[-5:]
+            )
             raise FrameworkError(f"the run {status}:\n{errors}")
         return load_histograms(self.output, by=by)
 

@@ -24,9 +24,9 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from framework.engine.rootenv import root
 from framework.errors import ConfigError, ExecutionError, InputError, Location
 from framework.inputs.files import expand_entry
-from framework.engine.rootenv import root
 
 RUNS_COLUMNS = ("genEventCount", "genEventSumw", "genEventSumw2")
 
@@ -69,8 +69,10 @@ def _scan_splits(path: str, tree: str, weight: str, split: dict[str, str]) -> di
     for k, cond in reversed(list(enumerate(split.values()))):
         choice = f"(({cond}) ? {k} : {choice})"
     df = root().RDataFrame(tree, path).Define("__split", choice).Define("__w", f"double({weight})")
-    results = [(df.Filter(f"__split == {k}").Count(), df.Filter(f"__split == {k}").Sum["double"]("__w"))
-               for k in range(len(keys))]
+    results = [
+        (df.Filter(f"__split == {k}").Count(), df.Filter(f"__split == {k}").Sum["double"]("__w"))
+        for k in range(len(keys))
+    ]
     return {key: (int(c.GetValue()), float(w.GetValue())) for key, (c, w) in zip(keys, results, strict=True)}
 
 
@@ -105,19 +107,20 @@ def _scan(path: str, tree: str, generator_weight: str, is_data: bool, place: Loc
 
 def _mapping_indent(text: str) -> int:
     """The indentation of nested mapping keys in the file (ruamel writes one for all)."""
-    indents = [len(m.group(1)) for m in re.finditer(r"^( +)[^\s#-][^:\n]*:", text, flags=re.M)]
+    indents = [len(m.group(1)) for m in re.finditer(r"^( +)[^\s#-][^:\n]*:", text, flags=re.MULTILINE)]
     return min(indents) if indents else 2
 
 
 COMPUTED_KEYS = ("events", "sum_weights", "sum_weights2", "split_stats", "file_stats")
 
 
-def _number(x: float | int) -> str:
+def _number(x: float) -> str:
     return str(x) if isinstance(x, int) else repr(float(x))
 
 
-def _computed_lines(indent: str, step: str, totals: dict[str, float | int], figures: dict[str, FileFigures],
-                    is_data: bool) -> list[str]:
+def _computed_lines(
+    indent: str, step: str, totals: dict[str, float | int], figures: dict[str, FileFigures], is_data: bool
+) -> list[str]:
     lines = [f"{indent}{key}: {_number(value)}\n" for key, value in totals.items()]
     subs = list(next(iter(figures.values())).splits) if figures else []
     if subs:
@@ -127,7 +130,9 @@ def _computed_lines(indent: str, step: str, totals: dict[str, float | int], figu
             events = sum(f.splits[sub][0] for f in figures.values())
             sumw = sum(f.splits[sub][1] for f in figures.values())
             fraction = sumw / split_sum if split_sum else 0.0
-            lines.append(f"{indent}{step}{sub}: {{events: {events}, sum_weights: {_number(sumw)}, fraction: {_number(fraction)}}}\n")
+            lines.append(
+                f"{indent}{step}{sub}: {{events: {events}, sum_weights: {_number(sumw)}, fraction: {_number(fraction)}}}\n"
+            )
     lines.append(f"{indent}file_stats:\n")
     for name, fig in figures.items():
         fields: dict[str, Any] = {"events": fig.events}
@@ -161,12 +166,18 @@ def _refuse_shared_nodes(path: Path, samples: CommentedMap) -> None:
     for name, sample in samples.items():
         place = Location(str(path), samples.lc.key(name)[0] + 1, f"samples.{name}")
         if id(sample) in seen:
-            raise ConfigError(f"sample {name!r} is an alias of sample {seen[id(sample)]!r}", place,
-                              "write each sample out in full: the computed fields are added per sample")
+            raise ConfigError(
+                f"sample {name!r} is an alias of sample {seen[id(sample)]!r}",
+                place,
+                "write each sample out in full: the computed fields are added per sample",
+            )
         seen[id(sample)] = name
         if isinstance(sample, CommentedMap) and (getattr(sample, "merge", None) or sample.anchor.value):
-            raise ConfigError(f"sample {name!r} uses a YAML anchor or merge key ('<<')", place,
-                              "write each sample out in full: the computed fields are added per sample")
+            raise ConfigError(
+                f"sample {name!r} uses a YAML anchor or merge key ('<<')",
+                place,
+                "write each sample out in full: the computed fields are added per sample",
+            )
 
 
 def _plain_data(node: Any) -> Any:
@@ -210,8 +221,11 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
     try:
         text = raw.decode("utf-8").replace("\r\n", "\n")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"not UTF-8 text (byte {err.start})", Location(str(path), raw[: err.start].count(b"\n") + 1, ""),
-                          "save the file as UTF-8") from None
+        raise ConfigError(
+            f"not UTF-8 text (byte {err.start})",
+            Location(str(path), raw[: err.start].count(b"\n") + 1, ""),
+            "save the file as UTF-8",
+        ) from None
     newline = "\r\n" if b"\r\n" in raw else "\n"
     yaml = _yaml()
     try:
@@ -283,8 +297,9 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
     return report
 
 
-def _figures(base: Path, sample: CommentedMap, generator_weight: str, place: Location,
-             report: UpdateReport) -> dict[str, FileFigures]:
+def _figures(
+    base: Path, sample: CommentedMap, generator_weight: str, place: Location, report: UpdateReport
+) -> dict[str, FileFigures]:
     """Per-file figures of one sample: from the cache when size and mtime are unchanged."""
     is_data = bool(sample.get("is_data", False))
     tree = str(sample.get("tree", "Events"))
@@ -298,11 +313,20 @@ def _figures(base: Path, sample: CommentedMap, generator_weight: str, place: Loc
             size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
             old = cached.get(key)
             old_splits = {k: (int(v[0]), float(v[1])) for k, v in (old.get("splits") or {}).items()} if old else {}
-            if (stat and old and old.get("size") == size and old.get("mtime_ns") == mtime
-                    and list(old_splits) == ([*split, "other"] if split else [])):
+            if (
+                stat
+                and old
+                and old.get("size") == size
+                and old.get("mtime_ns") == mtime
+                and list(old_splits) == ([*split, "other"] if split else [])
+            ):
                 figures[key] = FileFigures(
-                    int(old["events"]), float(old.get("sum_weights", 0.0)), float(old.get("sum_weights2", 0.0)),
-                    size, mtime, old_splits,
+                    int(old["events"]),
+                    float(old.get("sum_weights", 0.0)),
+                    float(old.get("sum_weights2", 0.0)),
+                    size,
+                    mtime,
+                    old_splits,
                 )
                 report.reused.append(key)
                 continue

@@ -75,8 +75,10 @@ def watch(config_path: Path, argv: list[str], out: object = sys.stdout) -> int:
                 status = f"{err}; starting a new one"
                 worker.stop()
                 worker = Worker()
-            say(f"[watch] {status} in {time.perf_counter() - started:.2f} s; waiting for changes to "
-                f"{len(yaml_files)} configuration and {len(cpp_files)} C++ file(s) (Ctrl-C stops)")
+            say(
+                f"[watch] {status} in {time.perf_counter() - started:.2f} s; waiting for changes to "
+                f"{len(yaml_files)} configuration and {len(cpp_files)} C++ file(s) (Ctrl-C stops)"
+            )
             changed = _wait_for_change(stamps)
             yaml_files, new_cpp = watched_files(config_path)
             if any(f in changed for f in cpp_files) or set(new_cpp) != set(cpp_files):

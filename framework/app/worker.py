@@ -98,9 +98,9 @@ class Worker:
                 raise WorkerDied(f"the worker process is gone ({err})") from None
             for line in self._process.stdout:
                 if line.startswith(MARK):
-                    return int(json.loads(line[len(MARK):])["exit"])
+                    return int(json.loads(line[len(MARK) :])["exit"])
                 if line.startswith(LOG_MARK):
-                    record = json.loads(line[len(LOG_MARK):])
+                    record = json.loads(line[len(LOG_MARK) :])
                     for text in record["message"].split("\n"):
                         on_line(text, record["level"])
                 else:

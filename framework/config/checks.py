@@ -69,7 +69,8 @@ def check_histograms(config: LoadedConfig) -> None:
                     raise ConfigError(
                         f"histogram axis {axis!r} is not a declared category",
                         config.locate("histograms", hname, "axes", i),
-                        did_you_mean(axis, spec.categories) or "declare it under 'categories' or write the axis as a mapping",
+                        did_you_mean(axis, spec.categories)
+                        or "declare it under 'categories' or write the axis as a mapping",
                     )
                 name = axis
             else:

@@ -84,10 +84,13 @@ def _yaml_path(data: Any, loc: tuple[str | int, ...], missing: bool = False) -> 
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
             path.append(part)
             node = node[part]
     if missing and loc and (not path or path[-1] != loc[-1]):

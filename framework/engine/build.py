@@ -18,21 +18,8 @@ from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from pathlib import Path
 
-from framework.engine.compiled import Job, lookup, session_key, session_library
-from framework.engine.stepsource import (
-    Correction,
-    StepSource,
-    StepSources,
-    define_code,
-    fill_code,
-    filter_code,
-    vary_code,
-)
-from framework.errors import ConfigError, Location
 from framework.config.expressions import checked_indexing, referenced_names
-from framework.plan.axes import AxisPlan
-from framework.plan.model import CUTFLOW_WEIGHTS, DATASET_COLUMN, FILE_SAMPLE_COLUMN, WEIGHTS, DatasetPlan, FillPlan, Plan
-from framework.plan.steps import Define, Filter, Step, Vary
+from framework.engine.compiled import Job, lookup, session_key, session_library
 from framework.engine.rootenv import (
     CORRECTIONS_HEADER,
     FILL_HEADER,
@@ -44,6 +31,27 @@ from framework.engine.rootenv import (
     root,
 )
 from framework.engine.session import Session, SessionError
+from framework.engine.stepsource import (
+    Correction,
+    StepSource,
+    StepSources,
+    define_code,
+    fill_code,
+    filter_code,
+    vary_code,
+)
+from framework.errors import ConfigError, Location
+from framework.plan.axes import AxisPlan
+from framework.plan.model import (
+    CUTFLOW_WEIGHTS,
+    DATASET_COLUMN,
+    FILE_SAMPLE_COLUMN,
+    WEIGHTS,
+    DatasetPlan,
+    FillPlan,
+    Plan,
+)
+from framework.plan.steps import Define, Filter, Step, Vary
 from framework.timing import Timer
 
 SPECIAL_COLUMNS = {"rdfslot_": "unsigned int", "rdfentry_": "ULong64_t"}
@@ -84,7 +92,11 @@ class BookedGraph:
 
 
 def layouts_text(
-    nsamples: int, nweights: int, histograms: Sequence[Sequence[AxisPlan]], variations: list[str], columns: Sequence[str]
+    nsamples: int,
+    nweights: int,
+    histograms: Sequence[Sequence[AxisPlan]],
+    variations: list[str],
+    columns: Sequence[str],
 ) -> str:
     """The fill action's histogram layouts, in the text form `fw::ParseLayouts` (cpp/fill.hxx) reads;
     each axis names the position of its column in `columns`."""
@@ -107,7 +119,10 @@ def _vary_expression(step: Vary, kind: str) -> str:
         cast = f"fw::cast<{kind}>({expr})"
         return f"(({step.condition}) ? {cast} : {column})" if step.condition else cast
 
-    per_column = [f"ROOT::RVec<{kind}>{{{value(c, up)}, {value(c, down)}}}" for c, up, down in zip(step.columns, step.ups, step.downs)]
+    per_column = [
+        f"ROOT::RVec<{kind}>{{{value(c, up)}, {value(c, down)}}}"
+        for c, up, down in zip(step.columns, step.ups, step.downs)
+    ]
     return per_column[0] if len(per_column) == 1 else f"ROOT::RVec<ROOT::RVec<{kind}>>{{{', '.join(per_column)}}}"
 
 
@@ -131,7 +146,7 @@ class _Interpreter:
         """Load each correctionlib correction once per process, as a C++ global."""
         if not self.plan.corrections:
             return
-        import correctionlib  # noqa: PLC0415
+        import correctionlib
 
         correctionlib.register_pyroot_binding()
         declare_file(CORRECTIONS_HEADER)
@@ -163,7 +178,9 @@ class _Interpreter:
         with captured_stderr() as lines:
             ok = root().gInterpreter.Declare(code)
         if not ok:
-            raise ConfigError(f"{what} does not compile: {compiler_messages(lines)}", origin, "fix the C++ expression in the YAML")
+            raise ConfigError(
+                f"{what} does not compile: {compiler_messages(lines)}", origin, "fix the C++ expression in the YAML"
+            )
 
 
 def _interpreted(action: str, origin: Location, call: object) -> int:
@@ -187,8 +204,15 @@ class _DatasetBuilder:
             self.node = graph.session.constant(self.node, name, values)
             self.types[name] = "ROOT::VecOps::RVec<double>"
 
-    def book(self, node: int, histograms: list[list[AxisPlan]], weights: str, nweights: int, variations: list[str],
-             columns: list[str]) -> int:
+    def book(
+        self,
+        node: int,
+        histograms: list[list[AxisPlan]],
+        weights: str,
+        nweights: int,
+        variations: list[str],
+        columns: list[str],
+    ) -> int:
         """One fill action on `node`: compiled from the cache, or by the interpreter."""
         g = self.graph
         source = g.sources.source(fill_code([self.types[c] for c in columns]), "fill")
@@ -355,7 +379,9 @@ def build_graph(
         with timer.part("compile"):
             session = Session(nslots)
         corrections = [Correction(c.symbol, c.file, c.name) for c in plan.corrections]
-        g = _GraphBuilder(plan, session, StepSources([Path(p) for p in plan.cpp], corrections), _Interpreter(plan), timer)
+        g = _GraphBuilder(
+            plan, session, StepSources([Path(p) for p in plan.cpp], corrections), _Interpreter(plan), timer
+        )
         g.job.session = session_key() is not None and session_library() is None
         booked = [_build_dataset(g, d, progress, progress_file) for d in plan.datasets]
         # VariationsFor compiles all pending JIT code: call it once everything is booked, so
@@ -420,4 +446,3 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
         nweights = len(d.weight_entries)
         result.fills.append(builder.book(selected, axes, fill.weights_column, nweights, variations, fill.columns))
     return result
-

@@ -44,6 +44,8 @@ from framework.engine.stepsource import Correction, StepSource, Toolchain, heade
 SESSION_SOURCES = (CPP / "framework.hxx", CPP / "fill.hxx", CPP / "session.cxx")
 MODES = ("background", "now", "off")
 COMPILE_ENV = "RDF_ANALYSIS_COMPILE"
+
+
 def default_mode() -> str:
     mode = os.environ.get(COMPILE_ENV, "background")
     return mode if mode in MODES else "background"
@@ -141,7 +143,9 @@ class Job:
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
         steps = [
-            StepSource(**{**s, "headers": tuple(s["headers"]), "corrections": tuple(Correction(**c) for c in s["corrections"])})
+            StepSource(
+                **{**s, "headers": tuple(s["headers"]), "corrections": tuple(Correction(**c) for c in s["corrections"])}
+            )
             for s in data["steps"]
         ]
         return cls(steps, data["session"])
@@ -222,12 +226,20 @@ def _taken(key: str) -> bool:
 def _compile_command(tools: Toolchain, source: Path, target: Path, corrections: bool) -> list[str]:
     command = [tools.compiler, *tools.flags, "-shared", "-w", f"-I{tools.include}", str(source), "-o", str(target)]
     command += [f"-L{tools.lib}", f"-Wl,-rpath,{tools.lib}"]
-    command += [f"-l{n}" for n in ("ROOTDataFrame", "ROOTVecOps", "ROOTNTuple", "TreePlayer", "Tree", "RIO", "Imt", "MathCore", "Core")]
+    command += [
+        f"-l{n}"
+        for n in ("ROOTDataFrame", "ROOTVecOps", "ROOTNTuple", "TreePlayer", "Tree", "RIO", "Imt", "MathCore", "Core")
+    ]
     if corrections:
         import correctionlib
 
         package = Path(correctionlib.__file__).parent
-        command += [f"-I{package / 'include'}", f"-L{package / 'lib'}", f"-Wl,-rpath,{package / 'lib'}", "-lcorrectionlib"]
+        command += [
+            f"-I{package / 'include'}",
+            f"-L{package / 'lib'}",
+            f"-Wl,-rpath,{package / 'lib'}",
+            "-lcorrectionlib",
+        ]
     return command
 
 

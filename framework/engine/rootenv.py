@@ -35,7 +35,9 @@ def root() -> Any:
     # (ROOT::Deprecated::TWebFile), which the plugin manager cannot call; the same plugin with
     # the plain constructor name works. Load the shipped handlers first, then replace that one.
     ROOT.gPluginMgr.FindHandler("TFile", "http://")
-    ROOT.gPluginMgr.AddHandler("TFile", "^http[s]?:", "ROOT::Deprecated::TWebFile", "Net", "TWebFile(const char*,Option_t*)")
+    ROOT.gPluginMgr.AddHandler(
+        "TFile", "^http[s]?:", "ROOT::Deprecated::TWebFile", "Net", "TWebFile(const char*,Option_t*)"
+    )
     return ROOT
 
 
@@ -150,4 +152,3 @@ def versions() -> dict[str, str]:
         "hist": hist.__version__,
         "boost_histogram": boost_histogram.__version__,
     }
-

@@ -10,17 +10,16 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import hist
 import numpy as np
 
 from framework.engine.build import BookedDataset, BookedGraph, shape_keys
+from framework.engine.session import SessionError
 from framework.errors import ExecutionError
 from framework.output.format import CutflowRow
 from framework.output.normalise import normalisation, normalise
 from framework.plan.model import CUTFLOW_ENTRIES, DatasetPlan, HistogramPlan, Plan, SamplePlan
-from framework.engine.session import SessionError
 
 
 @dataclass
@@ -52,8 +51,10 @@ def run_event_loop(booked: BookedGraph, plan: Plan) -> tuple[float, float]:
     return wall, min(loop, wall) if loop > 0 else wall
 
 
-INDEX_ERROR = re.compile(r"fw::item site (\d+): index (-?\d+) is out of range for an array of (\d+) entries, "
-                         r"dataset (\d+) entry (\d+)")
+INDEX_ERROR = re.compile(
+    r"fw::item site (\d+): index (-?\d+) is out of range for an array of (\d+) entries, "
+    r"dataset (\d+) entry (\d+)"
+)
 
 
 def _entry_place(plan: Plan, d: DatasetPlan, entry: int) -> str:
@@ -152,7 +153,9 @@ def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan, last
 def _events_read(plan: Plan, d: BookedDataset) -> np.ndarray:
     """The cutflow's first row of collision data without a fill: events read, each of weight 1."""
     counts = [plan.sample(name).events_to_read for name in d.plan.samples]
-    return np.repeat(np.asarray(counts, dtype=np.float64)[:, None, None], len(CUTFLOW_ENTRIES), axis=1).repeat(2, axis=2)
+    return np.repeat(np.asarray(counts, dtype=np.float64)[:, None, None], len(CUTFLOW_ENTRIES), axis=1).repeat(
+        2, axis=2
+    )
 
 
 def _sum_of_weights(plan: Plan, sample: SamplePlan, family_sum: float) -> tuple[float, float | None]:
@@ -170,8 +173,12 @@ def _sum_of_weights(plan: Plan, sample: SamplePlan, family_sum: float) -> tuple[
 def _cutflow(names: list[str], rows: list[np.ndarray], pos: int) -> list[CutflowRow]:
     """The sample's cutflow rows, not normalised: events, weighted sum and its variance per cut."""
     return [
-        CutflowRow(cut=name, events=round(row[pos][0, 0]), weighted=float(row[pos][2, 0]),
-                   weighted_variance=float(row[pos][2, 1]))
+        CutflowRow(
+            cut=name,
+            events=round(row[pos][0, 0]),
+            weighted=float(row[pos][2, 0]),
+            weighted_variance=float(row[pos][2, 1]),
+        )
         for name, row in zip(names, rows)
     ]
 

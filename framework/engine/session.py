@@ -122,11 +122,21 @@ class Session:
             raise SessionError(self._api.error(self._ptr).decode(errors="replace"))
         return value
 
-    def dataset(self, tree: str, files: Sequence[str], file_samples: Sequence[int], sample_column: str,
-                dataset_column: str, index: int) -> int:
+    def dataset(
+        self,
+        tree: str,
+        files: Sequence[str],
+        file_samples: Sequence[int],
+        sample_column: str,
+        dataset_column: str,
+        index: int,
+    ) -> int:
         samples = (ctypes.c_int * len(file_samples))(*file_samples)
-        return self._check(self._api.dataset(self._ptr, tree.encode(), _lines(files), samples, sample_column.encode(),
-                                             dataset_column.encode(), index))
+        return self._check(
+            self._api.dataset(
+                self._ptr, tree.encode(), _lines(files), samples, sample_column.encode(), dataset_column.encode(), index
+            )
+        )
 
     def read_ranges(self, node: int, tree: str, files: Sequence[str], ranges: Sequence[Sequence[int]]) -> int:
         """Only the entries [begin, end) of each file (--max-events, batch parts within a file)."""

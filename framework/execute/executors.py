@@ -66,8 +66,9 @@ def run_task(task: Task) -> TaskResult:
 def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int, folder: str) -> list[Task]:
     """Every task's plan, made here once: the workers load no configuration and inspect no file."""
     inspected = inspect(options, config=config)
-    task_options = replace(options, output=Path(folder), force=True, progress=False, progress_file=None, threads=1,
-                           compile="off")
+    task_options = replace(
+        options, output=Path(folder), force=True, progress=False, progress_file=None, threads=1, compile="off"
+    )
     tasks = []
     for name in inspected.samples:
         n = max(1, math.ceil(len(inspected.inputs[name].files) / files_per_task))
@@ -89,8 +90,9 @@ class Executor:
         try:
             importlib.import_module(self.module)
         except ImportError as err:
-            raise FrameworkError(f"the {self.name} executor needs {self.module}",
-                                 hint=f"pip install 'rdf-analysis[{self.extra}]'") from err
+            raise FrameworkError(
+                f"the {self.name} executor needs {self.module}", hint=f"pip install 'rdf-analysis[{self.extra}]'"
+            ) from err
 
     def start(self) -> None:
         return None
@@ -104,7 +106,7 @@ class Executor:
 
 def warm_up() -> int:
     """On a worker, before its first task: ROOT started and the C++ session ready."""
-    from framework.engine.session import api  # noqa: PLC0415
+    from framework.engine.session import api
 
     api()
     return os.getpid()
@@ -123,13 +125,16 @@ class DaskExecutor(Executor):
         self.warming: list[Any] = []
 
     def start(self) -> None:
-        from dask.distributed import Client, LocalCluster  # noqa: PLC0415
+        from dask.distributed import Client, LocalCluster
 
         if self.address is None:
             # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
             # as soon as two runs share a machine
             self.cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
             )
         self.client = Client(self.address or self.cluster)
@@ -142,12 +147,17 @@ class DaskExecutor(Executor):
         ]
 
     def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
-        from dask.distributed import as_completed  # noqa: PLC0415
+        from dask.distributed import as_completed
 
         # the largest first: a worker left with one long task at the end is time lost
         futures = [
-            self.client.submit(run_task, t, pure=False, key=f"{t.sample}-part-{t.part}-of-{t.parts}",
-                               priority=sum(sum(s.entries) for s in t.plan.samples))
+            self.client.submit(
+                run_task,
+                t,
+                pure=False,
+                key=f"{t.sample}-part-{t.part}-of-{t.parts}",
+                priority=sum(sum(s.entries) for s in t.plan.samples),
+            )
             for t in tasks
         ]
         for future in as_completed(futures):
@@ -172,7 +182,7 @@ class SparkExecutor(Executor):
         self.spark: Any = None
 
     def start(self) -> None:
-        from pyspark.sql import SparkSession  # noqa: PLC0415
+        from pyspark.sql import SparkSession
 
         self.spark = (
             SparkSession.builder.master(self.master or f"local[{self.workers}]")
@@ -213,8 +223,15 @@ def execute_in_tasks(
             try:
                 for result in executor.run(tasks):
                     done.append(result)
-                    report_progress(options.progress_file, "event loop", events=sum(d.events for d in done),
-                                    total=0, tasks=len(done), tasks_total=len(tasks), seconds=time.perf_counter() - start)
+                    report_progress(
+                        options.progress_file,
+                        "event loop",
+                        events=sum(d.events for d in done),
+                        total=0,
+                        tasks=len(done),
+                        tasks_total=len(tasks),
+                        seconds=time.perf_counter() - start,
+                    )
             except FrameworkError:
                 raise
             except Exception as err:  # a worker died or a task failed outside our own errors
@@ -249,7 +266,10 @@ def execute_in_tasks(
 
 
 def execute_on_dask(
-    options: RunOptions, scheduler: str | None = None, workers: int = 2, files_per_task: int = 1,
+    options: RunOptions,
+    scheduler: str | None = None,
+    workers: int = 2,
+    files_per_task: int = 1,
     config: LoadedConfig | None = None,
 ) -> dict[str, Any]:
     """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
@@ -257,7 +277,10 @@ def execute_on_dask(
 
 
 def execute_on_spark(
-    options: RunOptions, master: str | None = None, workers: int = 2, files_per_task: int = 1,
+    options: RunOptions,
+    master: str | None = None,
+    workers: int = 2,
+    files_per_task: int = 1,
     config: LoadedConfig | None = None,
 ) -> dict[str, Any]:
     """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`."""

@@ -13,26 +13,25 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from framework.config.load import LoadedConfig, load_config, split_names
 from framework.engine.build import BookedGraph, build_graph, events_to_read
 from framework.engine.compiled import Job, default_mode, submit
+from framework.engine.rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
+from framework.engine.run import RunResult, collect_results, run_event_loop
 from framework.errors import ConfigError, FrameworkError
-from framework.testing.generate import ensure_generated
-from framework.inputs.files import inspect_inputs
-from framework.config.load import LoadedConfig, load_config, split_names
 from framework.execute.folders import output_folder
+from framework.inputs.files import inspect_inputs
 from framework.inputs.model import SampleInputs
+from framework.inputs.preprocess import run_preprocessing
+from framework.output.format import RunProvenance, read_provenance
+from framework.output.write import check_writable, output_name, write_outputs
 from framework.plan.make import make_plan
 from framework.plan.memory import check_histogram_memory
 from framework.plan.model import Plan, RunSelection
 from framework.plan.select import select_samples, select_systematics
-from framework.inputs.preprocess import run_preprocessing
-from framework.engine.rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
-from framework.engine.run import RunResult, collect_results, run_event_loop
-from framework.timing import Timer
 from framework.present.views import make_presentation
-from framework.output.format import RunProvenance, read_provenance
-from framework.output.write import check_writable, output_name, write_outputs
-
+from framework.testing.generate import ensure_generated
+from framework.timing import Timer
 
 DEFAULT_HISTOGRAM_MEMORY = 4 << 30
 
@@ -87,8 +86,11 @@ class RunReport:
     def summary(self) -> str:
         rate = self.events / self.loop_seconds if self.loop_seconds > 0 else float("inf")
         lines = [
-            f"{self.events} events from {len(self.result.samples)} samples: {self.timer.setup_line()}, "
-            f"event loop {self.loop_seconds:.2f} s ({rate:,.0f} events/s), writing {self.timer.seconds.get('write', 0):.2f} s"
+            (
+                f"{self.events} events from {len(self.result.samples)} samples: {self.timer.setup_line()}, "
+                f"event loop {self.loop_seconds:.2f} s ({rate:,.0f} events/s), "
+                f"writing {self.timer.seconds.get('write', 0):.2f} s"
+            )
         ]
         if self.compile_note:
             lines.append(f"  {self.compile_note}")
@@ -102,8 +104,11 @@ def resolve_cpp(config: LoadedConfig) -> list[Path]:
     for i, name in enumerate(config.spec.cpp):
         path = (config.source.file_of(("cpp", i)).parent / name).resolve()
         if not path.is_file():
-            raise ConfigError(f"C++ file {str(path)!r} does not exist", config.locate("cpp", i),
-                              "paths in 'cpp:' are relative to the YAML file that lists them")
+            raise ConfigError(
+                f"C++ file {str(path)!r} does not exist",
+                config.locate("cpp", i),
+                "paths in 'cpp:' are relative to the YAML file that lists them",
+            )
         cpp_files.append(path)
     return cpp_files
 
@@ -236,7 +241,9 @@ def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) ->
     wall, loop = run_event_loop(booked, plan)
     timer.add("loop", loop)
     timer.add("booking", wall - loop)  # readers made and tasks started, before the first event
-    report_progress(options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop)
+    report_progress(
+        options.progress_file, "writing", events=events_to_read(plan), total=events_to_read(plan), seconds=loop
+    )
     with timer.part("write"):
         written, result = _write(options, plan, booked, timer)
     note = submit(booked.job, options.compile)

@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from framework.config.load import LoadedConfig
 from framework.errors import FrameworkError
 from framework.inputs.files import resolve_files
-from framework.config.load import LoadedConfig
 from framework.plan.model import RunSelection
 from framework.plan.select import select_samples
 
@@ -77,8 +77,9 @@ def write_jobs(
     files_per_job: int | None = None,
 ) -> JobSet:
     batch = config.spec.batch
-    commands = _job_commands(config, selection, per, files_per_job or batch.files_per_job, output.resolve(),
-                             selection.systematics)
+    commands = _job_commands(
+        config, selection, per, files_per_job or batch.files_per_job, output.resolve(), selection.systematics
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
     (folder / "jobs.txt").write_text("".join(shlex.join(c) + "\n" for c in commands))

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from framework import cache
-from framework.errors import InputError, Location, did_you_mean
 from framework.config.load import LoadedConfig
+from framework.engine.rootenv import root
+from framework.errors import InputError, Location, did_you_mean
 from framework.inputs.model import SampleInputs
 from framework.plan.systematics import literal_subscripts
-from framework.engine.rootenv import root
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[s
     pattern = base / entry
     if entry.endswith(".txt") and pattern.is_file():
         listed = [ln.strip() for ln in pattern.read_text().splitlines()]
-        return [f for ln in listed if ln and not ln.startswith("#") for f in expand_entry(pattern.parent, ln, sample, place)]
+        return [
+            f for ln in listed if ln and not ln.startswith("#") for f in expand_entry(pattern.parent, ln, sample, place)
+        ]
     matches = sorted(glob.glob(str(pattern))) if glob.has_magic(entry) else ([str(pattern)] if pattern.exists() else [])
     if not matches:
         raise InputError(
@@ -55,7 +57,7 @@ def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[s
 def _readable(path: str, tree: str) -> str:
     """What ROOT reads for one file: a Parquet file's cached ROOT conversion, anything else as is."""
     if path.split("?", 1)[0].endswith(".parquet"):
-        from framework.inputs.parquet import converted  # noqa: PLC0415
+        from framework.inputs.parquet import converted
 
         return str(converted(path if _is_url(path) else Path(path), tree))
     return path
@@ -66,11 +68,15 @@ def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
     tree = config.spec.samples[sample].tree
     for i, entry in enumerate(config.spec.samples[sample].files):
         base = config.source.file_of(("samples", sample, "files", i)).parent
-        files.extend(_readable(f, tree) for f in expand_entry(base, entry, sample, config.locate("samples", sample, "files", i)))
+        files.extend(
+            _readable(f, tree) for f in expand_entry(base, entry, sample, config.locate("samples", sample, "files", i))
+        )
     return files
 
 
-def _open(path: str, sample: str, tree: str, place: Location, retries: int = 0, files_place: Location | None = None) -> tuple[int, str]:
+def _open(
+    path: str, sample: str, tree: str, place: Location, retries: int = 0, files_place: Location | None = None
+) -> tuple[int, str]:
     """Entries and format ('TTree' or 'RNTuple') of `tree` in one file. A remote file that
     cannot be opened is tried again `retries` times, 1, 2, 4 ... seconds apart."""
     r = root()
@@ -188,8 +194,9 @@ class FileFacts:
         return self._first_entry("values", names, float)
 
 
-def _metadata(config: LoadedConfig, sample: str, facts: list[FileFacts], branches: list[str],
-              columns: dict[str, str], fmt: str) -> dict[str, float]:
+def _metadata(
+    config: LoadedConfig, sample: str, facts: list[FileFacts], branches: list[str], columns: dict[str, str], fmt: str
+) -> dict[str, float]:
     """Per-sample numbers stored as branches (open-data ntuples carry XSection, SumWeights):
     the first entry of each file, which must agree."""
     found: dict[str, float] = {}
@@ -197,14 +204,20 @@ def _metadata(config: LoadedConfig, sample: str, facts: list[FileFacts], branche
         key = "xsec" if branch == config.spec.samples[sample].xsec else "sum_weights"
         where = config.locate("samples", sample, key)
         if branch not in columns:
-            raise InputError(f"sample {sample!r}: {key} is read from branch {branch!r}, which the files lack", where,
-                             did_you_mean(branch, columns) or "give the number instead")
+            raise InputError(
+                f"sample {sample!r}: {key} is read from branch {branch!r}, which the files lack",
+                where,
+                did_you_mean(branch, columns) or "give the number instead",
+            )
         if fmt != "TTree":
             raise InputError(f"sample {sample!r}: {key} from a branch needs TTree files", where)
         values = {f.path: f.values([branch])[branch] for f in facts}
         if len(set(values.values())) > 1:
-            raise InputError(f"sample {sample!r}: branch {branch!r} differs between files: {values}", where,
-                             "a per-sample value must be the same in every file of the sample")
+            raise InputError(
+                f"sample {sample!r}: branch {branch!r} differs between files: {values}",
+                where,
+                "a per-sample value must be the same in every file of the sample",
+            )
         found[branch] = next(iter(values.values()))
     return found
 

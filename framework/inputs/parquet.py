@@ -51,7 +51,9 @@ def convert(source: Path | str, target: Path, tree: str) -> None:
         import pyarrow.parquet as pq
         import uproot
     except ImportError as err:
-        raise InputError(f"reading {source} needs pyarrow and awkward", hint="pip install 'rdf-analysis[parquet]'") from err
+        raise InputError(
+            f"reading {source} needs pyarrow and awkward", hint="pip install 'rdf-analysis[parquet]'"
+        ) from err
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:

@@ -37,8 +37,10 @@ def run_preprocessing(config: LoadedConfig, cpp_files: list[Path]) -> dict[str, 
             write_events(stage.generate, inputs[0])
         missing = [str(p) for p in inputs if not p.exists()]
         if missing:
-            raise InputError(f"preprocessing stage {name!r}: input file(s) {missing} do not exist",
-                             config.locate("preprocess", name, "files"))
+            raise InputError(
+                f"preprocessing stage {name!r}: input file(s) {missing} do not exist",
+                config.locate("preprocess", name, "files"),
+            )
         newest = max(p.stat().st_mtime for p in [*inputs, *cpp_files])
         if output.exists() and output.stat().st_mtime >= newest:
             continue
@@ -60,8 +62,10 @@ def _run_stage(config: LoadedConfig, name: str, inputs: list[Path], output: Path
     available = {str(c) for c in frame.GetColumnNames()}
     for i, column in enumerate(stage.columns):
         if column not in available:
-            raise ConfigError(f"stage {name!r}: column {column!r} is not in tree {stage.tree!r}",
-                              config.locate("preprocess", name, "columns", i))
+            raise ConfigError(
+                f"stage {name!r}: column {column!r} is not in tree {stage.tree!r}",
+                config.locate("preprocess", name, "columns", i),
+            )
     types = [str(frame.GetColumnType(c)) for c in stage.columns]
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")

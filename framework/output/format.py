@@ -43,8 +43,12 @@ class CutflowRow(Frozen):
 
     def plus(self, other: CutflowRow) -> CutflowRow:
         """This row and the same cut's row of another part of the sample, added."""
-        return CutflowRow(cut=self.cut, events=self.events + other.events, weighted=self.weighted + other.weighted,
-                          weighted_variance=self.weighted_variance + other.weighted_variance)
+        return CutflowRow(
+            cut=self.cut,
+            events=self.events + other.events,
+            weighted=self.weighted + other.weighted,
+            weighted_variance=self.weighted_variance + other.weighted_variance,
+        )
 
 
 class Timing(Frozen):

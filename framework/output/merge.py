@@ -87,15 +87,19 @@ def _check_parts(sample: str, parts: list[Part], config_hash: str) -> None:
         values = {json.dumps(getattr(part.provenance, key)) for part in parts}
         if len(values) > 1:
             listing = ", ".join(f"{part.path.name}: {getattr(part.provenance, key)}" for part in parts)
-            raise InputError(f"sample {sample!r}: its parts were made with different {what} ({listing})",
-                             hint="make every part with the same command but --part")
+            raise InputError(
+                f"sample {sample!r}: its parts were made with different {what} ({listing})",
+                hint="make every part with the same command but --part",
+            )
     identities: dict[str, tuple[object, str]] = {}
     for part in parts:
         for file, identity in part.provenance.file_identities.items():
             seen = identities.setdefault(file, (identity, part.path.name))
             if seen[0] != identity:
-                raise InputError(f"sample {sample!r}: {file} changed between {seen[1]} and {part.path.name} (size or time)",
-                                 hint="run every part again on the inputs as they are now")
+                raise InputError(
+                    f"sample {sample!r}: {file} changed between {seen[1]} and {part.path.name} (size or time)",
+                    hint="run every part again on the inputs as they are now",
+                )
     _check_entries(sample, parts)
 
 
@@ -107,8 +111,10 @@ def _check_entries(sample: str, parts: list[Part]) -> None:
         for file, (begin, end) in zip(p.files, ranges):
             for other_begin, other_end, other in read.get(file, []):
                 if begin < other_end and other_begin < end:
-                    raise InputError(f"sample {sample!r}: {part.path.name} and {other} both read entries of {file}",
-                                     hint="merge parts of one split of the sample (the same N in --part I/N)")
+                    raise InputError(
+                        f"sample {sample!r}: {part.path.name} and {other} both read entries of {file}",
+                        hint="merge parts of one split of the sample (the same N in --part I/N)",
+                    )
             read.setdefault(file, []).append((begin, end, part.path.name))
 
 
@@ -136,16 +142,18 @@ def merge_sample(sample: str, parts: list[Part]) -> tuple[dict[str, object], dic
         assert first.lumi_inv_pb is not None and first.xsec_pb is not None
         declared = first.declared_sum_weights
         norm = normalisation(sample, first.lumi_inv_pb, first.xsec_pb, declared if declared is not None else sum_gen)
-    provenance = first.model_copy(update={
-        "part": None,
-        "merged_parts": tuple(part.path.name for part in parts),
-        "files": tuple(dict.fromkeys(f for p in provenances for f in p.files)),
-        "entry_ranges": None,
-        "events_read": sum(p.events_read for p in provenances),
-        "sum_gen_weights": sum_gen if not first.is_data else None,
-        "normalisation": norm,
-        "normalised": True,
-    })
+    provenance = first.model_copy(
+        update={
+            "part": None,
+            "merged_parts": tuple(part.path.name for part in parts),
+            "files": tuple(dict.fromkeys(f for p in provenances for f in p.files)),
+            "entry_ranges": None,
+            "events_read": sum(p.events_read for p in provenances),
+            "sum_gen_weights": sum_gen if not first.is_data else None,
+            "normalisation": norm,
+            "normalised": True,
+        }
+    )
     return sample_members(provenance, normalise(histograms.values(), cutflow, norm)), histograms
 
 

@@ -27,6 +27,8 @@ def normalise(histograms: Iterable[hist.Hist], cutflow: Iterable[CutflowRow], no
             view.value *= norm
             view.variance *= norm * norm
     return [
-        row.model_copy(update={"weighted": row.weighted * norm, "weighted_variance": row.weighted_variance * norm * norm})
+        row.model_copy(
+            update={"weighted": row.weighted * norm, "weighted_variance": row.weighted_variance * norm * norm}
+        )
         for row in cutflow
     ]

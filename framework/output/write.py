@@ -120,7 +120,9 @@ def _write_zip_temp(path: Path, members: dict[str, Any], histograms: dict[str, A
     return tmp
 
 
-def write_files(outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, Any]]], summary: tuple[str, Any]) -> list[Path]:
+def write_files(
+    outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, Any]]], summary: tuple[str, Any]
+) -> list[Path]:
     """Write {file name: (JSON members, histograms)} and a summary JSON: all of them or none.
 
     Everything is written under temporary names first and renamed at the end, so a killed
@@ -146,8 +148,10 @@ def write_files(outdir: Path, files: dict[str, tuple[dict[str, Any], dict[str, A
         for tmp_path in temporaries.values():
             tmp_path.unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise ExecutionError(f"cannot write the outputs in {outdir}: {err.strerror or err}; nothing was written",
-                                 hint="free some space or choose another -o/--output") from None
+            raise ExecutionError(
+                f"cannot write the outputs in {outdir}: {err.strerror or err}; nothing was written",
+                hint="free some space or choose another -o/--output",
+            ) from None
         raise
     for final, tmp_path in temporaries.items():
         os.replace(tmp_path, final)
@@ -169,8 +173,10 @@ def write_outputs(result: RunResult, provenance: RunProvenance, outdir: Path, su
     """One file per sample, and the run's summary: `summary` holds the fields of `RunSummary` but
     `outputs` (the files written here)."""
     files = {
-        output_name(s.sample.name, provenance.part): (sample_members(sample_provenance(provenance, s), s.cutflow),
-                                                      s.histograms)
+        output_name(s.sample.name, provenance.part): (
+            sample_members(sample_provenance(provenance, s), s.cutflow),
+            s.histograms,
+        )
         for s in result.samples
     }
     part = provenance.part

@@ -69,7 +69,9 @@ class RunOutputs:
         """One histogram summed over the samples of a process (`data`: all data samples); do not modify it."""
         key = (process, name)
         if key not in self._sums:
-            self._sums[key] = sum_histograms([s.histograms[name] for s in self.samples.values() if s.process == process])
+            self._sums[key] = sum_histograms(
+                [s.histograms[name] for s in self.samples.values() if s.process == process]
+            )
         return self._sums[key]
 
     def simulation(self, name: str, processes: Sequence[str]) -> hist.Hist:
@@ -78,7 +80,9 @@ class RunOutputs:
             return sum_histograms([self.histogram(p, name) for p in processes])
         like = next(iter(self.samples.values())).histograms[name]
         axes = [a for a in like.axes if a.name != "systematic"]
-        return hist.Hist(*axes, hist.axis.StrCategory(["nominal"], name="systematic", flow=False), storage=hist.storage.Weight())
+        return hist.Hist(
+            *axes, hist.axis.StrCategory(["nominal"], name="systematic", flow=False), storage=hist.storage.Weight()
+        )
 
     def by_process(self) -> dict[str, dict[str, hist.Hist]]:
         names = list(next(iter(self.samples.values())).histograms)

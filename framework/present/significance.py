@@ -47,8 +47,9 @@ def local_significance(s: np.ndarray, b: np.ndarray, n: np.ndarray | None) -> tu
     if n is None:
         return expected, None, None
     n = n[keep]
-    fit = optimize.minimize_scalar(lambda mu: -_log_likelihood(mu, s, b, n), bounds=(0.0, 100.0), method="bounded",
-                                   options={"xatol": 1e-8})
+    fit = optimize.minimize_scalar(
+        lambda mu: -_log_likelihood(mu, s, b, n), bounds=(0.0, 100.0), method="bounded", options={"xatol": 1e-8}
+    )
     mu_hat = float(fit.x)
     q0 = 2 * (_log_likelihood(mu_hat, s, b, n) - _log_likelihood(0.0, s, b, n)) if mu_hat > 0 else 0.0
     return expected, float(np.sqrt(max(q0, 0.0))), mu_hat
@@ -64,7 +65,9 @@ def significances(outputs: RunOutputs, presentation: Presentation) -> list[Signi
     found = []
     simulated = [p for p in presentation.processes if p in outputs.processes()]
     for view in presentation.significance:
-        signal = project(sum_histograms([outputs.histogram(p, view.histogram) for p in view.signal]), [view.axis], view.cuts)
+        signal = project(
+            sum_histograms([outputs.histogram(p, view.histogram) for p in view.signal]), [view.axis], view.cuts
+        )
         background_processes = [p for p in simulated if p not in view.signal]
         background = project(
             sum_histograms([outputs.histogram(p, view.histogram) for p in background_processes]), [view.axis], view.cuts
@@ -77,6 +80,15 @@ def significances(outputs: RunOutputs, presentation: Presentation) -> list[Signi
             if not blinded(data, [view.axis], view.cuts, presentation.blind)[inside].any():
                 n = project(data, [view.axis], view.cuts).nominal[inside]
         expected, observed, mu_hat = local_significance(s, b, n)
-        found.append(Significance(view.name, float(s.sum()), float(b.sum()), None if n is None else float(n.sum()),
-                                  expected, observed, mu_hat))
+        found.append(
+            Significance(
+                view.name,
+                float(s.sum()),
+                float(b.sum()),
+                None if n is None else float(n.sum()),
+                expected,
+                observed,
+                mu_hat,
+            )
+        )
     return found

@@ -12,12 +12,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from framework.errors import ConfigError, Location, did_you_mean
 from framework.config.load import LoadedConfig, lumi_of, split_names
-from framework.plan.axes import AxisPlan, histogram_axes
-from framework.present.results import DATA
 from framework.config.schema.base import YIELDS
 from framework.config.schema.presentation import ProcessSpec, SliceValue
+from framework.errors import ConfigError, Location, did_you_mean
+from framework.plan.axes import AxisPlan, histogram_axes
+from framework.present.results import DATA
 
 # CMS's colour-blind-friendly palette (Petroff), for processes without a colour
 PALETTE = ("#5790fc", "#f89c20", "#e42536", "#964a8b", "#9c9ca1", "#7a21dd", "#3f90da", "#ffa90e", "#bd1f01", "#94a4a2")
@@ -143,7 +143,7 @@ def _cuts(axis: AxisPlan, value: SliceValue, where: Location) -> list[AxisCut]:
     if value == "each":
         if axis.continuous:
             edges = axis.bin_edges()
-            return [AxisCut(axis.name, range=(lo, hi)) for lo, hi in zip(edges, edges[1:])]
+            return [AxisCut(axis.name, range=(lo, hi)) for lo, hi in itertools.pairwise(edges)]
         return [AxisCut(axis.name, values=(v,)) for v in axis.bin_values()]
     if axis.continuous:
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
@@ -167,11 +167,11 @@ def _slices(
 ) -> list[tuple[AxisCut, ...]]:
     """Every combination of the cuts asked for on the axes not kept (unnamed axes are summed)."""
     choices = []
-    for name in axes:
+    for name, axis in axes.items():
         if name in keep:
             continue
         if name in slices:
-            choices.append(_cuts(axes[name], slices[name], config.locate(*path, "slices", name)))
+            choices.append(_cuts(axis, slices[name], config.locate(*path, "slices", name)))
         else:
             choices.append([AxisCut(name)])
     for name in slices:

@@ -54,8 +54,23 @@ RNTUPLE_CLUSTER_BYTES = 2 << 20  # RNTuple's default clusters (~128 MB) would le
 # and SumWeights branches as open-data releases ship them.
 FOUR_LEPTON_CODES = {"h4l": 0, "zz4l": 1, "zjets4l": 2, "data4l": -1}
 FOUR_LEPTON_XSEC = {"h4l": 0.0133, "zz4l": 1.3, "zjets4l": 2.0}
-FOUR_LEPTON_BRANCHES = ["lep_pt", "lep_eta", "lep_phi", "lep_E", "lep_charge", "lep_type", "lep_ptcone30", "lep_etcone20"]
-FOUR_LEPTON_SCALARS = ["mcWeight", "scaleFactor_ELE", "scaleFactor_MUON", "scaleFactor_LepTRIGGER", "scaleFactor_PILEUP"]
+FOUR_LEPTON_BRANCHES = [
+    "lep_pt",
+    "lep_eta",
+    "lep_phi",
+    "lep_E",
+    "lep_charge",
+    "lep_type",
+    "lep_ptcone30",
+    "lep_etcone20",
+]
+FOUR_LEPTON_SCALARS = [
+    "mcWeight",
+    "scaleFactor_ELE",
+    "scaleFactor_MUON",
+    "scaleFactor_LepTRIGGER",
+    "scaleFactor_PILEUP",
+]
 
 
 def _four_lepton_frame(spec: GeneratorSpec, events: int) -> tuple[Any, list[str], str]:
@@ -63,7 +78,8 @@ def _four_lepton_frame(spec: GeneratorSpec, events: int) -> tuple[Any, list[str]
     mixture = [spec.mixture.get(k, 0) for k in ("h4l", "zz4l")]
     first, second = mixture[0], mixture[0] + mixture[1]
     df = r.RDataFrame(events).Define(
-        "ev", f"fwgen::generate_4l({FOUR_LEPTON_CODES[spec.process]}, {spec.seed}ULL, rdfentry_, {first}ULL, {second}ULL)"
+        "ev",
+        f"fwgen::generate_4l({FOUR_LEPTON_CODES[spec.process]}, {spec.seed}ULL, rdfentry_, {first}ULL, {second}ULL)",
     )
     df = df.Define("eventNumber", "ULong64_t(rdfentry_ + 1)").Define("lep_n", "UInt_t(ev.lep_pt.size())")
     columns = ["eventNumber", "lep_n"]
@@ -118,11 +134,18 @@ DT_OFFSETS = (-5.0, -10.0, 3.0, 0.0)  # ns each chamber's hits arrive early (the
 DT_TIME_SMEAR = 3.0  # ns
 
 
-def _dt_word(tdc: np.ndarray, bx: np.ndarray, orbit: np.ndarray, channel: np.ndarray, fpga: np.ndarray,
-             head: np.ndarray) -> np.ndarray:
+def _dt_word(
+    tdc: np.ndarray, bx: np.ndarray, orbit: np.ndarray, channel: np.ndarray, fpga: np.ndarray, head: np.ndarray
+) -> np.ndarray:
     u = np.uint64
-    return (tdc.astype(u) | (bx.astype(u) << u(5)) | (orbit.astype(u) << u(17)) | (channel.astype(u) << u(49))
-            | (fpga.astype(u) << u(58)) | (head.astype(u) << u(61)))
+    return (
+        tdc.astype(u)
+        | (bx.astype(u) << u(5))
+        | (orbit.astype(u) << u(17))
+        | (channel.astype(u) << u(49))
+        | (fpga.astype(u) << u(58))
+        | (head.astype(u) << u(61))
+    )
 
 
 def _dt_time(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +161,10 @@ def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
     rng = np.random.default_rng(spec.seed)
     n = spec.events
     orbit = np.arange(n, dtype=np.int64) + 1000
-    slope_x, slope_y = np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8)), np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8))
+    slope_x, slope_y = (
+        np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8)),
+        np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8)),
+    )
     x0, y0 = rng.uniform(150, 520, n), rng.uniform(150, 520, n)
     has_t0 = rng.random(n) > 0.05
     t0 = 25.0 * rng.integers(100, 3000, n) + rng.uniform(0, 25, n)
@@ -169,8 +195,14 @@ def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
         tdc, bx = _dt_time(np.array(times))
         heads = np.full(len(times), 2)
         order = rng.permutation(len(times))
-        block = _dt_word(tdc[order], bx[order], np.full(len(times), orbit[i]), np.array(channels)[order],
-                         np.array(fpgas)[order], heads)
+        block = _dt_word(
+            tdc[order],
+            bx[order],
+            np.full(len(times), orbit[i]),
+            np.array(channels)[order],
+            np.array(fpgas)[order],
+            heads,
+        )
         if rng.random() < 0.1:  # a word that is not a hit (HEAD != 2), to be dropped
             block = np.append(block, _dt_word(*(np.array([v]) for v in (0, 0, orbit[i], 0, 0, 1))))
         words.append(block)
@@ -179,8 +211,15 @@ def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
     try:
         with uproot.recreate(tmp) as f:
             f["raw"] = {"word": np.concatenate(words)}
-            f["truth"] = {"orbit": orbit, "slope_x": slope_x, "x0": x0, "slope_y": slope_y, "y0": y0,
-                          "has_t0": has_t0, "t0": t0}
+            f["truth"] = {
+                "orbit": orbit,
+                "slope_x": slope_x,
+                "x0": x0,
+                "slope_y": slope_y,
+                "y0": y0,
+                "has_t0": has_t0,
+                "t0": t0,
+            }
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

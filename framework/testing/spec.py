@@ -13,7 +13,18 @@ class GeneratorSpec(Strict):
     """Make this sample's files with the built-in event generator when they are missing."""
 
     process: Literal[
-        "zmumu", "ttbar", "adl", "wjets", "single_top", "tnp_mc", "tnp_data", "data", "h4l", "zz4l", "zjets4l", "data4l",
+        "zmumu",
+        "ttbar",
+        "adl",
+        "wjets",
+        "single_top",
+        "tnp_mc",
+        "tnp_data",
+        "data",
+        "h4l",
+        "zz4l",
+        "zjets4l",
+        "data4l",
         "cosmic_dt",
     ] = Field(
         description="Physics process to simulate; 'adl' mixes ttbar, Z->ll, WZ and W+jets; 'data' mixes zmumu and "
@@ -28,8 +39,9 @@ class GeneratorSpec(Strict):
     )
     seed: StrictInt = Field(1, description="Random seed; the same seed gives the same file.")
     format: Literal["ttree", "rntuple"] = Field(
-        "ttree", description="Write a TTree (NanoAOD's format) or an RNTuple (ROOT's columnar format, read faster); "
-        "the events are the same."
+        "ttree",
+        description="Write a TTree (NanoAOD's format) or an RNTuple (ROOT's columnar format, read faster); "
+        "the events are the same.",
     )
 
     @model_validator(mode="after")

@@ -21,7 +21,9 @@ def main(argv: list[str]) -> int:
     sub = p.add_subparsers(dest="action", required=True)
     sub.add_parser("info", help="what the cache holds, per area")
     clear = sub.add_parser("clear", help="empty the cache (or some areas)")
-    clear.add_argument("areas", nargs="*", metavar="AREA", help=f"areas to empty (default all): {', '.join(cache.AREAS)}")
+    clear.add_argument(
+        "areas", nargs="*", metavar="AREA", help=f"areas to empty (default all): {', '.join(cache.AREAS)}"
+    )
     wait = sub.add_parser("wait", help="wait until no compile job runs")
     wait.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
     args = p.parse_args(argv)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import re
 import sys
 from pathlib import Path
@@ -48,33 +47,63 @@ def parser(epilog: str = "") -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; no event loop")
     p.add_argument("--force", action="store_true", help="recompute samples whose output is already up to date")
     p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable input files (listed) and go on")
-    p.add_argument("--retries", type=int, default=0, metavar="N",
-                   help="try N more times to open a remote (root://, https://) file, 1, 2, 4 ... s apart")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="try N more times to open a remote (root://, https://) file, 1, 2, 4 ... s apart",
+    )
     _add_execution_arguments(p)
     return p
 
 
 def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Where and how the run executes, and what it writes besides its outputs."""
-    p.add_argument("--executor", choices=("threads", "dask", "spark"), default="threads", help="where the event loop runs")
+    p.add_argument(
+        "--executor", choices=("threads", "dask", "spark"), default="threads", help="where the event loop runs"
+    )
     p.add_argument("--master", metavar="URL", help="Spark master (default: local[WORKERS])")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)"
+    )
     p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
-    p.add_argument("--compile", choices=MODES, default=None,
-                   help="steps not yet compiled in the cache: compile them after the run in the 'background' "
-                        f"(default, or ${COMPILE_ENV}), 'now' (wait for it) or 'off'")
-    p.add_argument("--profile", type=Path, metavar="FILE", help="write where the time went (set-up parts, loop) as JSON")
-    p.add_argument("--histogram-memory", type=_size, default=None, metavar="SIZE",
-                   help="memory the event loop's histograms may take, e.g. 8GiB (default 4GiB); checked before the loop")
-    p.add_argument("--plots", type=Path, metavar="DIR",
-                   help="after the run, also make the plots, tables and report page in DIR (as 'run-analysis plot')")
-    p.add_argument("--watch", action="store_true",
-                   help="stay running: run again in a warm process whenever the config, an included file or a C++ "
-                        "helper is saved")
-    p.add_argument("--progress-file", type=Path, metavar="FILE",
-                   help="keep FILE updated with the stage and the events done, as JSON (notebooks read it)")
+    p.add_argument(
+        "--compile",
+        choices=MODES,
+        default=None,
+        help="steps not yet compiled in the cache: compile them after the run in the 'background' "
+        f"(default, or ${COMPILE_ENV}), 'now' (wait for it) or 'off'",
+    )
+    p.add_argument(
+        "--profile", type=Path, metavar="FILE", help="write where the time went (set-up parts, loop) as JSON"
+    )
+    p.add_argument(
+        "--histogram-memory",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="memory the event loop's histograms may take, e.g. 8GiB (default 4GiB); checked before the loop",
+    )
+    p.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="after the run, also make the plots, tables and report page in DIR (as 'run-analysis plot')",
+    )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="stay running: run again in a warm process whenever the config, an included file or a C++ helper is saved",
+    )
+    p.add_argument(
+        "--progress-file",
+        type=Path,
+        metavar="FILE",
+        help="keep FILE updated with the stage and the events done, as JSON (notebooks read it)",
+    )
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -147,7 +176,7 @@ def main(argv: list[str], warm: bool = False, epilog: str = "") -> int:
         _run_in_tasks(args, options, config)
     else:
         _run_in_threads(args, options, config, timer)
-    from framework.execute.after_run import after_run  # noqa: PLC0415 (plotting imports only when used)
+    from framework.execute.after_run import after_run
 
     after_run(config, output_folder(options.output, config.spec.analysis), plots=args.plots, tell=print)
     return 0
@@ -180,6 +209,8 @@ def _run_in_tasks(args: argparse.Namespace, options: RunOptions, config: LoadedC
     for path in done["outputs"]:
         print(f"  wrote {path}")
     if args.profile:
-        profile = {**{k: v for k, v in done.items() if k != "outputs"}, "tasks": [t.model_dump() for t in done["tasks"]]}
+        profile = {
+            **{k: v for k, v in done.items() if k != "outputs"},
+            "tasks": [t.model_dump() for t in done["tasks"]],
+        }
         args.profile.write_text(json.dumps(profile, indent=2, default=str))
-

@@ -1,6 +1,5 @@
 """The whole analysis: every part of a config, and the JSON Schema made from it."""
 
-
 from __future__ import annotations
 
 import json
@@ -58,7 +57,9 @@ class AnalysisSpec(Strict):
         default_factory=list,
         description="Regions where data is hidden: axis name -> value, list of values, or [low, high].",
     )
-    exports: ExportsSpec = Field(default_factory=ExportsSpec, description="Files for fits: combine shapes, corrections.")
+    exports: ExportsSpec = Field(
+        default_factory=ExportsSpec, description="Files for fits: combine shapes, corrections."
+    )
     tnp: TnpSpec | None = Field(None, description="Tag-and-probe efficiencies and scale factors (see the README).")
     significance: dict[Name, SignificanceSpec] = Field(
         default_factory=dict, description="Local significances reported by 'run-analysis plot'."
@@ -73,7 +74,6 @@ class AnalysisSpec(Strict):
         if not self.histograms and self.tnp is None:
             raise ValueError("declare at least one histogram under 'histograms' (or a 'tnp' section)")
         return self
-
 
 
 def json_schema() -> dict[str, Any]:

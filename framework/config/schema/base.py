@@ -21,8 +21,10 @@ def check_identifier(name: str, what: str) -> str:
 
 def _check_label(label: str) -> str:
     if not label or label in (".", "..") or any(c in label for c in "/\\") or any(ord(c) < 32 for c in label):
-        raise ValueError(f"category label {label!r} cannot be used: plots and exports name files after it; "
-                         "use letters, digits and signs other than '/' and '\\'")
+        raise ValueError(
+            f"category label {label!r} cannot be used: plots and exports name files after it; "
+            "use letters, digits and signs other than '/' and '\\'"
+        )
     return label
 
 

@@ -32,7 +32,9 @@ class CategorySpec(Strict):
     """An axis of categories, filled from `expr`. Give exactly one of values, integer, cases, boolean."""
 
     expr: Expression | None = Field(None, description="Expression giving the category value (not with 'cases').")
-    values: list[StrictInt] | None = Field(None, description="Integer category values; other values go to an 'other' bin.")
+    values: list[StrictInt] | None = Field(
+        None, description="Integer category values; other values go to an 'other' bin."
+    )
     integer: tuple[StrictInt, StrictInt] | None = Field(
         None, description="[start, stop): consecutive integers, with under- and overflow (e.g. >= stop)."
     )
@@ -48,8 +50,10 @@ class CategorySpec(Strict):
         if self.boolean:
             kinds.append("boolean")
         if len(kinds) != 1:
-            raise ValueError("give exactly one of 'values', 'integer', 'cases' or 'boolean: true'" + (
-                f" (found {', '.join(kinds)})" if kinds else ""))
+            raise ValueError(
+                "give exactly one of 'values', 'integer', 'cases' or 'boolean: true'"
+                + (f" (found {', '.join(kinds)})" if kinds else "")
+            )
         if (self.cases is None) == (self.expr is None):
             raise ValueError("'cases' takes no 'expr'; every other category needs 'expr'")
         return self
@@ -74,7 +78,9 @@ class AxisSpec(Strict):
     @model_validator(mode="after")
     def _one_binning(self) -> AxisSpec:
         regular = self.bins is not None or self.range is not None
-        kinds = [k for k, present in (("bins+range", regular), ("edges", self.edges), ("integer", self.integer)) if present]
+        kinds = [
+            k for k, present in (("bins+range", regular), ("edges", self.edges), ("integer", self.integer)) if present
+        ]
         if len(kinds) != 1:
             raise ValueError("give exactly one binning: 'bins' with 'range', 'edges', or 'integer'")
         if regular and (self.bins is None or self.range is None):
@@ -84,7 +90,6 @@ class AxisSpec(Strict):
         if self.name is not None:
             check_identifier(self.name, "axis name")
         return self
-
 
     @field_validator("range")
     @classmethod

@@ -76,13 +76,15 @@ class ExportsSpec(Strict):
     )
 
 
-
-
 class SignificanceSpec(Strict):
     """Local significance of a signal in one histogram: binned Poisson likelihood, statistics only."""
 
     histogram: str
     axis: str | None = Field(None, description="The fitted observable; default: the histogram's first axis.")
-    signal: list[str] = Field(min_length=1, description="Signal processes; every other simulated process is background.")
+    signal: list[str] = Field(
+        min_length=1, description="Signal processes; every other simulated process is background."
+    )
     range: tuple[float, float] | None = Field(None, description="Window on the axis, e.g. [115, 135].")
-    slices: dict[str, SliceValue] = Field(default_factory=dict, description="Selections of the other axes (default: sum).")
+    slices: dict[str, SliceValue] = Field(
+        default_factory=dict, description="Selections of the other axes (default: sum)."
+    )

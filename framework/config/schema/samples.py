@@ -37,7 +37,8 @@ class SampleSpec(Strict):
     era: str | None = Field(None, description="Data-taking period; selects the luminosity from 'eras'.")
     process: str | None = Field(None, description="Process group for plots and yields; default: the sample name.")
     sum_weights: float | str | None = Field(
-        None, description="Sum of generator weights of the whole sample, when known; or the name of a branch holding it."
+        None,
+        description="Sum of generator weights of the whole sample, when known; or the name of a branch holding it.",
     )
     generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
     split: dict[Name, Expression] | None = Field(
@@ -45,7 +46,9 @@ class SampleSpec(Strict):
         description="Sub-processes by event filter, e.g. {ttbb: 'nGenB >= 2'}: each is its own output sample "
         "(the first true condition wins; events matching none go to '<sample>_other'), normalised as the whole sample.",
     )
-    events: StrictInt | None = Field(None, ge=0, description="Computed by 'run-analysis samples update': events in all files.")
+    events: StrictInt | None = Field(
+        None, ge=0, description="Computed by 'run-analysis samples update': events in all files."
+    )
     sum_weights2: float | None = Field(None, description="Computed: sum of squared generator weights.")
     split_stats: dict[str, SplitStats] | None = Field(
         None, description="Computed per sub-process of 'split': events, sum of weights, fraction of the sum."
@@ -81,18 +84,20 @@ class EraSpec(Strict):
     lumi: float = Field(gt=0, description="Integrated luminosity in /pb.")
 
 
-
-
 class PreprocessSpec(Strict):
     """A stage before the analysis: a C++ writer turns input entries into a new ROOT file (e.g. a
     stream of raw words into one row per orbit), which samples then read like any other file."""
 
     files: list[str] = Field(min_length=1, description="Input files, relative to this YAML file.")
     tree: str = Field(description="Input tree.")
-    columns: list[str] = Field(min_length=1, description="Input columns handed to the writer, entry by entry, in order.")
+    columns: list[str] = Field(
+        min_length=1, description="Input columns handed to the writer, entry by entry, in order."
+    )
     writer: str = Field(
         description="C++ class (from 'cpp:') constructed with the output path, called with the columns of each "
         "entry, then Finish()."
     )
     output: str = Field(description="The file written, relative to this YAML file; remade when older than its inputs.")
-    generate: GeneratorSpec | None = Field(None, description="Make the (single) input file with the generator when missing.")
+    generate: GeneratorSpec | None = Field(
+        None, description="Make the (single) input file with the generator when missing."
+    )

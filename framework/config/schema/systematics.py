@@ -18,7 +18,9 @@ class Applicability(Strict):
     @field_validator("eras", mode="before")
     @classmethod
     def _eras_as_text(cls, v: Any) -> Any:
-        return [str(e) if isinstance(e, int) and not isinstance(e, bool) else e for e in v] if isinstance(v, list) else v
+        return (
+            [str(e) if isinstance(e, int) and not isinstance(e, bool) else e for e in v] if isinstance(v, list) else v
+        )
 
 
 class SystematicBase(Strict):
@@ -111,6 +113,4 @@ class CorrectionlibSystematic(SystematicBase):
     apply_nominal: bool = Field(True, description="Multiply the nominal event weight by the nominal factor.")
 
 
-Systematic = Annotated[
-    WeightSystematic | ShapeSystematic | CorrectionlibSystematic, Field(discriminator="kind")
-]
+Systematic = Annotated[WeightSystematic | ShapeSystematic | CorrectionlibSystematic, Field(discriminator="kind")]

@@ -70,9 +70,14 @@ def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
             )
     for name in config.spec.defines:
         if name.startswith(PREFIX):
-            raise ConfigError(f"define names starting with {PREFIX!r} are reserved for tag and probe", config.locate("defines", name))
+            raise ConfigError(
+                f"define names starting with {PREFIX!r} are reserved for tag and probe", config.locate("defines", name)
+            )
     if TNP_HISTOGRAM in config.spec.histograms:
-        raise ConfigError(f"histogram name {TNP_HISTOGRAM!r} is reserved for tag and probe", config.locate("histograms", TNP_HISTOGRAM))
+        raise ConfigError(
+            f"histogram name {TNP_HISTOGRAM!r} is reserved for tag and probe",
+            config.locate("histograms", TNP_HISTOGRAM),
+        )
 
 
 def expand_tnp(config: LoadedConfig) -> LoadedConfig:
@@ -92,7 +97,10 @@ def expand_tnp(config: LoadedConfig) -> LoadedConfig:
         return PREFIX + name
 
     tags = [define("tag_0", f"fw::mask_and({tnp.tag})", "tag")]
-    tags += [define(f"tag_{i + 1}", f"fw::mask_and({e})", "tag_variations", n) for i, (n, e) in enumerate(tnp.tag_variations.items())]
+    tags += [
+        define(f"tag_{i + 1}", f"fw::mask_and({e})", "tag_variations", n)
+        for i, (n, e) in enumerate(tnp.tag_variations.items())
+    ]
     probe = define("probe", f"fw::mask_and({tnp.probe})", "probe")
     selections = {n: define(f"sel_{n}", f"fw::mask_and({e})", "selections", n) for n, e in tnp.selections.items()}
     variables = [define(f"var_{n}", b.expr, "binning", n, "expr") for n, b in tnp.binning.items()]
@@ -110,17 +118,32 @@ def expand_tnp(config: LoadedConfig) -> LoadedConfig:
         f"{'true' if tnp.opposite_charge else 'false'})",
     )
     axes = [
-        AxisSpec(expr=define("tag_index", f"{entries}.tag"), name="tag", integer=(0, len(tags)), label="tag definition"),
-        AxisSpec(expr=define("efficiency_index", f"{entries}.efficiency"), name="efficiency",
-                 integer=(0, len(tnp.efficiencies)), label="efficiency"),
+        AxisSpec(
+            expr=define("tag_index", f"{entries}.tag"), name="tag", integer=(0, len(tags)), label="tag definition"
+        ),
+        AxisSpec(
+            expr=define("efficiency_index", f"{entries}.efficiency"),
+            name="efficiency",
+            integer=(0, len(tnp.efficiencies)),
+            label="efficiency",
+        ),
         AxisSpec(expr=define("passed", f"{entries}.passed"), name="passed", integer=(0, 2), label="probe passes"),
         *[
-            AxisSpec(expr=define(f"value_{n}", f"{entries}.variables[{i}]", "binning", n), name=n, edges=b.edges,
-                     label=b.label or n)
+            AxisSpec(
+                expr=define(f"value_{n}", f"{entries}.variables[{i}]", "binning", n),
+                name=n,
+                edges=b.edges,
+                label=b.label or n,
+            )
             for i, (n, b) in enumerate(tnp.binning.items())
         ],
-        AxisSpec(expr=define("mass", f"{entries}.mass", "mass"), name="mass", bins=tnp.mass_bins, range=tnp.mass,
-                 label="tag-probe mass [GeV]"),
+        AxisSpec(
+            expr=define("mass", f"{entries}.mass", "mass"),
+            name="mass",
+            bins=tnp.mass_bins,
+            range=tnp.mass,
+            label="tag-probe mass [GeV]",
+        ),
     ]
     places[("histograms", TNP_HISTOGRAM)] = config.locate("tnp")
     places[("cpp", len(config.spec.cpp))] = config.locate("tnp")

@@ -19,6 +19,6 @@ class TagAndProbe:
 
     def after_run(self, config: LoadedConfig, outdir: Path) -> list[Path]:
         # the fits need iminuit, scipy, numba and matplotlib: imported only after a run
-        from framework.extensions.tnp.outputs import run_tnp  # noqa: PLC0415
+        from framework.extensions.tnp.outputs import run_tnp
 
         return run_tnp(config, outdir)

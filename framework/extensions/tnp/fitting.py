@@ -18,6 +18,7 @@ from framework.extensions.tnp.likelihood import FitInput, Model, deviance
 
 ONE_SIGMA = float(stats.norm.cdf(1) - stats.norm.cdf(-1))
 
+
 @dataclass
 class Efficiency:
     value: float
@@ -55,7 +56,6 @@ def weighted_count(passed: float, passed_w2: float, failed: float, failed_w2: fl
     return Efficiency(e, sigma, sigma)
 
 
-
 def _minos(m: Any) -> tuple[float, float] | None:
     """MINOS interval of the efficiency, or None when MINOS cannot give a valid one."""
     try:
@@ -70,7 +70,6 @@ def _minos(m: Any) -> tuple[float, float] | None:
     return None if low is None or high is None or me.lower_new_min or me.upper_new_min else (low, high)
 
 
-
 def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: bool = True) -> Efficiency:
     """Maximum-likelihood fit of pass and fail; MINOS interval on the efficiency when simultaneous."""
     model = Model(data, signal, background, simultaneous)
@@ -83,8 +82,16 @@ def fit_efficiency(data: FitInput, signal: str, background: str, simultaneous: b
     chi2_ndf = chi2 / max(2 * len(data.passed) - len(model.names), 1)
     curves = {k: v.tolist() for k, v in parts.items()}
     if not m.valid:
-        return Efficiency(float(m.values[1]) if simultaneous else float("nan"), float("nan"), float("nan"), False,
-                          chi2_ndf, "fit", "MIGRAD did not converge", curves)
+        return Efficiency(
+            float(m.values[1]) if simultaneous else float("nan"),
+            float("nan"),
+            float("nan"),
+            False,
+            chi2_ndf,
+            "fit",
+            "MIGRAD did not converge",
+            curves,
+        )
     if simultaneous:
         return _simultaneous_result(m, chi2_ndf, curves)
     return _separate_result(m, chi2_ndf, curves)
@@ -105,7 +112,7 @@ def _starts(model: Model) -> list[list[float]]:
 
 def _minimise(model: Model) -> Any:
     """MIGRAD from each start in turn until it converges; the last Minuit."""
-    from iminuit import Minuit  # noqa: PLC0415
+    from iminuit import Minuit
 
     nll, gradient, g2 = model.compiled() or (model.nll, None, None)
     for start in _starts(model):

@@ -70,10 +70,10 @@ def _background_gradient(kind: int, p: np.ndarray, x: float, low: float, high: f
     out[1] = 2 * u * u - 1 if above else 0.0
 
 
-
 @_compiled
-def _signal_shape(shift: float, smear: float, n: int, counts: np.ndarray, offsets: np.ndarray,
-                  which: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _signal_shape(
+    shift: float, smear: float, n: int, counts: np.ndarray, offsets: np.ndarray, which: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The template convolved with the Gaussian in each of the `n` fit bins, and its derivatives
     with respect to the shift and the smear.
 
@@ -124,9 +124,21 @@ def _background_shape(kind: int, bp: np.ndarray, edges: np.ndarray) -> tuple[np.
 
 
 @_compiled
-def _side(p: np.ndarray, offset: int, nb: int, kind: int, signal_yield: float, background_yield: float,
-          edges: np.ndarray, observed: np.ndarray, counts: np.ndarray, offsets: np.ndarray, which: np.ndarray,
-          gradient: np.ndarray, fisher: np.ndarray) -> tuple[float, float, float]:
+def _side(
+    p: np.ndarray,
+    offset: int,
+    nb: int,
+    kind: int,
+    signal_yield: float,
+    background_yield: float,
+    edges: np.ndarray,
+    observed: np.ndarray,
+    counts: np.ndarray,
+    offsets: np.ndarray,
+    which: np.ndarray,
+    gradient: np.ndarray,
+    fisher: np.ndarray,
+) -> tuple[float, float, float]:
     """Half the Poisson deviance of one side (pass or fail) for template x Gaussian + background,
     and its derivatives: returned for the two yields, written into `gradient` (length 2 + nb)
     for the side's shape parameters (shift, smear, background parameters). `fisher` gets the
@@ -176,9 +188,21 @@ def _side(p: np.ndarray, offset: int, nb: int, kind: int, signal_yield: float, b
 
 
 @_compiled
-def _NLL_and_gradient(p: np.ndarray, simultaneous: bool, nb: int, kind: int, edges: np.ndarray, passed: np.ndarray,
-                      failed: np.ndarray, counts_pass: np.ndarray, counts_fail: np.ndarray, offsets: np.ndarray,
-                      which: np.ndarray, gradient: np.ndarray, g2: np.ndarray) -> float:
+def _NLL_and_gradient(
+    p: np.ndarray,
+    simultaneous: bool,
+    nb: int,
+    kind: int,
+    edges: np.ndarray,
+    passed: np.ndarray,
+    failed: np.ndarray,
+    counts_pass: np.ndarray,
+    counts_fail: np.ndarray,
+    offsets: np.ndarray,
+    which: np.ndarray,
+    gradient: np.ndarray,
+    g2: np.ndarray,
+) -> float:
     """The likelihood of the nominal model and, into `gradient`, its derivatives (MIGRAD then
     needs no numerical gradient), into `g2` the expected second derivatives (diagonal)."""
     if simultaneous:
@@ -187,10 +211,36 @@ def _NLL_and_gradient(p: np.ndarray, simultaneous: bool, nb: int, kind: int, edg
         yield_pass, yield_fail = p[0], p[1]
     width = 2 + nb
     fisher_pass, fisher_fail = np.empty(2 + width), np.empty(2 + width)
-    value_pass, ds_pass, db_pass = _side(p, 4, nb, kind, yield_pass, p[2], edges, passed, counts_pass, offsets, which,
-                                          gradient[4 : 4 + width], fisher_pass)
-    value_fail, ds_fail, db_fail = _side(p, 4 + width, nb, kind, yield_fail, p[3], edges, failed, counts_fail, offsets,
-                                          which, gradient[4 + width : 4 + 2 * width], fisher_fail)
+    value_pass, ds_pass, db_pass = _side(
+        p,
+        4,
+        nb,
+        kind,
+        yield_pass,
+        p[2],
+        edges,
+        passed,
+        counts_pass,
+        offsets,
+        which,
+        gradient[4 : 4 + width],
+        fisher_pass,
+    )
+    value_fail, ds_fail, db_fail = _side(
+        p,
+        4 + width,
+        nb,
+        kind,
+        yield_fail,
+        p[3],
+        edges,
+        failed,
+        counts_fail,
+        offsets,
+        which,
+        gradient[4 + width : 4 + 2 * width],
+        fisher_fail,
+    )
     if simultaneous:
         gradient[0] = p[1] * ds_pass + (1 - p[1]) * ds_fail
         gradient[1] = p[0] * ds_pass - p[0] * ds_fail
@@ -272,18 +322,36 @@ class Model:
             for k, observed in (("pass", self.data.passed), ("fail", self.data.failed))
         )
 
-    def compiled(self) -> tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], np.ndarray],
-                                Callable[[np.ndarray], np.ndarray]] | None:
+    def compiled(
+        self,
+    ) -> (
+        tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+        | None
+    ):
         """The compiled likelihood, its gradient and expected second derivatives (nominal model
         only), or None."""
         data = self.data
-        if self.signal != "template_gauss" or numba is None or data.template_passed is None or data.template_failed is None:
+        if (
+            self.signal != "template_gauss"
+            or numba is None
+            or data.template_passed is None
+            or data.template_failed is None
+        ):
             return None
         distances = np.round(data.edges[:, None] - centres(data.template_passed[1])[None, :], 9)
         offsets, which = np.unique(distances, return_inverse=True)
-        args = (self.simultaneous, self.nb, BACKGROUND_CODES[self.background], data.edges.astype(float),
-                data.passed.astype(float), data.failed.astype(float), data.template_passed[0].astype(float),
-                data.template_failed[0].astype(float), offsets, which.reshape(distances.shape).astype(np.int64))
+        args = (
+            self.simultaneous,
+            self.nb,
+            BACKGROUND_CODES[self.background],
+            data.edges.astype(float),
+            data.passed.astype(float),
+            data.failed.astype(float),
+            data.template_passed[0].astype(float),
+            data.template_failed[0].astype(float),
+            offsets,
+            which.reshape(distances.shape).astype(np.int64),
+        )
         last: dict[str, Any] = {}
 
         def evaluate(p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -296,4 +364,3 @@ class Model:
             return last["value"], last["gradient"], last["g2"]
 
         return (lambda p: evaluate(p)[0]), (lambda p: evaluate(p)[1].copy()), (lambda p: evaluate(p)[2].copy())
-

@@ -84,8 +84,9 @@ def _rebinned(values: np.ndarray, edges: np.ndarray, factor: int) -> tuple[np.nd
     return values[:n].reshape(-1, factor).sum(axis=1), edges[: n + 1 : factor]
 
 
-def _fit_input(h: hist.Hist, template: hist.Hist, tag: int, eff: int, index: tuple[int, ...], names: list[str],
-               variant: Variant) -> tuple[FitInput, Sums]:
+def _fit_input(
+    h: hist.Hist, template: hist.Hist, tag: int, eff: int, index: tuple[int, ...], names: list[str], variant: Variant
+) -> tuple[FitInput, Sums]:
     """Pass and fail in the fit range (rebinned), the templates over the whole window, and the
     summed weights and squared weights of pass and fail in the range (for counting)."""
     where = {"tag": tag, "efficiency": eff, "systematic": "nominal", **dict(zip(names, index))}
@@ -135,7 +136,10 @@ class Measurement:
 
     def errors(self, kind: str, eff: str, variant: str) -> tuple[np.ndarray, np.ndarray]:
         rs = self.results[kind, eff, variant]
-        return (np.array([r.error_low for r in rs]).reshape(self.shape), np.array([r.error_high for r in rs]).reshape(self.shape))
+        return (
+            np.array([r.error_low for r in rs]).reshape(self.shape),
+            np.array([r.error_high for r in rs]).reshape(self.shape),
+        )
 
     def scale_factor(self, eff: str) -> dict[str, np.ndarray]:
         """Nominal scale factor with stat (from data and simulation) and syst (alternatives) uncertainties."""
@@ -145,7 +149,12 @@ class Measurement:
         ml, mh = self.errors("mc", eff, "nominal")
         stat = sf * np.sqrt(((dl + dh) / 2 / d) ** 2 + ((ml + mh) / 2 / m) ** 2)
         shifts = {v: self.values("data", eff, v) / self.values("mc", eff, v) - sf for v in self.variant_names[1:]}
-        return {"sf": sf, "stat": stat, "syst": self.combine(shifts, sf), **{f"shift_{v}": s for v, s in shifts.items()}}
+        return {
+            "sf": sf,
+            "stat": stat,
+            "syst": self.combine(shifts, sf),
+            **{f"shift_{v}": s for v, s in shifts.items()},
+        }
 
     def combine(self, shifts: dict[str, np.ndarray], like: np.ndarray) -> np.ndarray:
         """Quadrature sum: |shift| of a single alternative, half the spread (max - min) of a group's."""
@@ -178,18 +187,25 @@ class Measurement:
         return out
 
 
-def measure(config: LoadedConfig, outputs: RunOutputs, workers: int | None = None, progress: bool = True) -> Measurement:
+def measure(
+    config: LoadedConfig, outputs: RunOutputs, workers: int | None = None, progress: bool = True
+) -> Measurement:
     """Every efficiency of every variant and bin, in data and simulation (fits on `workers` processes)."""
     tnp = config.spec.tnp
     assert tnp is not None
     data = [s.histograms[TNP_HISTOGRAM] for s in outputs.samples.values() if s.is_data]
     mc = [s.histograms[TNP_HISTOGRAM] for s in outputs.samples.values() if not s.is_data]
     if not data or not mc:
-        raise ConfigError("tag and probe needs data and simulated samples", config.locate("samples"),
-                          "declare at least one sample with is_data: true and one without")
+        raise ConfigError(
+            "tag and probe needs data and simulated samples",
+            config.locate("samples"),
+            "declare at least one sample with is_data: true and one without",
+        )
     shape = tuple(len(b.edges) - 1 for b in tnp.binning.values())
     jobs = _jobs(tnp, sum_histograms(data), sum_histograms(mc), shape)
-    empty = sorted({(t.kind, t.efficiency, t.bin) for t, sums in jobs if t.variant == "nominal" and sums[0] + sums[2] <= 0})
+    empty = sorted(
+        {(t.kind, t.efficiency, t.bin) for t, sums in jobs if t.variant == "nominal" and sums[0] + sums[2] <= 0}
+    )
     if empty:
         listed = "; ".join(f"{kind} {eff} in {bin_label(tnp, index)}" for kind, eff, index in empty[:5])
         raise ConfigError(
@@ -215,8 +231,18 @@ def _jobs(tnp: TnpSpec, h_data: hist.Hist, h_mc: hist.Hist, shape: tuple[int, ..
     for (e, eff), variant, index in itertools.product(enumerate(tnp.efficiencies), variants(tnp), np.ndindex(*shape)):
         for kind, h, method in (("data", h_data, tnp.data_method), ("mc", h_mc, tnp.mc_method)):
             fit_input, sums = _fit_input(h, h_mc, variant.tag, e, index, names, variant)
-            task = Task(kind, eff, variant.name, tuple(int(i) for i in index), method, kind == "mc", variant.signal,
-                        variant.background, tnp.fit.simultaneous, fit_input)
+            task = Task(
+                kind,
+                eff,
+                variant.name,
+                tuple(int(i) for i in index),
+                method,
+                kind == "mc",
+                variant.signal,
+                variant.background,
+                tnp.fit.simultaneous,
+                fit_input,
+            )
             jobs.append((task, sums))
     return jobs
 
@@ -239,6 +265,4 @@ def _run_all(jobs: list[tuple[Task, Sums]], workers: int, progress: bool) -> lis
 
 def bin_label(tnp: TnpSpec, index: tuple[int, ...]) -> str:
     """The probe bin `index` as text: `0.9 <= eta < 1.2, 20 <= pt < 25`."""
-    return ", ".join(
-        f"{b.edges[i]:g} <= {n} < {b.edges[i + 1]:g}" for (n, b), i in zip(tnp.binning.items(), index)
-    )
+    return ", ".join(f"{b.edges[i]:g} <= {n} < {b.edges[i + 1]:g}" for (n, b), i in zip(tnp.binning.items(), index))

@@ -25,15 +25,20 @@ CORRECTION_FILE = "tnp_scale_factors.json"
 def correction_set(m: Measurement) -> Any:
     """One correction per efficiency: inputs = the binning variables and `scale_factors`
     (nominal, systup, systdown = nominal +- stat (+) syst, stat, syst), as muon groups ship them."""
-    import correctionlib.schemav2 as cs  # noqa: PLC0415
+    import correctionlib.schemav2 as cs
 
     tnp = m.tnp
     corrections = []
     for eff in tnp.efficiencies:
         s = m.scale_factor(eff)
         total = np.sqrt(s["stat"] ** 2 + s["syst"] ** 2)
-        keys = {"nominal": s["sf"], "systup": s["sf"] + total, "systdown": s["sf"] - total, "stat": s["stat"],
-                "syst": s["syst"]}
+        keys = {
+            "nominal": s["sf"],
+            "systup": s["sf"] + total,
+            "systdown": s["sf"] - total,
+            "stat": s["stat"],
+            "syst": s["syst"],
+        }
         content = [
             cs.CategoryItem(
                 key=key,
@@ -52,8 +57,12 @@ def correction_set(m: Measurement) -> Any:
                 name=eff,
                 description=f"tag-and-probe scale factor {eff} (data / simulation)",
                 version=1,
-                inputs=[*(cs.Variable(name=n, type="real", description=b.label) for n, b in tnp.binning.items()),
-                        cs.Variable(name="scale_factors", type="string", description="nominal, systup, systdown, stat, syst")],
+                inputs=[
+                    *(cs.Variable(name=n, type="real", description=b.label) for n, b in tnp.binning.items()),
+                    cs.Variable(
+                        name="scale_factors", type="string", description="nominal, systup, systdown, stat, syst"
+                    ),
+                ],
                 output=cs.Variable(name="weight", type="real"),
                 data=cs.Category(nodetype="category", input="scale_factors", content=content),
             )
@@ -86,7 +95,7 @@ def efficiency_histograms(m: Measurement) -> dict[str, hist.Hist]:
 
 
 def tables(m: Measurement) -> list[Any]:
-    from framework.present.tables import Measured, Table  # noqa: PLC0415
+    from framework.present.tables import Measured, Table
 
     tnp = m.tnp
     rows = []
@@ -95,33 +104,69 @@ def tables(m: Measurement) -> list[Any]:
         for index in np.ndindex(*m.shape):
             k = int(np.ravel_multi_index(index, m.shape))
             d, mc = m.results["data", eff, "nominal"][k], m.results["mc", eff, "nominal"][k]
-            rows.append([eff, bin_label(tnp, index), Measured(d.value, d.error), Measured(mc.value, mc.error),
-                         Measured(float(s["sf"][index]), float(s["stat"][index]), float(s["syst"][index]),
-                                  float(s["syst"][index]))])
-    summary = Table("scale_factors", "Efficiencies and scale factors", ["efficiency", "bin", "data", "simulation",
-                    "scale factor"], rows, "value ± stat; the scale factor also +syst/-syst (alternatives in quadrature).")
+            rows.append(
+                [
+                    eff,
+                    bin_label(tnp, index),
+                    Measured(d.value, d.error),
+                    Measured(mc.value, mc.error),
+                    Measured(
+                        float(s["sf"][index]), float(s["stat"][index]), float(s["syst"][index]), float(s["syst"][index])
+                    ),
+                ]
+            )
+    summary = Table(
+        "scale_factors",
+        "Efficiencies and scale factors",
+        ["efficiency", "bin", "data", "simulation", "scale factor"],
+        rows,
+        "value ± stat; the scale factor also +syst/-syst (alternatives in quadrature).",
+    )
     fits, check = [], []
     for task, results in m.fits():
         r = results
-        row = [task.kind, task.efficiency, task.variant, bin_label(tnp, task.bin), r.value, r.error_low, r.error_high,
-               "yes" if r.converged else "no", r.chi2_ndf, r.message]
+        row = [
+            task.kind,
+            task.efficiency,
+            task.variant,
+            bin_label(tnp, task.bin),
+            r.value,
+            r.error_low,
+            r.error_high,
+            "yes" if r.converged else "no",
+            r.chi2_ndf,
+            r.message,
+        ]
         fits.append(row)
         if not r.converged or r.chi2_ndf > tnp.chi2_limit or r.message:
             check.append(row)
-    columns = ["sample", "efficiency", "variant", "bin", "efficiency value", "error low", "error high", "converged",
-               "chi2/ndf", "message"]
+    columns = [
+        "sample",
+        "efficiency",
+        "variant",
+        "bin",
+        "efficiency value",
+        "error low",
+        "error high",
+        "converged",
+        "chi2/ndf",
+        "message",
+    ]
     return [
         summary,
         Table("fits", "Every fit", columns, fits),
-        Table("fits_to_check", f"Fits that did not converge, have chi2/ndf > {tnp.chi2_limit:g} or a remark", columns,
-              check, "Non-converged fits are replaced by the count in the outputs (and say so)."),
+        Table(
+            "fits_to_check",
+            f"Fits that did not converge, have chi2/ndf > {tnp.chi2_limit:g} or a remark",
+            columns,
+            check,
+            "Non-converged fits are replaced by the count in the outputs (and say so).",
+        ),
     ]
 
 
-
-
 def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
-    import uhi.io.zip  # noqa: PLC0415
+    import uhi.io.zip
 
     folder = outdir / "tnp"
     folder.mkdir(parents=True, exist_ok=True)
@@ -141,10 +186,17 @@ def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
         for task, result in m.fits():
             if task.kind == "data" and task.variant == "nominal":
                 name = "_".join(str(i) for i in task.bin)
-                plot_fit(task, result, f"{task.efficiency}: {bin_label(m.tnp, task.bin)}",
-                         folder / "plots" / "fits" / task.efficiency / f"bin_{name}.png")
-    (folder / "summary.json").write_text(json.dumps({
-        eff: {k: v.tolist() for k, v in m.scale_factor(eff).items()} for eff in m.tnp.efficiencies}, indent=1))
+                plot_fit(
+                    task,
+                    result,
+                    f"{task.efficiency}: {bin_label(m.tnp, task.bin)}",
+                    folder / "plots" / "fits" / task.efficiency / f"bin_{name}.png",
+                )
+    (folder / "summary.json").write_text(
+        json.dumps(
+            {eff: {k: v.tolist() for k, v in m.scale_factor(eff).items()} for eff in m.tnp.efficiencies}, indent=1
+        )
+    )
     return written
 
 

@@ -12,10 +12,10 @@ from framework.extensions.tnp.measure import Measurement, Task, bin_label
 
 
 def plot_fit(task: Task, result: Efficiency, title: str, path: Path) -> None:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=False)
     edges = task.data.edges
@@ -32,8 +32,11 @@ def plot_fit(task: Task, result: Efficiency, title: str, path: Path) -> None:
         ax.set_xlabel("tag-probe mass [GeV]")
         ax.legend(fontsize="small")
     status = "" if result.converged else "  NOT CONVERGED"
-    fig.suptitle(f"{title}\n e = {result.value:.4f} -{result.error_low:.4f} +{result.error_high:.4f},"
-                 f" chi2/ndf = {result.chi2_ndf:.2f}{status}", fontsize="medium")
+    fig.suptitle(
+        f"{title}\n e = {result.value:.4f} -{result.error_low:.4f} +{result.error_high:.4f},"
+        f" chi2/ndf = {result.chi2_ndf:.2f}{status}",
+        fontsize="medium",
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
@@ -43,10 +46,10 @@ def plot_fit(task: Task, result: Efficiency, title: str, path: Path) -> None:
 def plot_summary(m: Measurement, eff: str, path: Path) -> None:
     """Efficiency in data and simulation and the scale factor against the last binning variable,
     one line per bin of the others."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     names = list(m.tnp.binning)
     edges = np.asarray(m.tnp.binning[names[-1]].edges)
@@ -59,8 +62,16 @@ def plot_summary(m: Measurement, eff: str, path: Path) -> None:
         for kind, marker in (("data", "o"), ("mc", "s")):
             values = m.values(kind, eff, "nominal")[outer]
             low, high = (e[outer] for e in m.errors(kind, eff, "nominal"))
-            ax.errorbar(centres, values, yerr=[low, high], fmt=marker, color=color, mfc="none" if kind == "mc" else color,
-                        label=f"{kind} {label}", markersize=4)
+            ax.errorbar(
+                centres,
+                values,
+                yerr=[low, high],
+                fmt=marker,
+                color=color,
+                mfc="none" if kind == "mc" else color,
+                label=f"{kind} {label}",
+                markersize=4,
+            )
         total = np.sqrt(s["stat"][outer] ** 2 + s["syst"][outer] ** 2)
         rax.errorbar(centres, s["sf"][outer], yerr=total, fmt="o", color=color, markersize=4)
     ax.set_ylabel("efficiency")
@@ -72,4 +83,3 @@ def plot_summary(m: Measurement, eff: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import Field, StrictInt, field_validator
@@ -19,7 +20,7 @@ class TnpBinning(Strict):
     @field_validator("edges")
     @classmethod
     def _increasing(cls, v: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(v, v[1:])):
+        if any(b <= a for a, b in itertools.pairwise(v)):
             raise ValueError("'edges' must increase strictly")
         return v
 

@@ -20,6 +20,7 @@ from scipy import special
 
 Z_MASS, Z_WIDTH = 91.1876, 2.4952
 
+
 @dataclass(frozen=True)
 class Shape:
     parameters: tuple[str, ...]
@@ -97,7 +98,9 @@ SIGNALS = {
     "template_gauss": Shape(("shift", "smear"), (0.0, 1.0), ((-3.0, 3.0), (0.05, 6.0)), _template_gauss),
     "voigtian": Shape(("m0", "sigma"), (Z_MASS, 1.5), ((86.0, 96.0), (0.1, 6.0)), _voigtian),
     "double_voigtian": Shape(
-        ("m0", "sigma1", "sigma2", "f"), (Z_MASS, 1.0, 3.0, 0.7), ((86.0, 96.0), (0.1, 4.0), (0.5, 10.0), (0.0, 1.0)),
+        ("m0", "sigma1", "sigma2", "f"),
+        (Z_MASS, 1.0, 3.0, 0.7),
+        ((86.0, 96.0), (0.1, 4.0), (0.5, 10.0), (0.0, 1.0)),
         _double_voigtian,
     ),
     "dscb": Shape(
@@ -113,4 +116,3 @@ BACKGROUNDS = {
     "cms": Shape(("alpha", "beta", "gamma"), (60.0, 0.05, 0.02), ((40.0, 80.0), (0.01, 0.2), (-0.2, 0.2)), _cms),
     "chebyshev": Shape(("c1", "c2"), (0.0, 0.0), ((-1.0, 1.0), (-1.0, 1.0)), _chebyshev),
 }
-
