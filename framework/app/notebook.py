@@ -23,6 +23,7 @@ import json
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -291,6 +292,7 @@ class Run:
 
     def show(self, every: float = 0.5) -> None:
         """A live progress display in Jupyter (updated from a thread); plain text elsewhere."""
+        get_ipython: Callable[[], Any] | None
         try:
             from IPython import get_ipython
             from IPython.display import HTML, display

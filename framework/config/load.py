@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from pydantic_core import ErrorDetails
 
 from framework import extensions
 from framework.config.checks import check_meaning, lumi_of, split_names
@@ -84,22 +85,21 @@ def _yaml_path(data: Any, loc: tuple[str | int, ...], missing: bool = False) -> 
     path: list[str | int] = []
     node = data
     for part in loc:
-        if (
-            isinstance(node, dict)
-            and part in node
-            or isinstance(node, list)
-            and isinstance(part, int)
-            and part < len(node)
-        ):
-            path.append(part)
+        # two branches (not one `or`), so that mypy knows `part` is an int where `node` is a list
+        if isinstance(node, dict) and part in node:  # noqa: SIM114
             node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            continue
+        path.append(part)
     if missing and loc and (not path or path[-1] != loc[-1]):
         path.append(loc[-1])
         node = None
     return tuple(path), node
 
 
-def _message(error: dict[str, Any], data: Any, source: SourceMap) -> tuple[Location, str]:
+def _message(error: ErrorDetails, data: Any, source: SourceMap) -> tuple[Location, str]:
     kind = error["type"]
     path, _ = _yaml_path(data, tuple(error["loc"]), missing=kind == "missing")
     if kind == "extra_forbidden":
@@ -118,7 +118,7 @@ def _message(error: dict[str, Any], data: Any, source: SourceMap) -> tuple[Locat
     return source.locate(path), msg
 
 
-def _relevant(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """Drop 'wrong type' errors of union members when a deeper error explains the problem."""
     kept = []
     for e in errors:

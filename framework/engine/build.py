@@ -207,11 +207,11 @@ class _DatasetBuilder:
     def book(
         self,
         node: int,
-        histograms: list[list[AxisPlan]],
+        histograms: Sequence[Sequence[AxisPlan]],
         weights: str,
         nweights: int,
         variations: list[str],
-        columns: list[str],
+        columns: Sequence[str],
     ) -> int:
         """One fill action on `node`: compiled from the cache, or by the interpreter."""
         g = self.graph
@@ -346,12 +346,12 @@ def events_to_read(plan: Plan) -> int:
     return total
 
 
-def _entry_ranges(plan: Plan, d: DatasetPlan) -> list[list[int]] | None:
+def _entry_ranges(plan: Plan, d: DatasetPlan) -> list[Sequence[int]] | None:
     """Per file of the dataset, the [begin, end) of its entries to read, or None: all of all."""
     samples = [plan.sample(name) for name in d.samples]
     if all(s.ranges is None for s in samples):
         return None
-    out = []
+    out: list[Sequence[int]] = []
     for f, position in zip(d.files, d.file_samples):
         s = samples[position]
         k = s.files.index(f)
@@ -390,12 +390,13 @@ def build_graph(
             for result in booked:
                 if result.varied:
                     for fill in result.fills:
-                        session.vary_fill(fill)
+                        if fill is not None:  # only collision data has none, and it is not varied
+                            session.vary_fill(fill)
             session.jit()
     return BookedGraph(session, booked, g.job, g.sites, list(g.interpreted.values()))
 
 
-def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: list[list[AxisPlan]]) -> bool:
+def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: Sequence[Sequence[AxisPlan]]) -> bool:
     """Whether a fill's histograms are all the last cutflow row again: collision data (weight 1),
     no axes (yields without categories), no selection of their own. Not filled twice."""
     return d.is_data and bool(d.constants) and fill.weights_column == WEIGHTS and not fill.filters and not any(axes)

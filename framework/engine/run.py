@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import hist
 import numpy as np
+from boost_histogram.view import WeightedSumView
 
 from framework.engine.build import BookedDataset, BookedGraph, shape_keys
 from framework.engine.session import SessionError
@@ -126,12 +129,17 @@ def _histograms_of(booked: BookedGraph, d: BookedDataset, h: HistogramPlan, last
     nweights = len(plan.weight_entries)
     # A fill that does not depend on a varied column has no entry for it in the map
     # (and its storage entry stays empty): its variation equals the nominal.
-    filled = {k for k in shape_keys(plan) if booked.session.has_variation(handle, k)} if d.varied else set()
+    # (only collision data has no handle, and it has no variations)
+    filled = (
+        {k for k in shape_keys(plan) if booked.session.has_variation(handle, k)}
+        if d.varied and handle is not None
+        else set()
+    )
     position = {name: i for i, name in enumerate(plan.systematic_entries)}
     out = []
     for pos in range(nsamples):
         result = _histogram(h, plan.systematic_entries)
-        view = result.view(flow=True)
+        view = cast(WeightedSumView, result.view(flow=True))  # Weight storage
         view.value[..., :nweights] = cells[pos, ..., :nweights, 0]
         view.variance[..., :nweights] = cells[pos, ..., :nweights, 1]
         for c in plan.combined:
@@ -170,7 +178,7 @@ def _sum_of_weights(plan: Plan, sample: SamplePlan, family_sum: float) -> tuple[
     return normalisation(sample.name, sample.lumi, sample.xsec, sum_gen), sum_gen
 
 
-def _cutflow(names: list[str], rows: list[np.ndarray], pos: int) -> list[CutflowRow]:
+def _cutflow(names: Sequence[str], rows: list[np.ndarray], pos: int) -> list[CutflowRow]:
     """The sample's cutflow rows, not normalised: events, weighted sum and its variance per cut."""
     return [
         CutflowRow(

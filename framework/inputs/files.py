@@ -20,6 +20,7 @@ from typing import Any
 
 from framework import cache
 from framework.config.load import LoadedConfig
+from framework.config.schema.systematics import WeightSystematic
 from framework.engine.rootenv import root
 from framework.errors import InputError, Location, did_you_mean
 from framework.inputs.model import SampleInputs
@@ -252,7 +253,11 @@ def inspect_sample(config: LoadedConfig, sample: str, skip_bad_files: bool = Fal
             inconsistent[file_facts.path] = differing
     fmt = formats.pop()
     arrays = sorted(
-        {s.from_array for s in config.spec.systematics.values() if getattr(s, "from_array", None) in columns}
+        {
+            s.from_array
+            for s in config.spec.systematics.values()
+            if isinstance(s, WeightSystematic) and s.from_array is not None and s.from_array in columns
+        }
         | {array for _, array, _, _ in literal_subscripts(config, set(columns))}
     )
     branches = [v for v in (spec.xsec, spec.sum_weights) if isinstance(v, str)]

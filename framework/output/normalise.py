@@ -4,8 +4,10 @@ definition, used by a run (`framework.engine.run`) and by the merge of batch par
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import hist
+from boost_histogram.view import WeightedSumView
 
 from framework.errors import ExecutionError
 from framework.output.format import CutflowRow
@@ -23,7 +25,7 @@ def normalise(histograms: Iterable[hist.Hist], cutflow: Iterable[CutflowRow], no
     the same way. The order of the products is part of the results: outputs stay bit-identical."""
     if norm != 1.0:
         for h in histograms:
-            view = h.view(flow=True)
+            view = cast(WeightedSumView, h.view(flow=True))  # Weight storage
             view.value *= norm
             view.variance *= norm * norm
     return [

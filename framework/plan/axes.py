@@ -8,7 +8,7 @@ becomes, and which values a slice may name. Nothing else switches on the kind.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,11 @@ class Axis:
     cpp_kind: ClassVar[int]  # fw::Axis::Kind in engine/cpp/fill.hxx
     flow: ClassVar[tuple[bool, bool]] = (True, True)  # (underflow, overflow) bins, as boost-histogram stores them
     continuous: ClassVar[bool] = False  # real-valued bins (sliced by ranges) rather than countable values
+
+    if TYPE_CHECKING:  # a field of Regular, a property of the others; declared for the type checker only
+
+        @property
+        def bins(self) -> int: ...
 
     @property
     def extent(self) -> int:

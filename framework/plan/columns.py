@@ -12,7 +12,7 @@ from framework.config.load import LoadedConfig
 from framework.config.schema.core import CategorySpec
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.plan.model import DATASET_COLUMN, FILE_SAMPLE_COLUMN
-from framework.plan.steps import Define, Step, Vary
+from framework.plan.steps import Define, Vary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +144,7 @@ class ColumnResolver:
                 if column not in self._done:
                     probe.require(column, self.config.locate(block, name))
 
-    def steps(self) -> list[Step]:
+    def steps(self) -> list[Define | Vary]:
         """Defines and Varies in dependency order.
 
         A Vary must come before every define that reads a column it varies: RDataFrame
@@ -164,10 +164,12 @@ class ColumnResolver:
                 ("vary", i) for r in refs for i in varied_by.get(r, [])
             }
         for i, vary in enumerate(self._varies):
-            refs = {n for e in vary.expressions() for n in referenced_names(e)}  # its columns too
-            deps[("vary", i)] = {("define", r) for r in refs if r in nodes}
-        order = [("vary", i) for i in range(len(self._varies))] + [("define", n.name) for n in self._ordered]
-        out: list[Step] = []
+            read = {n for e in vary.expressions() for n in referenced_names(e)}  # its columns too
+            deps[("vary", i)] = {("define", r) for r in read if r in nodes}
+        order: list[tuple[str, Any]] = [("vary", i) for i in range(len(self._varies))] + [
+            ("define", n.name) for n in self._ordered
+        ]
+        out: list[Define | Vary] = []
         placed: set[tuple[str, Any]] = set()
         while len(placed) < len(order):
             ready = next((item for item in order if item not in placed and deps[item] <= placed), None)

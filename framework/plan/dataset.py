@@ -23,7 +23,7 @@ from framework.plan.model import (
     HistogramPlan,
     SamplePlan,
 )
-from framework.plan.steps import Filter, Step, Vary
+from framework.plan.steps import Define, Filter, Step, Vary
 from framework.plan.systematics import (
     CombinedEntry,
     Contribution,
@@ -60,7 +60,7 @@ def plan_dataset(
     histograms = _histograms(r, config)
     fills = _fills(r, histograms)
     r.check_unused()
-    steps = [
+    steps: list[Define | Filter | Vary] = [
         *r.steps(),
         *(
             Filter(name=cut.name, expression=cut.cut, origin=config.locate("selection", i, "cut"))
@@ -104,7 +104,7 @@ def _add_sample_column(
     return SAMPLE_COLUMN
 
 
-def _input_types(inputs: SampleInputs, steps: list[Step], fills: list[FillPlan]) -> dict[str, str]:
+def _input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPlan]) -> dict[str, str]:
     """The C++ types of the input columns the steps and fills read, by name."""
     expressions = [e for st in steps for e in st.expressions()]
     expressions += [e for f in fills for e in (*f.columns, f.weights_column, *(w.expression for w in f.filters))]

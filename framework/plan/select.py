@@ -48,7 +48,7 @@ def select_systematics(spec: AnalysisSpec, choice: str) -> list[str]:
         matched = [
             n
             for n in names
-            if fnmatch.fnmatchcase(n, pattern) or (groups[n] and fnmatch.fnmatchcase(groups[n], pattern))
+            if fnmatch.fnmatchcase(n, pattern) or ((group := groups[n]) and fnmatch.fnmatchcase(group, pattern))
         ]
         if not matched:
             known = names + sorted({g for g in groups.values() if g})

@@ -272,7 +272,7 @@ def check_array_indices(
         (array, index, place) for name, array, index, place in literal_subscripts(config, columns) if name in names
     ]
     for array, index, place in checks:
-        if array in sizes and index >= sizes[array]:
+        if array is not None and array in sizes and index >= sizes[array]:
             raise ConfigError(
                 f"index {index} is out of range: {array} has {sizes[array]} entries in the first event{label}",
                 place,

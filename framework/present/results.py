@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import hist
 import numpy as np
+from boost_histogram.view import WeightedSumView
 
 from framework.errors import InputError
 from framework.output.format import CutflowRow, Provenance, read_records
@@ -144,9 +145,9 @@ def sum_histograms(histograms: Sequence[hist.Hist]) -> hist.Hist:
     total = hist.Hist(
         *axes, hist.axis.StrCategory(entries, name="systematic", flow=False), storage=hist.storage.Weight()
     )
-    out = total.view(flow=True)
+    out = cast(WeightedSumView, total.view(flow=True))  # Weight storage
     for h in histograms:
-        view = h.view(flow=True)
+        view = cast(WeightedSumView, h.view(flow=True))
         index = {e: i for i, e in enumerate(h.axes["systematic"])}
         take = [index.get(e, index["nominal"]) for e in entries]
         out.value += view.value[..., take]
@@ -265,7 +266,8 @@ def differences(first: str | Path, second: str | Path, rel: float = 0.0) -> list
             found.append(f"{name}: histograms differ: {sorted(sa.histograms)} vs {sorted(sb.histograms)}")
             continue
         for h, ha in sa.histograms.items():
-            va, vb = ha.view(flow=True), sb.histograms[h].view(flow=True)
+            va = cast(WeightedSumView, ha.view(flow=True))
+            vb = cast(WeightedSumView, sb.histograms[h].view(flow=True))
             for field_name in ("value", "variance"):
                 x, y = np.asarray(va[field_name]), np.asarray(vb[field_name])
                 if x.shape != y.shape or not np.allclose(x, y, rtol=rel, atol=0.0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from framework.config.load import LoadedConfig, lumi_of, split_names
 from framework.config.schema.base import YIELDS
@@ -136,6 +136,11 @@ def _axis(axes: dict[str, AxisPlan], name: str, hname: str, where: Location) -> 
     return axes[name]
 
 
+def _is_range(value: SliceValue) -> TypeGuard[list[int | float]]:
+    """[low, high], two numbers."""
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)
+
+
 def _cuts(axis: AxisPlan, value: SliceValue, where: Location) -> list[AxisCut]:
     """The cut(s) a slice asks for; 'each' gives one per bin."""
     if value == "sum":
@@ -146,7 +151,7 @@ def _cuts(axis: AxisPlan, value: SliceValue, where: Location) -> list[AxisCut]:
             return [AxisCut(axis.name, range=(lo, hi)) for lo, hi in itertools.pairwise(edges)]
         return [AxisCut(axis.name, values=(v,)) for v in axis.bin_values()]
     if axis.continuous:
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+        if not _is_range(value):
             raise ConfigError(
                 f"axis {axis.name!r} is continuous; found {value!r}", where, "give [low, high], 'sum' or 'each'"
             )
@@ -196,14 +201,14 @@ def _plot_views(config: LoadedConfig) -> list[View]:
     views: list[View] = []
     if not spec.plots:
         for hname in spec.histograms:
-            axes = histogram_axes(spec, hname)
-            for axis in axes:
+            plan_axes = histogram_axes(spec, hname)
+            for axis in plan_axes:
                 views.append(
                     View(
-                        f"{hname}__{axis.name}" if len(axes) > 1 else hname,
+                        f"{hname}__{axis.name}" if len(plan_axes) > 1 else hname,
                         hname,
                         (axis.name,),
-                        tuple(AxisCut(a.name) for a in axes if a is not axis),
+                        tuple(AxisCut(a.name) for a in plan_axes if a is not axis),
                         config.locate("histograms", hname),
                     )
                 )
@@ -307,28 +312,28 @@ def _exports(config: LoadedConfig, processes: list[str]) -> tuple[list[CombineVi
         ]
         combine.append(CombineView(name, export.histogram, drawn, channels, export.rebin))
     corrections = []
-    for name, export in spec.exports.corrections.items():
+    for name, correction in spec.exports.corrections.items():
         path = ("exports", "corrections", name)
-        axes = _axes(config, export.histogram, config.locate(*path, "histogram"))
-        for i, a in enumerate(export.axes):
-            _axis(axes, a, export.histogram, config.locate(*path, "axes", i))
+        axes = _axes(config, correction.histogram, config.locate(*path, "histogram"))
+        for i, a in enumerate(correction.axes):
+            _axis(axes, a, correction.histogram, config.locate(*path, "axes", i))
         for key in ("numerator", "denominator"):
-            names = getattr(export, key)
+            names = getattr(correction, key)
             _check_processes([(p, config.locate(*path, key, i)) for i, p in enumerate(names) if p != DATA], processes)
-        combos = _slices(config, axes, export.histogram, export.slices, list(export.axes), path)
+        combos = _slices(config, axes, correction.histogram, correction.slices, list(correction.axes), path)
         if len(combos) != 1:
             raise ConfigError("'each' is not allowed in a correction's slices", config.locate(*path, "slices"))
         corrections.append(
             CorrectionView(
                 name,
-                export.histogram,
-                tuple(export.axes),
+                correction.histogram,
+                tuple(correction.axes),
                 combos[0],
-                tuple(export.numerator),
-                tuple(export.denominator or processes),
-                export.description
-                or f"{' + '.join(export.numerator)} / {' + '.join(export.denominator or processes)} "
-                f"in {export.histogram}",
+                tuple(correction.numerator),
+                tuple(correction.denominator or processes),
+                correction.description
+                or f"{' + '.join(correction.numerator)} / {' + '.join(correction.denominator or processes)} "
+                f"in {correction.histogram}",
                 config.locate(*path),
             )
         )
@@ -372,7 +377,7 @@ def make_presentation(config: LoadedConfig) -> Presentation:
     combine, corrections = _exports(config, order)
     return Presentation(
         processes=order,
-        labels={p: (spec.processes[p].label if p in spec.processes and spec.processes[p].label else p) for p in order},
+        labels={p: ((spec.processes[p].label or p) if p in spec.processes else p) for p in order},
         colors={p: _color(spec.processes.get(p), i) for i, p in enumerate(order)},
         lumi_inv_pb=_lumi(config),
         views=_plot_views(config),

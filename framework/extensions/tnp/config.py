@@ -46,6 +46,7 @@ def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
                 place("efficiencies", name, "numerator"),
                 f"list every denominator selection in the numerator too: {eff.denominator + [s for s in eff.numerator if s not in eff.denominator]}",
             )
+    fits: list[tuple[tuple[str, ...], str | None, str | None, tuple[float, float] | None]]
     fits = [(("fit",), tnp.fit.signal, tnp.fit.background, tnp.fit.range)]
     fits += [(("systematics", n), a.signal, a.background, a.range) for n, a in tnp.systematics.items()]
     for path, signal, background, window in fits:

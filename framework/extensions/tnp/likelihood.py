@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from framework.extensions.tnp.shapes import BACKGROUNDS, SIGNALS, Z_MASS, centre
 BACKGROUND_CODES = {"exponential": 0, "cms": 1, "chebyshev": 2}
 
 
+numba: ModuleType | None
 try:
     import numba
 except ImportError:  # numba is a dependency; without it the numpy likelihood is used

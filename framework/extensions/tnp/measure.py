@@ -18,6 +18,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import hist
 import numpy as np
@@ -89,13 +90,18 @@ def _fit_input(
 ) -> tuple[FitInput, Sums]:
     """Pass and fail in the fit range (rebinned), the templates over the whole window, and the
     summed weights and squared weights of pass and fail in the range (for counting)."""
-    where = {"tag": tag, "efficiency": eff, "systematic": "nominal", **dict(zip(names, index))}
+    where: dict[int | str, int | str] = {
+        "tag": tag,
+        "efficiency": eff,
+        "systematic": "nominal",
+        **dict(zip(names, index)),
+    }
     edges = h.axes["mass"].edges
-    sides = []
+    sides: list[tuple[np.ndarray, np.ndarray]] = []
     for source in (h, template):
         for passed in (1, 0):
-            s = source[{**where, "passed": passed}]
-            sides.append((s.values(), s.variances()))
+            s = cast(hist.Hist, source[{**where, "passed": passed}])  # the mass axis is kept: a histogram
+            sides.append((s.values(), cast(np.ndarray, s.variances())))  # Weight storage: never None
     (p, p2), (f, f2), (tp, _), (tf, _) = sides
     p, e_fit = _rebinned(p, edges, variant.rebin)
     f, _ = _rebinned(f, edges, variant.rebin)

@@ -95,10 +95,10 @@ def efficiency_histograms(m: Measurement) -> dict[str, hist.Hist]:
 
 
 def tables(m: Measurement) -> list[Any]:
-    from framework.present.tables import Measured, Table
+    from framework.present.tables import Cell, Measured, Table
 
     tnp = m.tnp
-    rows = []
+    rows: list[list[Cell]] = []
     for eff in tnp.efficiencies:
         s = m.scale_factor(eff)
         for index in np.ndindex(*m.shape):
@@ -122,10 +122,11 @@ def tables(m: Measurement) -> list[Any]:
         rows,
         "value ± stat; the scale factor also +syst/-syst (alternatives in quadrature).",
     )
-    fits, check = [], []
+    fits: list[list[Cell]] = []
+    check: list[list[Cell]] = []
     for task, results in m.fits():
         r = results
-        row = [
+        row: list[Cell] = [
             task.kind,
             task.efficiency,
             task.variant,
