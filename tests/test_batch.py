@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
 
 from framework.errors import InputError
 from framework.execute.pipeline import RunOptions, execute
@@ -15,23 +16,12 @@ from framework.output.merge import merge_outputs
 from framework.output.write import read_histograms, read_member
 from framework.plan.model import RunSelection
 
-CONFIG = """
-analysis: batch
-lumi: 10.0
-samples:
-  zmumu: {{files: ["{folder}/zmumu_*.root"], xsec: 2000.0}}
-  data: {{files: ["{folder}/data_*.root"], is_data: true}}
-collections:
-  GoodMuon: {{from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}}
+SELECTION_AND_HISTOGRAMS = """
 selection:
-  - {{name: one_muon, cut: "nGoodMuon >= 1"}}
-weight: genWeight
-systematics:
-  scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
-  mu: {{kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99"}}
+  - {name: one_muon, cut: "nGoodMuon >= 1"}
 histograms:
-  pt: {{axes: [{{expr: GoodMuon_pt, bins: 20, range: [0, 200]}}]}}
-  met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}, {{expr: nGoodMuon, integer: [0, 3]}}]}}
+  pt: {axes: [{expr: GoodMuon_pt, bins: 20, range: [0, 200]}]}
+  met: {axes: [{expr: MET_pt, bins: 20, range: [0, 200]}, {expr: nGoodMuon, integer: [0, 3]}]}
 """
 
 
@@ -42,7 +32,18 @@ def config(generated, tmp_path_factory):
         for i in range(3):
             shutil.copy(generated[name], folder / f"{name}_{i}.root")
     path = folder / "config.yaml"
-    path.write_text(CONFIG.format(folder=folder))
+    path.write_text(
+        zmumu_and_data(
+            "batch",
+            10.0,
+            f"{folder}/zmumu_*.root",
+            f"{folder}/data_*.root",
+            2000.0,
+            GOOD_MUON,
+            MUON_SYSTEMATICS,
+            SELECTION_AND_HISTOGRAMS,
+        )
+    )
     return path
 
 

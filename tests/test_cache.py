@@ -178,7 +178,7 @@ def test_a_changed_root_or_compiler_changes_every_key(monkeypatch):
     tools = stepsource.toolchain()
     assert tools is not None
     for changed in (replace(tools, root_build="another ROOT build"), replace(tools, compiler_version="g++ 99")):
-        monkeypatch.setattr(compiled, "toolchain", lambda changed=changed: changed)
+        monkeypatch.setattr(stepsource, "toolchain", lambda changed=changed: changed)
         other = stepsource.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key
         assert other != key and compiled.lookup(other) is None
 

@@ -11,22 +11,23 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from configs import zmumu_and_data  # tests/ is on the path
 
 from framework.execute.pipeline import RunOptions, execute
 from framework.output.format import FORMAT_VERSION, CutflowRow, Provenance, RunSummary, read_records
 
-CONFIG = """
-analysis: versioned
-lumi: 10.0
-samples:
-  zmumu: {{files: ["{zmumu}"], xsec: 2000.0}}
-  data: {{files: ["{data}"], is_data: true}}
+BODY = """
 weight: genWeight
 selection:
-  - {{name: two_muons, cut: "nMuon >= 2"}}
+  - {name: two_muons, cut: "nMuon >= 2"}
 histograms:
-  n_muon: {{axes: [{{expr: nMuon, bins: 5, range: [0, 5]}}]}}
+  n_muon: {axes: [{expr: nMuon, bins: 5, range: [0, 5]}]}
 """
+
+
+def config_text(zmumu: object, data: object) -> str:
+    return zmumu_and_data("versioned", 10.0, str(zmumu), str(data), 2000.0, BODY)
+
 
 NEWER = {"format_version": 999}
 OLDER: dict[str, int] = {}  # before versioning: no format_version
@@ -37,7 +38,7 @@ def run(generated, tmp_path_factory):
     """A config and the output folder of one run of it."""
     folder = tmp_path_factory.mktemp("versioned")
     config = folder / "config.yaml"
-    config.write_text(CONFIG.format(zmumu=generated["zmumu"], data=generated["data"]))
+    config.write_text(config_text(zmumu=generated["zmumu"], data=generated["data"]))
     execute(RunOptions(config=config, output=folder / "out"))
     return config, folder / "out"
 

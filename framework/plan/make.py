@@ -85,7 +85,7 @@ def _sample_plans(
             is_data=s.is_data,
             era=s.era,
             tree=tree,
-            files=files,
+            files=list(files),
             entries=entries,
             xsec=found.metadata.get(s.xsec, None) if isinstance(s.xsec, str) else s.xsec,
             lumi=None if s.is_data else lumi_of(config.spec, s.era),

@@ -50,7 +50,7 @@ class SamplePlan:
     is_data: bool
     era: str | None
     tree: str
-    files: tuple[str, ...]
+    files: list[str]  # a list, not a tuple: callers and tests compare it with lists (never hashed)
     entries: tuple[int, ...]
     xsec: float | None
     lumi: float | None
