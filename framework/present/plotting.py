@@ -134,21 +134,8 @@ def _bands(ax: Any, d: PlotData, edges: np.ndarray, scale: np.ndarray, prefix: s
         ax.stairs(np.asarray(up) / scale, edges, baseline=np.asarray(down) / scale, gid=prefix + kind, **look)
 
 
-def draw(d: PlotData, style: PlotStyleSpec) -> Any:
-    """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter."""
-    import matplotlib.pyplot as plt
-    import mplhep
-
-    plt.style.use(mplhep.style.CMS if style.experiment in ("CMS", "none") else getattr(mplhep.style, style.experiment))
-    ratio = style.ratio and d.data is not None and any(t > 0 for t in d.total)
-    if ratio:
-        fig, (ax, rax) = plt.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
-    else:
-        fig, ax = plt.subplots()
-        rax = None
-    edges = np.asarray(d.edges)
-    centres = (edges[1:] + edges[:-1]) / 2
-    total = np.asarray(d.total)
+def _main_panel(ax: Any, d: PlotData, edges: np.ndarray, centres: np.ndarray, total: np.ndarray) -> None:
+    """The stack, its total with the uncertainty bands, the data, the y range and the legend."""
     baseline = np.zeros_like(total)
     for stacked, label, color in zip(d.stack, d.labels, d.colors):
         top = baseline + np.asarray(stacked)
@@ -170,6 +157,12 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
         ax.set_ylim(0, highest * 1.6)
     ax.set_ylabel(d.ylabel)
     ax.legend(ncol=2, fontsize="small", loc="upper right", title=d.title or None, title_fontsize="small")
+
+
+def _experiment_label(ax: Any, d: PlotData, style: PlotStyleSpec) -> None:
+    """The experiment's label with luminosity and energy, or only these without an experiment."""
+    import mplhep
+
     lumi = d.lumi_inv_pb / 1000 if d.lumi_inv_pb else None
     if style.experiment == "none":
         ax.text(
@@ -183,17 +176,41 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
             lumi=float(f"{lumi:.3g}") if lumi else None,
             com=f"{style.com:g}",
         )
+
+
+def _ratio_panel(rax: Any, d: PlotData, edges: np.ndarray, centres: np.ndarray, total: np.ndarray) -> None:
+    """Data and the uncertainty bands divided by the total simulation."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(total > 0, total, np.nan)
+        _bands(rax, d, edges, scale, "ratio:")
+        r = np.asarray(d.data, dtype=float) / scale
+        rerr = [r - np.asarray(d.data_low, dtype=float) / scale, np.asarray(d.data_high, dtype=float) / scale - r]
+    rax.errorbar(centres, r, yerr=rerr, fmt="o", color="black", markersize=4, gid="ratio:data")
+    rax.axhline(1.0, color="black", linewidth=0.8)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("Data / MC")
+
+
+def draw(d: PlotData, style: PlotStyleSpec) -> Any:
+    """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter."""
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    plt.style.use(mplhep.style.CMS if style.experiment in ("CMS", "none") else getattr(mplhep.style, style.experiment))
+    ratio = style.ratio and d.data is not None and any(t > 0 for t in d.total)
+    if ratio:
+        fig, (ax, rax) = plt.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
+    else:
+        fig, ax = plt.subplots()
+        rax = None
+    edges = np.asarray(d.edges)
+    centres = (edges[1:] + edges[:-1]) / 2
+    total = np.asarray(d.total)
+    _main_panel(ax, d, edges, centres, total)
+    _experiment_label(ax, d, style)
     bottom = rax if rax is not None else ax
     if rax is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(total > 0, total, np.nan)
-            _bands(rax, d, edges, scale, "ratio:")
-            r = np.asarray(d.data, dtype=float) / scale
-            rerr = [r - np.asarray(d.data_low, dtype=float) / scale, np.asarray(d.data_high, dtype=float) / scale - r]
-        rax.errorbar(centres, r, yerr=rerr, fmt="o", color="black", markersize=4, gid="ratio:data")
-        rax.axhline(1.0, color="black", linewidth=0.8)
-        rax.set_ylim(0.5, 1.5)
-        rax.set_ylabel("Data / MC")
+        _ratio_panel(rax, d, edges, centres, total)
     bottom.set_xlabel(d.xlabel)
     bottom.set_xlim(edges[0], edges[-1])
     if d.tick_labels is not None:

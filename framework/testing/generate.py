@@ -154,12 +154,9 @@ def _dt_time(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tdc, bx
 
 
-def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
-    """Straight cosmic tracks through four chambers, as raw TDC words plus the truth."""
-    import uproot
-
-    rng = np.random.default_rng(spec.seed)
-    n = spec.events
+def _cosmic_tracks(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per orbit: the track (slopes and positions at z = 0) and the trigger time t0, as the
+    branches of the tree "truth"."""
     orbit = np.arange(n, dtype=np.int64) + 1000
     slope_x, slope_y = (
         np.tan(np.clip(rng.normal(0, 0.3, n), -0.8, 0.8)),
@@ -168,58 +165,76 @@ def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
     x0, y0 = rng.uniform(150, 520, n), rng.uniform(150, 520, n)
     has_t0 = rng.random(n) > 0.05
     t0 = 25.0 * rng.integers(100, 3000, n) + rng.uniform(0, 25, n)
+    return {"orbit": orbit, "slope_x": slope_x, "x0": x0, "slope_y": slope_y, "y0": y0, "has_t0": has_t0, "t0": t0}
+
+
+def _cosmic_hits(
+    rng: np.random.Generator, truth: dict[str, np.ndarray], i: int
+) -> tuple[list[float], list[int], list[int]]:
+    """The hits of orbit `i`: its track's, noise and the t0 signal, as (times, channels, FPGAs)."""
+    channels, fpgas, times = [], [], []
+    t0 = truth["t0"]
+    for chamber in range(4):
+        start, slope = (truth["y0"][i], truth["slope_y"][i]) if chamber == 1 else (truth["x0"][i], truth["slope_x"][i])
+        for layer in range(4):
+            z = DT_CHAMBER_Z[chamber] + (layer + 0.5) * DT_HEIGHT
+            x = start + slope * z
+            stagger = (layer % 2) * DT_CELL / 2
+            cell = int(np.floor((x - stagger) / DT_CELL))
+            if not 0 <= cell < 16 or rng.random() > 0.95:  # outside, or a missing hit
+                continue
+            drift = abs(x - ((cell + 0.5) * DT_CELL + stagger))
+            times.append(t0[i] + drift / DT_VDRIFT + rng.normal(0, DT_TIME_SMEAR) - DT_OFFSETS[chamber])
+            channels.append((chamber % 2) * 64 + 4 * cell + layer)
+            fpgas.append(chamber // 2)
+    for _ in range(rng.poisson(0.5)):  # noise
+        times.append(t0[i] + rng.uniform(-100, 500))
+        channels.append(int(rng.integers(0, 128)))
+        fpgas.append(int(rng.integers(0, 2)))
+    if truth["has_t0"][i]:
+        times.append(t0[i])
+        channels.append(128)
+        fpgas.append(1)
+    return times, channels, fpgas
+
+
+def _orbit_words(
+    rng: np.random.Generator, times: list[float], channels: list[int], fpgas: list[int], orbit: int
+) -> np.ndarray:
+    """The TDC words of one orbit's hits, shuffled, sometimes followed by a word that is not a hit."""
+    tdc, bx = _dt_time(np.array(times))
+    heads = np.full(len(times), 2)
+    order = rng.permutation(len(times))
+    block = _dt_word(
+        tdc[order],
+        bx[order],
+        np.full(len(times), orbit),
+        np.array(channels)[order],
+        np.array(fpgas)[order],
+        heads,
+    )
+    if rng.random() < 0.1:  # a word that is not a hit (HEAD != 2), to be dropped
+        block = np.append(block, _dt_word(*(np.array([v]) for v in (0, 0, orbit, 0, 0, 1))))
+    return block
+
+
+def write_cosmics(spec: GeneratorSpec, path: Path) -> int:
+    """Straight cosmic tracks through four chambers, as raw TDC words plus the truth."""
+    import uproot
+
+    rng = np.random.default_rng(spec.seed)
+    n = spec.events
+    truth = _cosmic_tracks(rng, n)
     words: list[np.ndarray] = []
     for i in range(n):
-        channels, fpgas, times = [], [], []
-        for chamber in range(4):
-            start, slope = (y0[i], slope_y[i]) if chamber == 1 else (x0[i], slope_x[i])
-            for layer in range(4):
-                z = DT_CHAMBER_Z[chamber] + (layer + 0.5) * DT_HEIGHT
-                x = start + slope * z
-                stagger = (layer % 2) * DT_CELL / 2
-                cell = int(np.floor((x - stagger) / DT_CELL))
-                if not 0 <= cell < 16 or rng.random() > 0.95:  # outside, or a missing hit
-                    continue
-                drift = abs(x - ((cell + 0.5) * DT_CELL + stagger))
-                times.append(t0[i] + drift / DT_VDRIFT + rng.normal(0, DT_TIME_SMEAR) - DT_OFFSETS[chamber])
-                channels.append((chamber % 2) * 64 + 4 * cell + layer)
-                fpgas.append(chamber // 2)
-        for _ in range(rng.poisson(0.5)):  # noise
-            times.append(t0[i] + rng.uniform(-100, 500))
-            channels.append(int(rng.integers(0, 128)))
-            fpgas.append(int(rng.integers(0, 2)))
-        if has_t0[i]:
-            times.append(t0[i])
-            channels.append(128)
-            fpgas.append(1)
-        tdc, bx = _dt_time(np.array(times))
-        heads = np.full(len(times), 2)
-        order = rng.permutation(len(times))
-        block = _dt_word(
-            tdc[order],
-            bx[order],
-            np.full(len(times), orbit[i]),
-            np.array(channels)[order],
-            np.array(fpgas)[order],
-            heads,
-        )
-        if rng.random() < 0.1:  # a word that is not a hit (HEAD != 2), to be dropped
-            block = np.append(block, _dt_word(*(np.array([v]) for v in (0, 0, orbit[i], 0, 0, 1))))
-        words.append(block)
+        times, channels, fpgas = _cosmic_hits(rng, truth, i)
+        words.append(_orbit_words(rng, times, channels, fpgas, truth["orbit"][i]))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with uproot.recreate(tmp) as f:
             f["raw"] = {"word": np.concatenate(words)}
-            f["truth"] = {
-                "orbit": orbit,
-                "slope_x": slope_x,
-                "x0": x0,
-                "slope_y": slope_y,
-                "y0": y0,
-                "has_t0": has_t0,
-                "t0": t0,
-            }
+            f["truth"] = truth
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

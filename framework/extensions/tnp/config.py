@@ -18,6 +18,7 @@ from pathlib import Path
 
 from framework.config.load import LoadedConfig
 from framework.config.schema.core import AxisSpec, HistogramSpec
+from framework.config.yamlsource import YamlPath
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.extensions.tnp.schema import BACKGROUND_MODELS, SIGNAL_MODELS, TnpSpec
 
@@ -81,22 +82,24 @@ def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
         )
 
 
-def expand_tnp(config: LoadedConfig) -> LoadedConfig:
-    """The configuration with the `tnp:` section turned into defines, the histogram `tnp` and the
-    header `tnp.hxx`, each located in the section."""
-    tnp = config.spec.tnp
-    if tnp is None:
-        return config
-    check_tnp(config, tnp)
-    c = tnp.collection
-    places = dict(config.source.places)
-    defines: dict[str, str] = {}
+@dataclasses.dataclass
+class _Defines:
+    """The defines the `tnp:` section compiles into, each located at its place in the section."""
 
-    def define(name: str, expression: str, *path: str | int) -> str:
-        defines[PREFIX + name] = expression
-        places[("defines", PREFIX + name)] = config.locate("tnp", *path)
+    config: LoadedConfig
+    places: dict[YamlPath, Location]
+    expressions: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __call__(self, name: str, expression: str, *path: str | int) -> str:
+        self.expressions[PREFIX + name] = expression
+        self.places[("defines", PREFIX + name)] = self.config.locate("tnp", *path)
         return PREFIX + name
 
+
+def _define_entries(tnp: TnpSpec, define: _Defines) -> tuple[str, int]:
+    """Defines the tag-probe entries of an event from the tags, probe, selections and binning
+    variables; returns the entries' column and the number of tag definitions."""
+    c = tnp.collection
     tags = [define("tag_0", f"fw::mask_and({tnp.tag})", "tag")]
     tags += [
         define(f"tag_{i + 1}", f"fw::mask_and({e})", "tag_variations", n)
@@ -118,10 +121,13 @@ def expand_tnp(config: LoadedConfig) -> LoadedConfig:
         f"fw::masks({denominators}), fw::masks({numerators}), fw::values({', '.join(variables)}), {low}, {high}, "
         f"{'true' if tnp.opposite_charge else 'false'})",
     )
-    axes = [
-        AxisSpec(
-            expr=define("tag_index", f"{entries}.tag"), name="tag", integer=(0, len(tags)), label="tag definition"
-        ),
+    return entries, len(tags)
+
+
+def _axes(tnp: TnpSpec, define: _Defines, entries: str, n_tags: int) -> list[AxisSpec]:
+    """The axes of the histogram `tnp`, each filled from a define of the entries' fields."""
+    return [
+        AxisSpec(expr=define("tag_index", f"{entries}.tag"), name="tag", integer=(0, n_tags), label="tag definition"),
         AxisSpec(
             expr=define("efficiency_index", f"{entries}.efficiency"),
             name="efficiency",
@@ -146,11 +152,24 @@ def expand_tnp(config: LoadedConfig) -> LoadedConfig:
             label="tag-probe mass [GeV]",
         ),
     ]
+
+
+def expand_tnp(config: LoadedConfig) -> LoadedConfig:
+    """The configuration with the `tnp:` section turned into defines, the histogram `tnp` and the
+    header `tnp.hxx`, each located in the section."""
+    tnp = config.spec.tnp
+    if tnp is None:
+        return config
+    check_tnp(config, tnp)
+    define = _Defines(config, dict(config.source.places))
+    entries, n_tags = _define_entries(tnp, define)
+    axes = _axes(tnp, define, entries, n_tags)
+    places = define.places
     places[("histograms", TNP_HISTOGRAM)] = config.locate("tnp")
     places[("cpp", len(config.spec.cpp))] = config.locate("tnp")
     spec = config.spec.model_copy(
         update={
-            "defines": {**config.spec.defines, **defines},
+            "defines": {**config.spec.defines, **define.expressions},
             "histograms": {**config.spec.histograms, TNP_HISTOGRAM: HistogramSpec(axes=axes)},
             "cpp": [*config.spec.cpp, str(TNP_HEADER)],
         }

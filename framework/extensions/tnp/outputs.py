@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hist
 import numpy as np
@@ -18,6 +18,9 @@ from framework.config.load import LoadedConfig
 from framework.extensions.tnp.measure import Measurement, bin_label, measure
 from framework.extensions.tnp.plots import plot_fit, plot_summary
 from framework.present.results import load_outputs
+
+if TYPE_CHECKING:
+    from framework.present.tables import Cell, Table
 
 CORRECTION_FILE = "tnp_scale_factors.json"
 
@@ -94,8 +97,9 @@ def efficiency_histograms(m: Measurement) -> dict[str, hist.Hist]:
     return out
 
 
-def tables(m: Measurement) -> list[Any]:
-    from framework.present.tables import Cell, Measured, Table
+def _scale_factor_table(m: Measurement) -> Table:
+    """Per efficiency and bin: the data and simulation efficiencies and the scale factor."""
+    from framework.present.tables import Measured, Table
 
     tnp = m.tnp
     rows: list[list[Cell]] = []
@@ -115,13 +119,20 @@ def tables(m: Measurement) -> list[Any]:
                     ),
                 ]
             )
-    summary = Table(
+    return Table(
         "scale_factors",
         "Efficiencies and scale factors",
         ["efficiency", "bin", "data", "simulation", "scale factor"],
         rows,
         "value ± stat; the scale factor also +syst/-syst (alternatives in quadrature).",
     )
+
+
+def _fit_tables(m: Measurement) -> list[Table]:
+    """Every fit, and those a physicist should look at."""
+    from framework.present.tables import Table
+
+    tnp = m.tnp
     fits: list[list[Cell]] = []
     check: list[list[Cell]] = []
     for task, results in m.fits():
@@ -154,7 +165,6 @@ def tables(m: Measurement) -> list[Any]:
         "message",
     ]
     return [
-        summary,
         Table("fits", "Every fit", columns, fits),
         Table(
             "fits_to_check",
@@ -164,6 +174,11 @@ def tables(m: Measurement) -> list[Any]:
             "Non-converged fits are replaced by the count in the outputs (and say so).",
         ),
     ]
+
+
+def tables(m: Measurement) -> list[Table]:
+    """The tables of OUT/tnp/: the scale factors, every fit, the fits to check."""
+    return [_scale_factor_table(m), *_fit_tables(m)]
 
 
 def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
