@@ -217,30 +217,10 @@ def _write_through(path: Path, text: str, newline: str) -> None:
 
 def update_samples_file(path: Path, generator_weight: str = "genWeight") -> UpdateReport:
     """Compute and write back the figures of every sample in a samples YAML file."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8").replace("\r\n", "\n")
-    except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"not UTF-8 text (byte {err.start})",
-            Location(str(path), raw[: err.start].count(b"\n") + 1, ""),
-            "save the file as UTF-8",
-        ) from None
-    newline = "\r\n" if b"\r\n" in raw else "\n"
-    yaml = _yaml()
-    try:
-        _, sequence_indent, dash_offset = load_yaml_guess_indent(text)
-        yaml.indent(mapping=_mapping_indent(text), sequence=sequence_indent or 2, offset=dash_offset or 0)
-        doc = yaml.load(text)
-    except YAMLError as err:
-        raise ConfigError(f"not valid YAML: {err}", Location(str(path), 1, "")) from None
-
-    samples = doc.get("samples") if isinstance(doc, CommentedMap) else None
-    if not isinstance(samples, CommentedMap):
-        raise ConfigError("no 'samples:' mapping in this file", Location(str(path), 1, "samples"))
+    text, newline = _read_text(path)
+    doc, samples = _load_samples(path, text)
     _refuse_shared_nodes(path, samples)
     report = UpdateReport(path)
-    base = path.parent
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
@@ -259,19 +239,14 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
                 place,
                 "write it as a block (one key per line) so the computed fields can be added below it",
             )
-        figures = _figures(base, sample, generator_weight, place, report)
+        figures = _figures(path.parent, sample, generator_weight, place, report)
         is_data = bool(sample.get("is_data", False))
-        totals: dict[str, float | int] = {"events": sum(f.events for f in figures.values())}
-        if not is_data:
-            totals["sum_weights"] = sum(f.sum_weights for f in figures.values())
-            totals["sum_weights2"] = sum(f.sum_weights2 for f in figures.values())
-        expected[name] = totals
+        totals = expected[name] = _totals(figures, is_data)
         begin = samples.lc.key(name)[0] + 1
         end = samples.lc.key(names[position + 1])[0] if position + 1 < len(names) else samples_end
         while end > begin and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
             end -= 1  # blank lines and comments before the next sample belong to it
-        indent = " " * sample.lc.col
-        new = _computed_lines(indent, step, totals, figures, is_data)
+        new = _computed_lines(" " * sample.lc.col, step, totals, figures, is_data)
         block = _sample_block(lines, begin, end, sample, new)
         if block != lines[begin:end]:
             edits.append((begin, end, block))
@@ -279,22 +254,64 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
         lines[begin:end] = block
     report.changed = bool(edits)
     if edits:
-        updated = "".join(lines)
-        try:
-            reloaded = _yaml().load(updated)
-        except YAMLError:
-            reloaded = None
-        written = (reloaded or {}).get("samples") or {}
-        computed_ok = all(
-            {k: written.get(name, {}).get(k) for k in totals} == totals for name, totals in expected.items()
-        )
-        if reloaded is None or not computed_ok or not _same_but_computed(doc, reloaded):
-            raise ExecutionError(
-                f"updating {path} would change it beyond the computed fields; it was left untouched",
-                hint="please report this file's layout; meanwhile write the computed fields by hand",
-            )
-        _write_through(path, updated, newline)
+        _write_checked(path, doc, "".join(lines), newline, expected)
     return report
+
+
+def _read_text(path: Path) -> tuple[str, str]:
+    """The file's text with LF line ends, and the line end to write it back with."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"not UTF-8 text (byte {err.start})",
+            Location(str(path), raw[: err.start].count(b"\n") + 1, ""),
+            "save the file as UTF-8",
+        ) from None
+    return text, "\r\n" if b"\r\n" in raw else "\n"
+
+
+def _load_samples(path: Path, text: str) -> tuple[CommentedMap, CommentedMap]:
+    """The document in round-trip form, with the file's indentation, and its `samples:` mapping."""
+    yaml = _yaml()
+    try:
+        _, sequence_indent, dash_offset = load_yaml_guess_indent(text)
+        yaml.indent(mapping=_mapping_indent(text), sequence=sequence_indent or 2, offset=dash_offset or 0)
+        doc = yaml.load(text)
+    except YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", Location(str(path), 1, "")) from None
+    samples = doc.get("samples") if isinstance(doc, CommentedMap) else None
+    if not isinstance(samples, CommentedMap):
+        raise ConfigError("no 'samples:' mapping in this file", Location(str(path), 1, "samples"))
+    return doc, samples
+
+
+def _totals(figures: dict[str, FileFigures], is_data: bool) -> dict[str, float | int]:
+    """A sample's computed fields: events, and for simulation the sums of weights."""
+    totals: dict[str, float | int] = {"events": sum(f.events for f in figures.values())}
+    if not is_data:
+        totals["sum_weights"] = sum(f.sum_weights for f in figures.values())
+        totals["sum_weights2"] = sum(f.sum_weights2 for f in figures.values())
+    return totals
+
+
+def _write_checked(
+    path: Path, doc: CommentedMap, updated: str, newline: str, expected: dict[str, dict[str, float | int]]
+) -> None:
+    """Write `updated` only if, read back, it holds the computed fields and differs from `doc` in nothing else."""
+    try:
+        reloaded = _yaml().load(updated)
+    except YAMLError:
+        reloaded = None
+    written = (reloaded or {}).get("samples") or {}
+    computed_ok = all({k: written.get(name, {}).get(k) for k in totals} == totals for name, totals in expected.items())
+    if reloaded is None or not computed_ok or not _same_but_computed(doc, reloaded):
+        raise ExecutionError(
+            f"updating {path} would change it beyond the computed fields; it was left untouched",
+            hint="please report this file's layout; meanwhile write the computed fields by hand",
+        )
+    _write_through(path, updated, newline)
 
 
 def _figures(

@@ -2,13 +2,12 @@
 
 One RDataFrame per dataset of the plan, in one C++ session (`framework.engine.session`); all run
 together in `framework.engine.run`. Nothing is decided here that the plan did not say: this module
-translates steps into Define / Vary / Filter nodes and histograms into fill actions, and
-turns compiler errors into messages that point at the YAML.
+translates steps into Define / Vary / Filter nodes and histograms into fill actions.
 
 Each step is generated as typed C++ (`framework.engine.compiled`); when the cache holds it compiled,
-the session calls it and the interpreter is not involved. Otherwise the interpreter compiles
-the expression as RDataFrame always does, and the step joins the job that compiles it for
-the next run.
+the session calls it and the interpreter is not involved. Otherwise the interpreter
+(`framework.engine.interpreter`) compiles the expression as RDataFrame always does, and the
+step joins the job that compiles it for the next run.
 """
 
 from __future__ import annotations
@@ -20,20 +19,11 @@ from pathlib import Path
 
 from framework.config.expressions import checked_indexing, referenced_names
 from framework.engine.compiled import Job, lookup, session_key, session_library
-from framework.engine.rootenv import (
-    CORRECTIONS_HEADER,
-    FILL_HEADER,
-    FRAMEWORK_HEADER,
-    captured_stderr,
-    compiler_messages,
-    declare_code,
-    declare_file,
-    root,
-)
-from framework.engine.session import Session, SessionError
+from framework.engine.interpreter import Interpreter, run_interpreted
+from framework.engine.rootenv import root
+from framework.engine.session import Session
 from framework.engine.stepsource import (
     Correction,
-    StepSource,
     StepSources,
     define_code,
     fill_code,
@@ -55,9 +45,6 @@ from framework.plan.steps import Define, Filter, Step, Vary
 from framework.timing import Timer
 
 SPECIAL_COLUMNS = {"rdfslot_": "unsigned int", "rdfentry_": "ULong64_t"}
-_declared_corrections: set[str] = set()
-_declared_functions: dict[str, int] = {}  # generated functions the interpreter compiled: symbol -> address
-_checks = iter(range(1 << 62))
 
 
 @dataclass
@@ -124,74 +111,6 @@ def _vary_expression(step: Vary, kind: str) -> str:
         for c, up, down in zip(step.columns, step.ups, step.downs)
     ]
     return per_column[0] if len(per_column) == 1 else f"ROOT::RVec<ROOT::RVec<{kind}>>{{{', '.join(per_column)}}}"
-
-
-class _Interpreter:
-    """Makes ROOT's interpreter ready for expressions, on the first step it has to compile."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.ready = False
-
-    def prepare(self) -> None:
-        if self.ready:
-            return
-        declare_file(FRAMEWORK_HEADER)
-        for path in self.plan.cpp:
-            declare_file(Path(path))
-        self._declare_corrections()
-        self.ready = True
-
-    def _declare_corrections(self) -> None:
-        """Load each correctionlib correction once per process, as a C++ global."""
-        if not self.plan.corrections:
-            return
-        import correctionlib
-
-        correctionlib.register_pyroot_binding()
-        declare_file(CORRECTIONS_HEADER)
-        for c in self.plan.corrections:
-            if c.symbol in _declared_corrections:
-                continue
-            code = f'const auto {c.symbol} = correction::CorrectionSet::from_file("{c.file}")->at("{c.name}");'
-            with captured_stderr() as lines:
-                ok = root().gInterpreter.Declare(code)
-            if not ok:
-                raise ConfigError(f"cannot load correction {c.name!r} from {c.file}: {compiler_messages(lines)}")
-            _declared_corrections.add(c.symbol)
-
-    def function(self, source: StepSource) -> int:
-        """The address of a generated function, compiled by the interpreter (once per process)."""
-        if source.symbol not in _declared_functions:
-            declare_file(FILL_HEADER)
-            declare_code(source.function(), f"generated {source.abi} {source.symbol}")
-            r = root()
-            _declared_functions[source.symbol] = int(r.addressof(r.gInterpreter.FindSym(source.symbol)))
-        return _declared_functions[source.symbol]
-
-    def check_compiles(self, types: dict[str, str], expression: str, what: str, origin: Location) -> None:
-        """Compile `expression` alone first: in ROOT 6.40 a Vary whose expression fails to compile
-        crashes the process (invalid free) instead of raising."""
-        names = [n for n in referenced_names(expression) if n in types]
-        params = ", ".join(f"const {types[n]} &{n}" for n in names)
-        code = f"namespace fw_checks {{ auto check_{next(_checks)}({params}) {{ return {expression}; }} }}"
-        with captured_stderr() as lines:
-            ok = root().gInterpreter.Declare(code)
-        if not ok:
-            raise ConfigError(
-                f"{what} does not compile: {compiler_messages(lines)}", origin, "fix the C++ expression in the YAML"
-            )
-
-
-def _interpreted(action: str, origin: Location, call: object) -> int:
-    """Run a session call that makes the interpreter compile user C++; failures point at the YAML."""
-    with captured_stderr() as lines:
-        try:
-            return call()  # type: ignore[operator]
-        except SessionError as err:
-            failure = err
-    detail = compiler_messages(lines) if lines else str(failure).strip().splitlines()[-1]
-    raise ConfigError(f"{action} does not compile: {detail}", origin, "fix the C++ expression in the YAML") from None
 
 
 class _DatasetBuilder:
@@ -298,19 +217,21 @@ class _DatasetBuilder:
     @_interpret.register(Define)
     def _(self, step: Define, node: int, expression: str) -> int:
         session = self._prepared()
-        return _interpreted(f"column {step.name!r}", step.origin, lambda: session.define(node, step.name, expression))
+        return run_interpreted(
+            f"column {step.name!r}", step.origin, lambda: session.define(node, step.name, expression)
+        )
 
     @_interpret.register(Filter)
     def _(self, step: Filter, node: int, expression: str) -> int:
         session = self._prepared()
         action = f"selection {step.expression!r}" if step.name.startswith("where ") else f"cut {step.name!r}"
-        return _interpreted(action, step.origin, lambda: session.filter(node, expression, step.name))
+        return run_interpreted(action, step.origin, lambda: session.filter(node, expression, step.name))
 
     @_interpret.register(Vary)
     def _(self, step: Vary, node: int, expression: str) -> int:
         session = self._prepared()
         self.graph.interpreter.check_compiles(self.types, expression, f"variation {step.name!r}", step.origin)
-        return _interpreted(
+        return run_interpreted(
             f"variation {step.name!r}", step.origin, lambda: session.vary(node, step.columns, expression, step.name)
         )
 
@@ -325,7 +246,7 @@ class _GraphBuilder:
     plan: Plan
     session: Session
     sources: StepSources
-    interpreter: _Interpreter
+    interpreter: Interpreter
     timer: Timer
     job: Job = field(default_factory=Job)
     interpreted: dict[str, str] = field(default_factory=dict)  # key -> step, of the steps the interpreter compiled
@@ -380,7 +301,7 @@ def build_graph(
             session = Session(nslots)
         corrections = [Correction(c.symbol, c.file, c.name) for c in plan.corrections]
         g = _GraphBuilder(
-            plan, session, StepSources([Path(p) for p in plan.cpp], corrections), _Interpreter(plan), timer
+            plan, session, StepSources([Path(p) for p in plan.cpp], corrections), Interpreter(plan), timer
         )
         g.job.session = session_key() is not None and session_library() is None
         booked = [_build_dataset(g, d, progress, progress_file) for d in plan.datasets]

@@ -219,23 +219,7 @@ def execute_in_tasks(
             started = time.perf_counter()
             tasks = _tasks(options, config, files_per_task, tmp)
             planned = time.perf_counter()
-            done: list[TaskResult] = []
-            try:
-                for result in executor.run(tasks):
-                    done.append(result)
-                    report_progress(
-                        options.progress_file,
-                        "event loop",
-                        events=sum(d.events for d in done),
-                        total=0,
-                        tasks=len(done),
-                        tasks_total=len(tasks),
-                        seconds=time.perf_counter() - start,
-                    )
-            except FrameworkError:
-                raise
-            except Exception as err:  # a worker died or a task failed outside our own errors
-                raise ExecutionError(f"a {executor.name} task failed: {err}") from err
+            done = _run_tasks(executor, tasks, options.progress_file, start)
             execution = time.perf_counter() - planned
             merge_start = time.perf_counter()
             report = merge_outputs(Path(tmp), outdir)
@@ -247,22 +231,49 @@ def execute_in_tasks(
         raise
     finally:
         executor.stop()
-    missed = Job()
-    for d in done:
-        job = Job.from_json(d.missed)
-        missed.session |= job.session
-        for step in job.steps:
-            missed.add(step, step.type)
     return {
         "outputs": report.merged,
         "events": sum(d.events for d in done),
-        "compile_note": submit(missed, options.compile),
+        "compile_note": submit(_missed_by_tasks(done), options.compile),
         "start_seconds": started - start,
         "planning_seconds": planned - started,
         "execution_seconds": execution,
         "merge_seconds": time.perf_counter() - merge_start,
         "tasks": done,
     }
+
+
+def _run_tasks(executor: Executor, tasks: list[Task], progress_file: Path | None, start: float) -> list[TaskResult]:
+    """Every task's result, progress reported as each arrives."""
+    done: list[TaskResult] = []
+    try:
+        for result in executor.run(tasks):
+            done.append(result)
+            report_progress(
+                progress_file,
+                "event loop",
+                events=sum(d.events for d in done),
+                total=0,
+                tasks=len(done),
+                tasks_total=len(tasks),
+                seconds=time.perf_counter() - start,
+            )
+    except FrameworkError:
+        raise
+    except Exception as err:  # a worker died or a task failed outside our own errors
+        raise ExecutionError(f"a {executor.name} task failed: {err}") from err
+    return done
+
+
+def _missed_by_tasks(done: list[TaskResult]) -> Job:
+    """One compile job for what the tasks' caches lacked."""
+    missed = Job()
+    for d in done:
+        job = Job.from_json(d.missed)
+        missed.session |= job.session
+        for step in job.steps:
+            missed.add(step, step.type)
+    return missed
 
 
 def execute_on_dask(
