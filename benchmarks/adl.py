@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,17 @@ BRANCHES = {
     "q4": ["Jet_pt", "MET_pt"],
     "q5": ["Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "MET_pt"],
     "q6": ["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btag"],
-    "q7": ["Jet_pt", "Jet_eta", "Jet_phi", "Muon_pt", "Muon_eta", "Muon_phi", "Electron_pt", "Electron_eta",
-           "Electron_phi"],
+    "q7": [
+        "Jet_pt",
+        "Jet_eta",
+        "Jet_phi",
+        "Muon_pt",
+        "Muon_eta",
+        "Muon_phi",
+        "Electron_pt",
+        "Electron_eta",
+        "Electron_phi",
+    ],
     "q8": [f"{c}_{f}" for c in ("Muon", "Electron") for f in ("pt", "eta", "phi", "mass", "charge")]
     + ["MET_pt", "MET_phi"],
 }
@@ -79,6 +89,7 @@ def histograms_of(query: str) -> list[str]:
 
 def rdf_query(df: Any, query: str) -> dict[str, Any]:
     """The query with RDataFrame's Python API: name -> booked Histo1D."""
+
     def model(name: str) -> Any:
         import ROOT
 
@@ -90,7 +101,9 @@ def rdf_query(df: Any, query: str) -> dict[str, Any]:
     if query == "q2":
         return {"q2_jet_pt": df.Histo1D(model("q2_jet_pt"), "Jet_pt")}
     if query == "q3":
-        return {"q3_jet_pt": df.Define("central_pt", "Jet_pt[abs(Jet_eta) < 1]").Histo1D(model("q3_jet_pt"), "central_pt")}
+        return {
+            "q3_jet_pt": df.Define("central_pt", "Jet_pt[abs(Jet_eta) < 1]").Histo1D(model("q3_jet_pt"), "central_pt")
+        }
     if query == "q4":
         return {"q4_met": df.Filter("Sum(Jet_pt > 40) >= 2").Histo1D(model("q4_met"), "MET_pt")}
     if query == "q5":
@@ -113,7 +126,8 @@ def rdf_query(df: Any, query: str) -> dict[str, Any]:
         d = df.Define(
             "clean",
             "Jet_pt > 30 && kin::delta_r_clean(Jet_eta, Jet_phi, Muon_eta[Muon_pt > 10], Muon_phi[Muon_pt > 10], 0.4)"
-            " && kin::delta_r_clean(Jet_eta, Jet_phi, Electron_eta[Electron_pt > 10], Electron_phi[Electron_pt > 10], 0.4)",
+            " && kin::delta_r_clean(Jet_eta, Jet_phi, Electron_eta[Electron_pt > 10],"
+            " Electron_phi[Electron_pt > 10], 0.4)",
         ).Define("ht", "kin::scalar_sum(Jet_pt[clean])")
         return {"q7_ht": d.Histo1D(model("q7_ht"), "ht")}
     d = df.Filter("nMuon + nElectron >= 3")
@@ -121,7 +135,9 @@ def rdf_query(df: Any, query: str) -> dict[str, Any]:
         d = d.Define(f"lep_{field}", f"Concatenate(Muon_{field}, Electron_{field})")
     d = (
         d.Define("lep_flavour", "Concatenate(ROOT::RVecI(nMuon, 13), ROOT::RVecI(nElectron, 11))")
-        .Define("pair", "kin::sfos_pair_closest_to_mass(lep_pt, lep_eta, lep_phi, lep_mass, lep_charge, lep_flavour, 91.2)")
+        .Define(
+            "pair", "kin::sfos_pair_closest_to_mass(lep_pt, lep_eta, lep_phi, lep_mass, lep_charge, lep_flavour, 91.2)"
+        )
         .Filter("pair.size() == 2")
         .Define("mt", "kin::transverse_mass(lep_pt, lep_phi, kin::leading_excluding(lep_pt, pair), MET_pt, MET_phi)")
     )
@@ -130,7 +146,7 @@ def rdf_query(df: Any, query: str) -> dict[str, Any]:
 
 def process_age() -> float:
     sys.path.insert(0, str(REPO))
-    from framework.timing import process_age as age  # noqa: PLC0415
+    from framework.timing import process_age as age
 
     return age()
 
@@ -269,8 +285,9 @@ def run_columnar(query: str, file: Path, workers: int) -> dict[str, Any]:
     ready = time.perf_counter()
     chunk = -(-entries // (4 * workers))
     starts = list(range(0, entries, chunk))
-    parts = list(pool.map(columnar_chunk, [query] * len(starts), [str(file)] * len(starts), starts,
-                          [s + chunk for s in starts]))
+    parts = list(
+        pool.map(columnar_chunk, [query] * len(starts), [str(file)] * len(starts), starts, [s + chunk for s in starts])
+    )
     done = time.perf_counter()
     pool.shutdown()
     total = {name: sum(p[name] for p in parts) for name in parts[0]}
@@ -293,14 +310,30 @@ def framework_config(folder: Path, queries: list[str], file: Path) -> Path:
 
 def run_framework(config: Path, out: Path, threads: int, env: dict[str, str], warm_up: bool) -> dict[str, Any]:
     """A, timed by the framework itself (`--profile`): set-up = process start to the first event."""
-    command = [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", str(threads), "--force",
-               "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "framework",
+        str(config),
+        "-o",
+        str(out),
+        "-j",
+        str(threads),
+        "--force",
+        "--no-progress",
+    ]
     if warm_up:  # untimed: the steps compiled into the cache for the timed run
         subprocess.run([*command, "--compile", "now"], capture_output=True, text=True, cwd=REPO, env=env, check=True)
     profile = out.with_suffix(".profile.json")
     start = time.perf_counter()
-    proc = subprocess.run([*command, "--compile", "off", "--profile", str(profile)], capture_output=True, text=True,
-                          cwd=REPO, env=env)
+    proc = subprocess.run(
+        [*command, "--compile", "off", "--profile", str(profile)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"framework failed on {config}:\n{proc.stderr}")
@@ -316,8 +349,13 @@ def run_framework(config: Path, out: Path, threads: int, env: dict[str, str], wa
             if f"{name}.json" in z.namelist():
                 h = hist.Hist(uhi.io.zip.read(z, name))
                 histograms[name] = h[{"systematic": "nominal"}].view(flow=True).value.tolist()
-    return {"setup_s": timing["setup"], "loop_s": timing["loop"], "wall_s": wall, "profile": timing,
-            "histograms": histograms}
+    return {
+        "setup_s": timing["setup"],
+        "loop_s": timing["loop"],
+        "wall_s": wall,
+        "profile": timing,
+        "histograms": histograms,
+    }
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -327,8 +365,20 @@ def _in_subprocess(role: str, query: str, file: Path, threads: int) -> dict[str,
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--role", role, "--query", query, "--file", str(file), "--threads",
-             str(threads), "--result", tmp.name],
+            [
+                sys.executable,
+                __file__,
+                "--role",
+                role,
+                "--query",
+                query,
+                "--file",
+                str(file),
+                "--threads",
+                str(threads),
+                "--result",
+                tmp.name,
+            ],
             check=True,
             cwd=REPO,
             capture_output=True,
@@ -351,8 +401,8 @@ def ensure_file(events: int, fmt: str) -> Path:
     path = CACHE / (f"adl_{events}.root" if fmt == "ttree" else f"adl_{events}_{fmt}.root")
     if not path.exists():
         code = (
-            "from pathlib import Path; from framework.generate import write_events; "
-            "from framework.schema import GeneratorSpec; "
+            "from pathlib import Path; from framework.testing.generate import write_events; "
+            "from framework.config.schema.analysis import GeneratorSpec; "
             f"write_events(GeneratorSpec(process='adl', events={events}, seed=31, format={fmt!r}), Path({str(path)!r}))"
         )
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
@@ -380,16 +430,26 @@ def benchmark_format(fmt: str, args: argparse.Namespace, folder: Path) -> tuple[
     rows = []
     per_query: dict[str, Any] = {}  # A's histograms of the one-query runs
     for q in args.queries:
-        a = best(lambda: framework([q], folder / f"out_{fmt}_{q}"))
-        b = best(lambda: _in_subprocess("rdf", q, file, args.threads))
-        c = best(lambda: _in_subprocess("columnar", q, file, args.threads))
+        a = best(partial(framework, [q], folder / f"out_{fmt}_{q}"))
+        b = best(partial(_in_subprocess, "rdf", q, file, args.threads))
+        c = best(partial(_in_subprocess, "columnar", q, file, args.threads))
         per_query.update(a["histograms"])
         row = {"query": q, "format": fmt, "events": args.events}
         for who, r in (("a", a), ("b", b), ("c", c)):
-            row.update({f"{who}_setup_s": r["setup_s"], f"{who}_loop_s": r["loop_s"], f"{who}_s": r["wall_s"],
-                        f"{who}_rate": args.events / r["loop_s"]})
-        row.update(a_over_b=row["a_rate"] / row["b_rate"], a_over_c=row["a_rate"] / row["c_rate"],
-                   equal=same(a, b, c, names=histograms_of(q)), a_setup_parts=a["profile"])
+            row.update(
+                {
+                    f"{who}_setup_s": r["setup_s"],
+                    f"{who}_loop_s": r["loop_s"],
+                    f"{who}_s": r["wall_s"],
+                    f"{who}_rate": args.events / r["loop_s"],
+                }
+            )
+        row.update(
+            a_over_b=row["a_rate"] / row["b_rate"],
+            a_over_c=row["a_rate"] / row["c_rate"],
+            equal=same(a, b, c, names=histograms_of(q)),
+            a_setup_parts=a["profile"],
+        )
         rows.append(row)
         print(
             f"{fmt} {q}: set-up A {row['a_setup_s']:.2f} s, B {row['b_setup_s']:.2f} s, C {row['c_setup_s']:.2f} s; "
@@ -424,7 +484,9 @@ def main() -> None:
     p.add_argument("--queries", nargs="+", default=QUERIES, choices=QUERIES)
     p.add_argument("--format", choices=("ttree", "rntuple", "both"), default="both")
     p.add_argument("--cold", action="store_true", help="A from an empty cache in every run (default: warm)")
-    p.add_argument("--repeat", type=int, default=1, help="run A, B and C this many times, keep each one's shortest loop")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="run A, B and C this many times, keep each one's shortest loop"
+    )
     p.add_argument("--role", choices=("rdf", "columnar"), help=argparse.SUPPRESS)
     p.add_argument("--query", help=argparse.SUPPRESS)
     p.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -442,8 +504,14 @@ def main() -> None:
             found, all_in_one = benchmark_format(fmt, args, Path(tmp))
             rows += found
             together.append(all_in_one)
-    result = {"events": args.events, "threads": args.threads, "cache": "cold" if args.cold else "warm", "repeat": args.repeat,
-              "queries": rows, "all_in_one": together}
+    result = {
+        "events": args.events,
+        "threads": args.threads,
+        "cache": "cold" if args.cold else "warm",
+        "repeat": args.repeat,
+        "queries": rows,
+        "all_in_one": together,
+    }
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

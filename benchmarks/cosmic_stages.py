@@ -17,10 +17,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from framework.load import load_config  # noqa: E402
-from framework.pipeline import resolve_cpp  # noqa: E402
-from framework.preprocess import _paths, _run_stage  # noqa: E402
-from framework.rootenv import declare_file, root  # noqa: E402
+from framework.config.load import load_config
+from framework.engine.rootenv import declare_file, root
+from framework.execute.pipeline import resolve_cpp
+from framework.inputs.preprocess import _paths, _run_stage
 
 CONFIG = REPO / "analyses" / "cosmic_dt" / "config.yaml"
 STAGES = {

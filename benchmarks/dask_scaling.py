@@ -45,14 +45,25 @@ def samples_file(folder: Path, events: int, files: int) -> Path:
             if path.exists():
                 continue
             if name == "data":
-                spec = f"GeneratorSpec(process='data', mixture={{'zmumu': {per_file * 5 // 7}, 'ttbar': {per_file - per_file * 5 // 7}}}, seed={300 + i})"
+                zmumu = per_file * 5 // 7
+                spec = (
+                    f"GeneratorSpec(process='data', mixture={{'zmumu': {zmumu}, 'ttbar': {per_file - zmumu}}}, "
+                    f"seed={300 + i})"
+                )
             else:
-                spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={100 * (1 + list(SHARES).index(name)) + i})"
-            code = (f"from pathlib import Path; from framework.generate import write_events; "
-                    f"from framework.schema import GeneratorSpec; write_events({spec}, Path({str(path)!r}))")
+                seed = 100 * (1 + list(SHARES).index(name)) + i
+                spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={seed})"
+            code = (
+                f"from pathlib import Path; from framework.testing.generate import write_events; "
+                f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"
+            )
             subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
         listing = ", ".join(json.dumps(str(p)) for p in paths)
-        kind = "is_data: true" if name == "data" else f"xsec: {2000.0 if name == 'zmumu' else 832.0}, process: {'DY' if name == 'zmumu' else 'ttbar'}"
+        kind = (
+            "is_data: true"
+            if name == "data"
+            else f"xsec: {2000.0 if name == 'zmumu' else 832.0}, process: {'DY' if name == 'zmumu' else 'ttbar'}"
+        )
         lines.append(f'  {name}: {{files: [{listing}], era: "2016", {kind}}}')
     path = folder / "samples.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -90,19 +101,22 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from framework.results import differences  # noqa: PLC0415
+    from framework.present.results import differences
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         env = {**os.environ, "RDF_ANALYSIS_CACHE": str(folder / "cache"), "RDF_ANALYSIS_COMPILE": "now"}
         cfg = config(folder, samples_file(folder, args.events, args.files))
-        base = [sys.executable, "-m", "framework.cli", str(cfg), "--force", "--no-progress"]
+        base = [sys.executable, "-m", "framework", str(cfg), "--force", "--no-progress"]
         threads = run([*base, "-o", str(folder / "threads"), "-j", "2"], env, folder / "threads.json")
         results = {}
         for workers in (1, 2):
             out = folder / f"dask{workers}"
-            results[workers] = run([*base, "-o", str(out), "--executor", "dask", "--workers", str(workers)], env,
-                                   folder / f"dask{workers}.json")
+            results[workers] = run(
+                [*base, "-o", str(out), "--executor", "dask", "--workers", str(workers)],
+                env,
+                folder / f"dask{workers}.json",
+            )
         equal = all(not differences(folder / "threads", folder / f"dask{w}", rel=1e-12) for w in (1, 2))
     one, two = results[1], results[2]
     result = {

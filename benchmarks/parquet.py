@@ -34,8 +34,12 @@ histograms:
 
 
 def _run(config: Path, out: Path) -> float:
-    subprocess.run([sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "--force"], check=True,
-                   cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "framework", str(config), "-o", str(out), "--force"],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     summary = json.loads((out / "run.json").read_text())
     return summary["events"] / summary["event_loop_seconds"]
 
@@ -45,9 +49,9 @@ def main() -> None:
     p.add_argument("--events", type=int, default=500_000)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    from framework import parquet
-    from framework.generate import write_events
-    from framework.schema import GeneratorSpec
+    from framework.inputs import parquet
+    from framework.testing.generate import write_events
+    from framework.testing.spec import GeneratorSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -63,10 +67,17 @@ def main() -> None:
             config = folder / f"{kind}.yaml"
             config.write_text(CONFIG.format(file=file))
             rates[kind] = _run(config, folder / kind)
-    result = {"events": args.events, "root_rate": rates["root"], "parquet_rate": rates["parquet"],
-              "ratio": rates["parquet"] / rates["root"], "conversion_s": conversion}
-    print(f"{args.events} events: ROOT {rates['root']:,.0f} ev/s, Parquet (converted) {rates['parquet']:,.0f} ev/s "
-          f"(ratio {result['ratio']:.2f}); one-off conversion {conversion:.1f} s")
+    result = {
+        "events": args.events,
+        "root_rate": rates["root"],
+        "parquet_rate": rates["parquet"],
+        "ratio": rates["parquet"] / rates["root"],
+        "conversion_s": conversion,
+    }
+    print(
+        f"{args.events} events: ROOT {rates['root']:,.0f} ev/s, Parquet (converted) {rates['parquet']:,.0f} ev/s "
+        f"(ratio {result['ratio']:.2f}); one-off conversion {conversion:.1f} s"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

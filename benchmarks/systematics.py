@@ -70,7 +70,12 @@ def observables() -> dict[str, tuple[str, int, float, float]]:
     obs["mll"] = ("kin::leading_pair_mass(GoodMuon_pt, GoodMuon_eta, GoodMuon_phi, GoodMuon_mass)", 20, 0.0, 200.0)
     obs["pileup"] = ("double(Pileup_nTrueInt)", 20, 0.0, 60.0)
     obs["jet_pt_ratio"] = ("(nGoodJet > 1 ? double(GoodJet_pt[1]) / GoodJet_pt[0] : -1.0)", 20, 0.0, 1.0)
-    obs["lead_lepton_pt"] = ("std::max(" + _nth("GoodMuon", "pt", 0) + ", " + _nth("GoodElectron", "pt", 0) + ")", 20, 0.0, 300.0)
+    obs["lead_lepton_pt"] = (
+        "std::max(" + _nth("GoodMuon", "pt", 0) + ", " + _nth("GoodElectron", "pt", 0) + ")",
+        20,
+        0.0,
+        300.0,
+    )
     obs["muon_phi"] = (_nth("GoodMuon", "phi", 0), 20, -3.2, 3.2)
     obs["electron_phi"] = (_nth("GoodElectron", "phi", 0), 20, -3.2, 3.2)
     obs["n_muons_all"] = ("double(nMuon)", 20, 0.0, 10.0)
@@ -115,8 +120,8 @@ def jes_factor(k: int) -> float:
 
 def inputs(events: int, cache: Path = CACHE) -> tuple[Path, Path]:
     """Generated events and the correction file, made once per size and cached."""
-    from framework.generate import write_events, write_muon_scale_factors
-    from framework.schema import GeneratorSpec
+    from framework.testing.generate import write_events, write_muon_scale_factors
+    from framework.testing.spec import GeneratorSpec
 
     cache.mkdir(parents=True, exist_ok=True)
     events_file = cache / f"ttbar_{events}.root"
@@ -160,7 +165,7 @@ def write_config(folder: Path, events_file: Path, corrections: Path) -> Path:
     for name in CORRECTIONS:
         lines.append(
             f'  {name}: {{kind: correctionlib, file: "{corrections}", correction: {name}, key_input: scale_factors,'
-            ' nominal: nominal, up: systup, down: systdown,'
+            " nominal: nominal, up: systup, down: systdown,"
             ' inputs: {abseta: "abs(GoodMuon_eta)", pt: GoodMuon_pt}}'
         )
     for k in range(N_JES):
@@ -176,7 +181,8 @@ def write_config(folder: Path, events_file: Path, corrections: Path) -> Path:
     lines.append("histograms:")
     for name, (expr, bins, lo, hi) in observables().items():
         lines.append(
-            f'  {name}: {{axes: [{{expr: "{expr}", name: x, bins: {bins}, range: [{lo}, {hi}]}}, njet, nbtag, channel]}}'
+            f'  {name}: {{axes: [{{expr: "{expr}", name: x, bins: {bins}, range: [{lo}, {hi}]}}, '
+            "njet, nbtag, channel]}"
         )
     path = folder / "config.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -190,11 +196,12 @@ def peak_rss_bytes() -> int:
 def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[str, Any]:
     """A: plan, build (JIT included: the framework compiles pending code before its loop), loop,
     write; with `compile_after`, the steps are then compiled into the cache (not timed)."""
-    from framework.build import build_graph
-    from framework.compiled import submit
-    from framework.pipeline import RunOptions, prepare
-    from framework.run import collect_results, run_event_loop
-    from framework.write import Provenance, write_outputs
+    from framework.engine.build import build_graph
+    from framework.engine.compiled import submit
+    from framework.engine.run import collect_results, run_event_loop
+    from framework.execute.pipeline import RunOptions, prepare
+    from framework.output.format import RunProvenance
+    from framework.output.write import write_outputs
 
     start = time.perf_counter()
     plan, _ = prepare(RunOptions(config=config))
@@ -202,13 +209,27 @@ def child_a(config: Path, out: Path, threads: int, compile_after: bool) -> dict[
     build = time.perf_counter() - start
     _, loop = run_event_loop(booked, plan)
     result = collect_results(plan, booked)
-    provenance = Provenance(plan.config, plan.config_hash, "", {}, [], threads, plan.systematics)
-    write_outputs(result, provenance, out, {})
+    provenance = RunProvenance(
+        config=plan.config,
+        config_hash=plan.config_hash,
+        cpp_hash="",
+        versions={},
+        command=[],
+        threads=threads,
+        systematics=plan.systematics,
+    )
+    timing = {"setup_seconds": 0.0, "event_loop_seconds": loop, "events_per_second": 0.0, "setup_parts": {}}
+    write_outputs(result, provenance, out, {"analysis": plan.analysis, "events": 0, **timing, "threads": threads})
     rss = peak_rss_bytes()
     if compile_after:
         submit(booked.job, "now")
-    return {"build_s": build, "loop_s": loop, "peak_rss_bytes": rss, "norm": result.samples[0].norm,
-            "interpreted_steps": len(booked.interpreted)}
+    return {
+        "build_s": build,
+        "loop_s": loop,
+        "peak_rss_bytes": rss,
+        "norm": result.samples[0].norm,
+        "interpreted_steps": len(booked.interpreted),
+    }
 
 
 # ---------------------------------------------------------------- B: the obvious way
@@ -282,15 +303,22 @@ def build_b(events_file: Path, corrections: Path, threads: int) -> tuple[dict[st
     df = df.Define("channel", channel).Define("njet", "nGoodJet").Define("nbtag", "nBJet")
     for name in CORRECTIONS:
         for key in ("nominal", "systup", "systdown"):
-            df = df.Define(f"sf_{name}_{key}", f'bench_product(*bench_cset->at("{name}"), "{key}", GoodMuon_eta, GoodMuon_pt)')
+            df = df.Define(
+                f"sf_{name}_{key}", f'bench_product(*bench_cset->at("{name}"), "{key}", GoodMuon_eta, GoodMuon_pt)'
+            )
     nominal = "double(genWeight)" + "".join(f" * sf_{n}_nominal" for n in CORRECTIONS)
     df = df.Define("weight", nominal)
     for name, (up, down) in expression_systematics().items():
         df = df.Vary("weight", f"ROOT::RVecD{{weight * ({up}), weight * ({down})}}", ["up", "down"], name)
-    df = df.Vary("weight", "ROOT::RVecD{" + ", ".join(f"weight * LHEScaleWeight[{i}]" for i in SCALE_INDICES) + "}",
-                 len(SCALE_INDICES), "scale")
-    df = df.Vary("weight", "ROOT::RVecD{" + ", ".join(f"weight * PSWeight[{i}]" for i in PS_INDICES) + "}",
-                 len(PS_INDICES), "ps")
+    df = df.Vary(
+        "weight",
+        "ROOT::RVecD{" + ", ".join(f"weight * LHEScaleWeight[{i}]" for i in SCALE_INDICES) + "}",
+        len(SCALE_INDICES),
+        "scale",
+    )
+    df = df.Vary(
+        "weight", "ROOT::RVecD{" + ", ".join(f"weight * PSWeight[{i}]" for i in PS_INDICES) + "}", len(PS_INDICES), "ps"
+    )
     for name in CORRECTIONS:
         ratio = "(sf_{0}_nominal != 0 ? sf_{0}_{1} / sf_{0}_nominal : 0.)"
         df = df.Vary(
@@ -302,9 +330,7 @@ def build_b(events_file: Path, corrections: Path, threads: int) -> tuple[dict[st
     results = {}
     for name, (expr, bins, lo, hi) in observables().items():
         df = df.Define(f"obs_{name}", expr)
-        model = ROOT.RDF.THnDModel(
-            name, name, 4, [bins, 5, 5, 3], [lo, 1.5, -0.5, -0.5], [hi, 6.5, 4.5, 2.5]
-        )
+        model = ROOT.RDF.THnDModel(name, name, 4, [bins, 5, 5, 3], [lo, 1.5, -0.5, -0.5], [hi, 6.5, 4.5, 2.5])
         res = df.HistoND(model, [f"obs_{name}", "njet", "nbtag", "channel", "weight"])
         results[name] = res
     return {name: ROOT.RDF.Experimental.VariationsFor(res) for name, res in results.items()}, df
@@ -339,7 +365,7 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
     """Every bin of every histogram and variation: A == B within relative 1e-6."""
     import numpy as np
 
-    from framework.write import read_histograms
+    from framework.output.write import read_histograms
 
     ours = read_histograms(a_out / "ttbar.hist.zip")
     equal, worst, checked = True, 0.0, 0
@@ -348,7 +374,7 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
         keys = {str(k) for k in varied.GetKeys()}
         theirs: dict[str, Any] = {}
 
-        def get(key: str) -> Any:
+        def get(key: str, varied: Any = varied, keys: set[str] = keys, theirs: dict[str, Any] = theirs) -> Any:
             if key not in theirs:
                 values, variances = thn_to_numpy(varied[key if key in keys else "nominal"])
                 # B's channel axis has an (empty) underflow bin that A's category axis has not
@@ -374,7 +400,7 @@ def compare(a_out: Path, b_results: dict[str, Any], norm: float) -> tuple[bool, 
 
 
 def child_b(events_file: Path, corrections: Path, threads: int, a_out: Path, norm: float) -> dict[str, Any]:
-    import framework.write  # noqa: F401  # everything the comparison needs is imported before the long loop
+    import framework.output.write  # noqa: F401  # everything the comparison needs is imported before the long loop
 
     start = time.perf_counter()
     varied, _ = build_b(events_file, corrections, threads)
@@ -384,15 +410,21 @@ def child_b(events_file: Path, corrections: Path, threads: int, a_out: Path, nor
     loop = time.perf_counter() - start
     rss = peak_rss_bytes()
     equal, worst, checked = compare(a_out, varied, norm)
-    return {"build_s": build, "loop_s": loop, "peak_rss_bytes": rss, "equal": equal, "worst_relative": worst,
-            "entries_checked": checked}
+    return {
+        "build_s": build,
+        "loop_s": loop,
+        "peak_rss_bytes": rss,
+        "equal": equal,
+        "worst_relative": worst,
+        "entries_checked": checked,
+    }
 
 
 # ---------------------------------------------------------------- driver
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"child {args[:2]} failed")
@@ -424,7 +456,16 @@ def main() -> None:
     # A's compiled steps in a cache folder of this benchmark, emptied first: the first run is cold
     os.environ["RDF_ANALYSIS_CACHE"] = str(work / "cache")
     shutil.rmtree(work / "cache", ignore_errors=True)
-    common = ["--events", str(args.events), "--threads", str(args.threads), "--work", str(work), "--cache", str(args.cache)]
+    common = [
+        "--events",
+        str(args.events),
+        "--threads",
+        str(args.threads),
+        "--work",
+        str(work),
+        "--cache",
+        str(args.cache),
+    ]
     cold = run_child(["--child", "a", *common, "--compile-after"])
     a = run_child(["--child", "a", *common])  # warm: every step compiled
     b = run_child(["--child", "b", *common, "--norm", repr(a["norm"])])
@@ -448,13 +489,23 @@ def main() -> None:
     }
     gib = 1024**3
     print(f"events {args.events}, threads {args.threads}")
-    print(f"A framework : build+JIT {cold['build_s']:7.2f} s cold, {a['build_s']:7.2f} s warm   loop {a['loop_s']:7.2f} s   "
-          f"peak RSS {a['peak_rss_bytes'] / gib:5.2f} GiB")
-    print(f"B obvious   : build+JIT {b['build_s']:7.2f} s   loop {b['loop_s']:7.2f} s   peak RSS {b['peak_rss_bytes'] / gib:5.2f} GiB")
-    print(f"A/B         : build {figures['build_ratio_a_over_b']}   loop {a['loop_s'] / b['loop_s']:.3f} "
-          f"(B is {figures['loop_speedup_b_over_a']}x slower)   RSS {figures['rss_ratio_a_over_b']}")
-    print(f"histograms equal bin for bin (rel 1e-6): {b['equal']} "
-          f"({b['entries_checked']} histogram x variation pairs, worst relative difference {b['worst_relative']:.2e})")
+    print(
+        f"A framework : build+JIT {cold['build_s']:7.2f} s cold, {a['build_s']:7.2f} s warm   "
+        f"loop {a['loop_s']:7.2f} s   "
+        f"peak RSS {a['peak_rss_bytes'] / gib:5.2f} GiB"
+    )
+    print(
+        f"B obvious   : build+JIT {b['build_s']:7.2f} s   loop {b['loop_s']:7.2f} s   "
+        f"peak RSS {b['peak_rss_bytes'] / gib:5.2f} GiB"
+    )
+    print(
+        f"A/B         : build {figures['build_ratio_a_over_b']}   loop {a['loop_s'] / b['loop_s']:.3f} "
+        f"(B is {figures['loop_speedup_b_over_a']}x slower)   RSS {figures['rss_ratio_a_over_b']}"
+    )
+    print(
+        f"histograms equal bin for bin (rel 1e-6): {b['equal']} "
+        f"({b['entries_checked']} histogram x variation pairs, worst relative difference {b['worst_relative']:.2e})"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     if not b["equal"]:

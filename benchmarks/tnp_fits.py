@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from framework.fitting import FitInput, fit_efficiency  # noqa: E402
+from framework.extensions.tnp.fitting import fit_efficiency
+from framework.extensions.tnp.likelihood import FitInput
 
 EDGES = np.linspace(50, 130, 81)  # the histogram window, 1 GeV bins
 FIT = (70.0, 110.0)
@@ -54,8 +55,9 @@ def toy(seed: int, template: np.ndarray) -> FitInput:
         counts.append(np.histogram(values, EDGES)[0].astype(float))
     inside = (EDGES[:-1] >= FIT[0]) & (EDGES[1:] <= FIT[1])
     cut = np.flatnonzero(inside)
-    return FitInput(EDGES[cut[0] : cut[-1] + 2], counts[0][inside], counts[1][inside], (template, EDGES),
-                    (template, EDGES))
+    return FitInput(
+        EDGES[cut[0] : cut[-1] + 2], counts[0][inside], counts[1][inside], (template, EDGES), (template, EDGES)
+    )
 
 
 def run(data: FitInput) -> tuple[bool, float]:
@@ -87,8 +89,10 @@ def main() -> None:
         "converged": converged,
         "campaign_10000_fits_s": 10000 / rate,
     }
-    print(f"{args.fits} fits in {seconds:.1f} s on {args.workers} processes: {rate:.1f} fits/s, "
-          f"{100 * converged:.1f}% converged; a 10,000-fit campaign takes {10000 / rate / 60:.1f} min")
+    print(
+        f"{args.fits} fits in {seconds:.1f} s on {args.workers} processes: {rate:.1f} fits/s, "
+        f"{100 * converged:.1f}% converged; a 10,000-fit campaign takes {10000 / rate / 60:.1f} min"
+    )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 

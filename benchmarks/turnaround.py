@@ -54,9 +54,24 @@ def run(config: Path, out: Path, env: dict[str, str], threads: int) -> dict[str,
     profile = out.with_suffix(".profile.json")
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "--force", "-j", str(threads),
-         "--no-progress", "--profile", str(profile)],
-        env=env, check=True, stdout=subprocess.DEVNULL, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            str(config),
+            "-o",
+            str(out),
+            "--force",
+            "-j",
+            str(threads),
+            "--no-progress",
+            "--profile",
+            str(profile),
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=REPO,
     )
     wall = time.perf_counter() - start
     return {**json.loads(profile.read_text()), "process_s": wall}
@@ -64,7 +79,9 @@ def run(config: Path, out: Path, env: dict[str, str], threads: int) -> dict[str,
 
 def wait_for_compile(env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "framework.cli", "cache", "wait", "--timeout", "900"], env=env, check=True, cwd=REPO)
+    subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "wait", "--timeout", "900"], env=env, check=True, cwd=REPO
+    )
     return time.perf_counter() - start
 
 
@@ -89,9 +106,24 @@ def saved_to_written(out: Path, save: Any, timeout: float = 300.0) -> float:
 def watch_mode(config: Path, out: Path, env: dict[str, str], threads: int) -> dict[str, float]:
     log = open(out.with_suffix(".watch.log"), "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "--force", "-j", str(threads),
-         "--no-progress", "--watch"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            str(config),
+            "-o",
+            str(out),
+            "--force",
+            "-j",
+            str(threads),
+            "--no-progress",
+            "--watch",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+        start_new_session=True,
     )
     try:
         deadline = time.perf_counter() + 300
@@ -106,7 +138,12 @@ def watch_mode(config: Path, out: Path, env: dict[str, str], threads: int) -> di
         edited_loop = json.loads((out / "run.json").read_text())["event_loop_seconds"]
         time.sleep(0.5)
         back = saved_to_written(out, lambda: edit(config, WATCH_CUT, CUT))
-        return {"watch_warm_s": warm, "watch_edited_s": edited, "watch_edited_loop_s": edited_loop, "watch_back_s": back}
+        return {
+            "watch_warm_s": warm,
+            "watch_edited_s": edited,
+            "watch_edited_loop_s": edited_loop,
+            "watch_back_s": back,
+        }
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -123,15 +160,20 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from framework.results import differences  # noqa: PLC0415
+    from framework.present.results import differences
 
     folder = Path(tempfile.mkdtemp(prefix="turnaround-")) if args.keep is None else args.keep
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RDF_ANALYSIS_CACHE": str(folder / "cache"), "RDF_ANALYSIS_COMPILE": "background"}
     config = copy_of_demo(folder)
     # the demo's events, made once (not timed): a dry run generates what is missing
-    subprocess.run([sys.executable, "-m", "framework.cli", str(config), "--dry-run"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, cwd=REPO)
+    subprocess.run(
+        [sys.executable, "-m", "framework", str(config), "--dry-run"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=REPO,
+    )
     shutil.rmtree(folder / "cache")
 
     cold = run(config, folder / "cold", env, args.threads)
@@ -160,8 +202,10 @@ def main() -> int:
         "warm_process_s": warm["process_s"],
         "edited_process_s": edited["process_s"],
         "background_compile_wait_s": compile_s,
-        "setup_parts": {name: {k: v for k, v in r.items() if k not in ("process_s",)}
-                        for name, r in (("cold", cold), ("warm", warm), ("edited", edited), ("back", back))},
+        "setup_parts": {
+            name: {k: v for k, v in r.items() if k not in ("process_s",)}
+            for name, r in (("cold", cold), ("warm", warm), ("edited", edited), ("back", back))
+        },
         "equal": close,
         "bitwise_equal": exact,
         "edit_changed_histograms": changed,

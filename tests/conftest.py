@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from framework.generate import write_events, write_muon_scale_factors
-from framework.pipeline import RunOptions, RunReport, execute
-from framework.plan import RunSelection
-from framework.schema import GeneratorSpec
+from framework.execute.pipeline import RunOptions, RunReport, execute
+from framework.plan.model import RunSelection
+from framework.testing.generate import write_events, write_muon_scale_factors
+from framework.testing.spec import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "RDF_ANALYSIS_DATA"
@@ -21,15 +21,56 @@ DATA_ENV = "RDF_ANALYSIS_DATA"
 def pytest_configure(config: pytest.Config) -> None:
     """One cache folder for the whole session (shared by every test and the runs they start),
     never the user's; nothing is compiled after a run unless a test asks for it."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     if "RDF_ANALYSIS_CACHE" not in os.environ:
         os.environ["RDF_ANALYSIS_CACHE"] = config._rdf_cache = tempfile.mkdtemp(prefix="rdf-analysis-test-cache-")  # type: ignore[attr-defined]
     os.environ.setdefault("RDF_ANALYSIS_COMPILE", "off")
+    # Hypothesis keeps its example database under the working directory by default.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(os.environ["RDF_ANALYSIS_CACHE"], "hypothesis"))
+
+
+# What may appear in the checkout while tests run: Python's byte code and build metadata, and
+# the generated inputs the shipped configs name (data/, git-ignored, shared with the README's
+# demo command so neither generates them twice).
+_EXPECTED_LITTER = ("__pycache__/", ".egg-info/", ".pytest_cache/", " data/")
+
+
+def _source_tree_changes() -> set[str] | None:
+    """Every file git would report as new, changed or ignored in the checkout (None outside git)."""
+    import subprocess
+
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain=v1", "--untracked-files=all", "--ignored"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {line for line in listing.splitlines() if not any(part in line for part in _EXPECTED_LITTER)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._tree_before = _source_tree_changes()  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests never write into the source tree: fail the session if they did."""
+    before = getattr(session.config, "_tree_before", None)
+    after = _source_tree_changes()
+    if before is None or after is None:
+        return
+    written = sorted(after - before)
+    if written:
+        print("\ntests wrote into the source tree (they must write under tmp_path):\n  " + "\n  ".join(written))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import shutil  # noqa: PLC0415
+    import shutil
 
     folder = getattr(config, "_rdf_cache", None)
     if folder:

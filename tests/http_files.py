@@ -9,10 +9,10 @@ import os
 import subprocess
 import sys
 import urllib.parse
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Iterator
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -44,11 +44,15 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{stop}/{size}")
         else:
             boundary = "fw-ranges"
-            body = b"".join(
-                f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {a}-{b}/{size}"
-                f"\r\n\r\n".encode() + data
-                for a, b, data in chunks
-            ) + f"\r\n--{boundary}--\r\n".encode()
+            body = (
+                b"".join(
+                    f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {a}-{b}/{size}"
+                    f"\r\n\r\n".encode()
+                    + data
+                    for a, b, data in chunks
+                )
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
             self.send_header("Content-Type", f"multipart/byteranges; boundary={boundary}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

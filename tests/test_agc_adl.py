@@ -17,9 +17,9 @@ import uhi.io.zip
 import uproot
 from scipy import stats
 
-from framework.generate import write_events
-from framework.pipeline import RunOptions, execute
-from framework.schema import GeneratorSpec
+from framework.execute.pipeline import RunOptions, execute
+from framework.testing.generate import write_events
+from framework.testing.spec import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
 FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"
@@ -76,10 +76,23 @@ def _agc_expected(path: Path, jet_factor: str | None, min_jets: int) -> dict[str
         q = ak.unflatten(stats.norm.ppf(ak.flatten(u), scale=0.05), ak.num(u))
         pt = ak.values_astype(p64 * (1.0 + q), np.float32)
     el = (e.Electron_pt > 30) & (abs(e.Electron_eta) < 2.1) & (e.Electron_sip3d < 4) & (e.Electron_cutBased == 4)
-    mu = (e.Muon_pt > 30) & (abs(e.Muon_eta) < 2.1) & (e.Muon_sip3d < 4) & e.Muon_tightId & (e.Muon_pfRelIso04_all < 0.15)
+    mu = (
+        (e.Muon_pt > 30)
+        & (abs(e.Muon_eta) < 2.1)
+        & (e.Muon_sip3d < 4)
+        & e.Muon_tightId
+        & (e.Muon_pfRelIso04_all < 0.15)
+    )
     good = (pt > 30) & (abs(e.Jet_eta) < 2.4) & (e.Jet_jetId == 6)
-    jets = ak.zip({"pt": pt[good], "eta": e.Jet_eta[good], "phi": e.Jet_phi[good], "mass": e.Jet_mass[good],
-                   "btag": e.Jet_btagCSVV2[good]})
+    jets = ak.zip(
+        {
+            "pt": pt[good],
+            "eta": e.Jet_eta[good],
+            "phi": e.Jet_phi[good],
+            "mass": e.Jet_mass[good],
+            "btag": e.Jet_btagCSVV2[good],
+        }
+    )
     keep = ((ak.sum(el, axis=1) + ak.sum(mu, axis=1)) == 1) & (ak.num(jets) >= min_jets)
     jets = jets[keep]
     nb = ak.sum(jets.btag > 0.5, axis=1)
@@ -103,7 +116,11 @@ def _agc_expected(path: Path, jet_factor: str | None, min_jets: int) -> dict[str
     [("real", 4), ("real", 1), ("generated", 4)],
 )
 def test_agc_equals_uproot_awkward(source, min_jets, request, tmp_path):
-    path = request.getfixturevalue("shared_data") / FILE if source == "real" else request.getfixturevalue("generated_ttbar")
+    path = (
+        request.getfixturevalue("shared_data") / FILE
+        if source == "real"
+        else request.getfixturevalue("generated_ttbar")
+    )
     out = _agc_run(tmp_path, path, min_jets)
     norm = LUMI * XSEC / uproot.open(path)["Events"].num_entries  # the AGC weight: no generator weights
     filled = 0
@@ -129,7 +146,13 @@ def test_agc_cutflow_on_real_nanoaod(shared_data, tmp_path):
         rows = json.loads(z.read("cutflow.json"))
     e = uproot.open(shared_data / FILE)["Events"].arrays()
     el = (e.Electron_pt > 30) & (abs(e.Electron_eta) < 2.1) & (e.Electron_sip3d < 4) & (e.Electron_cutBased == 4)
-    mu = (e.Muon_pt > 30) & (abs(e.Muon_eta) < 2.1) & (e.Muon_sip3d < 4) & e.Muon_tightId & (e.Muon_pfRelIso04_all < 0.15)
+    mu = (
+        (e.Muon_pt > 30)
+        & (abs(e.Muon_eta) < 2.1)
+        & (e.Muon_sip3d < 4)
+        & e.Muon_tightId
+        & (e.Muon_pfRelIso04_all < 0.15)
+    )
     one = (ak.sum(el, axis=1) + ak.sum(mu, axis=1)) == 1
     jets = ak.sum((e.Jet_pt > 30) & (abs(e.Jet_eta) < 2.4) & (e.Jet_jetId == 6), axis=1)
     assert [r["events"] for r in rows] == [200, int(ak.sum(one)), int(ak.sum(one & (jets >= 4)))]

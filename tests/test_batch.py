@@ -8,30 +8,20 @@ import sys
 
 import numpy as np
 import pytest
+from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
 
-from framework.exceptions import InputError
-from framework.merge import merge_outputs
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
-from framework.write import read_histograms, read_member
+from framework.errors import InputError
+from framework.execute.pipeline import RunOptions, execute
+from framework.output.merge import merge_outputs
+from framework.output.write import read_histograms, read_member
+from framework.plan.model import RunSelection
 
-CONFIG = """
-analysis: batch
-lumi: 10.0
-samples:
-  zmumu: {{files: ["{folder}/zmumu_*.root"], xsec: 2000.0}}
-  data: {{files: ["{folder}/data_*.root"], is_data: true}}
-collections:
-  GoodMuon: {{from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}}
+SELECTION_AND_HISTOGRAMS = """
 selection:
-  - {{name: one_muon, cut: "nGoodMuon >= 1"}}
-weight: genWeight
-systematics:
-  scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
-  mu: {{kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99"}}
+  - {name: one_muon, cut: "nGoodMuon >= 1"}
 histograms:
-  pt: {{axes: [{{expr: GoodMuon_pt, bins: 20, range: [0, 200]}}]}}
-  met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}, {{expr: nGoodMuon, integer: [0, 3]}}]}}
+  pt: {axes: [{expr: GoodMuon_pt, bins: 20, range: [0, 200]}]}
+  met: {axes: [{expr: MET_pt, bins: 20, range: [0, 200]}, {expr: nGoodMuon, integer: [0, 3]}]}
 """
 
 
@@ -42,7 +32,18 @@ def config(generated, tmp_path_factory):
         for i in range(3):
             shutil.copy(generated[name], folder / f"{name}_{i}.root")
     path = folder / "config.yaml"
-    path.write_text(CONFIG.format(folder=folder))
+    path.write_text(
+        zmumu_and_data(
+            "batch",
+            10.0,
+            f"{folder}/zmumu_*.root",
+            f"{folder}/data_*.root",
+            2000.0,
+            GOOD_MUON,
+            MUON_SYSTEMATICS,
+            SELECTION_AND_HISTOGRAMS,
+        )
+    )
     return path
 
 
@@ -66,9 +67,17 @@ def test_merged_parts_equal_one_local_run(config, tmp_path):
 
 def test_missing_part_is_listed_with_its_command(config, tmp_path):
     for i in (1, 3):
-        execute(RunOptions(config=config, output=tmp_path, selection=RunSelection(part=(i, 3)), command=(
-            "run-analysis", str(config), "--part", f"{i}/3", "-o", str(tmp_path))))
-    proc = subprocess.run([sys.executable, "-m", "framework.cli", "merge", str(tmp_path)], capture_output=True, text=True)
+        execute(
+            RunOptions(
+                config=config,
+                output=tmp_path,
+                selection=RunSelection(part=(i, 3)),
+                command=("run-analysis", str(config), "--part", f"{i}/3", "-o", str(tmp_path)),
+            )
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "framework", "merge", str(tmp_path)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 1
     assert "zmumu: missing part(s) 2" in proc.stdout
     assert f"run-analysis {config} --part 2/3 -o {tmp_path}" in (tmp_path / "resubmit.txt").read_text()
@@ -87,23 +96,23 @@ def test_part_from_another_config_is_refused(config, tmp_path):
 
 
 def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
-    from framework.load import load_config
-    from framework.submit import write_jobs
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
 
     loaded = load_config(config)
     out = tmp_path / "parts"
     condor = write_jobs(loaded, RunSelection(), "htcondor", tmp_path / "condor", out, per="era", files_per_job=2)
     slurm = write_jobs(loaded, RunSelection(), "slurm", tmp_path / "slurm", out, per="sample", files_per_job=2)
     assert len(condor.commands) == 2 and len(slurm.commands) == 4  # 3 files -> 2 chunks; era: both samples at once
-    description = dict(
-        line.split(" = ", 1) for line in condor.submit_file.read_text().splitlines() if " = " in line
-    )
+    description = dict(line.split(" = ", 1) for line in condor.submit_file.read_text().splitlines() if " = " in line)
     assert description["arguments"] == "$(ProcId)" and description["request_memory"] == "2048"
     assert condor.submit_file.read_text().strip().endswith("queue 2")
     sbatch = [ln for ln in slurm.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
     assert "#SBATCH --array=0-3" in sbatch and "#SBATCH --mem=2048M" in sbatch and "#SBATCH --time=120" in sbatch
     for k in range(len(condor.commands)):
-        proc = subprocess.run(["bash", str(condor.folder / "run_job.sh"), str(k)], capture_output=True, text=True)
+        proc = subprocess.run(
+            ["bash", str(condor.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert not merge_outputs(out).missing
     single = execute(RunOptions(config=config, output=tmp_path / "single"))
@@ -131,7 +140,7 @@ def test_unreadable_file_is_an_error_or_skipped_on_request(config, tmp_path):
     bad = folder / "zmumu_9.root"
     bad.write_bytes((folder / "zmumu_0.root").read_bytes()[:20000])  # truncated
     try:
-        from framework.exceptions import InputError as Error
+        from framework.errors import InputError as Error
 
         with pytest.raises(Error, match=r"sample 'zmumu': cannot open .*zmumu_9.root(.|\n)*--skip-bad-files"):
             execute(RunOptions(config=config, output=tmp_path / "strict", force=True))

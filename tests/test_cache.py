@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from framework import cache, compiled
-from framework.inputs import FileFacts
-from framework.results import differences
-
 from conftest import REPO
+
+from framework import cache
+from framework.engine import compiled, stepsource
+from framework.inputs.files import FileFacts
+from framework.present.results import differences
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ schema: 1
 analysis: cached
 cpp: [{header}]
 samples:
-  ttbar: {{files: [{generated['ttbar']}], xsec: 832.0}}
-  data: {{files: [{generated['data']}], is_data: true}}
+  ttbar: {{files: [{generated["ttbar"]}], xsec: 832.0}}
+  data: {{files: [{generated["data"]}], is_data: true}}
 lumi: 10.0
 collections:
   GoodJet: {{from: Jet, where: "Jet_pt > 30 && abs(Jet_eta) < 2.4", sort_by: pt}}
@@ -55,7 +55,7 @@ categories:
 systematics:
   scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
   jes: {{kind: shape, column: Jet_pt, up: "Jet_pt * 1.03", down: "Jet_pt * 0.97"}}
-  muon_id: {{kind: correctionlib, file: {generated['corrections']}, correction: muon_id, key_input: scale_factors,
+  muon_id: {{kind: correctionlib, file: {generated["corrections"]}, correction: muon_id, key_input: scale_factors,
             nominal: nominal, up: systup, down: systdown, inputs: {{abseta: "abs(GoodMuon_eta)", pt: GoodMuon_pt}}}}
 histograms:
   ht: {{axes: [{{expr: HT, bins: 20, range: [0, 800]}}, nmu]}}
@@ -68,15 +68,32 @@ def _run(config: Path, out: Path, *extra: str, env: dict[str, str] | None = None
     """`run-analysis` in a process of its own, one thread; returns its --profile."""
     profile = out.with_suffix(".json")
     subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", "1", "--force", "--no-progress",
-         "--profile", str(profile), *extra],
-        check=True, cwd=REPO, env=env or os.environ.copy(), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            str(config),
+            "-o",
+            str(out),
+            "-j",
+            "1",
+            "--force",
+            "--no-progress",
+            "--profile",
+            str(profile),
+            *extra,
+        ],
+        check=True,
+        cwd=REPO,
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
     )
     return json.loads(profile.read_text())
 
 
 def test_input_facts_come_from_the_cache_until_the_file_changes(own_cache, generated, tmp_path, monkeypatch):
-    import framework.inputs as inputs
+    import framework.inputs.files as inputs
 
     path = tmp_path / "copy.root"
     path.write_bytes(generated["ttbar"].read_bytes())
@@ -154,23 +171,42 @@ def test_a_changed_header_misses_and_a_damaged_library_is_rebuilt(generated, tmp
 
 
 def test_a_changed_root_or_compiler_changes_every_key(monkeypatch):
-    sources = compiled.StepSources([REPO / "cpp" / "kinematics.h"], [])
-    code = compiled.define_code("x", [("MET_pt", "Float_t")], "MET_pt * 2")
+    sources = stepsource.StepSources([REPO / "cpp" / "kinematics.h"], [])
+    code = stepsource.define_code("x", [("MET_pt", "Float_t")], "MET_pt * 2")
     key = sources.source(code).key
-    assert compiled.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key == key
-    tools = compiled.toolchain()
+    assert stepsource.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key == key
+    tools = stepsource.toolchain()
     assert tools is not None
     for changed in (replace(tools, root_build="another ROOT build"), replace(tools, compiler_version="g++ 99")):
-        monkeypatch.setattr(compiled, "toolchain", lambda changed=changed: changed)
-        other = compiled.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key
+        monkeypatch.setattr(stepsource, "toolchain", lambda changed=changed: changed)
+        other = stepsource.StepSources([REPO / "cpp" / "kinematics.h"], []).source(code).key
         assert other != key and compiled.lookup(other) is None
 
 
 def test_two_runs_at_once_share_one_cache(generated, tmp_path):
     config = _config(tmp_path, generated)
-    command = [sys.executable, "-m", "framework.cli", str(config), "-j", "1", "--force", "--no-progress", "--compile", "now"]
-    runs = [subprocess.Popen([*command, "-o", str(tmp_path / f"out{i}")], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "framework",
+        str(config),
+        "-j",
+        "1",
+        "--force",
+        "--no-progress",
+        "--compile",
+        "now",
+    ]
+    runs = [
+        subprocess.Popen(
+            [*command, "-o", str(tmp_path / f"out{i}")],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = [r.communicate(timeout=600)[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
     assert differences(tmp_path / "out0", tmp_path / "out1") == []
@@ -183,12 +219,25 @@ def test_cache_command_shows_and_clears(own_cache, generated, tmp_path):
     config = _config(tmp_path, generated)
     env = {**os.environ, cache.ENV: str(own_cache)}
     _run(config, tmp_path / "out", env=env)
-    info = subprocess.run([sys.executable, "-m", "framework.cli", "cache", "info"], env=env, capture_output=True,
-                          text=True, check=True, cwd=REPO).stdout
+    info = subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "info"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout
     assert str(own_cache) in info and "inputs" in info and "compiled steps" in info
-    subprocess.run([sys.executable, "-m", "framework.cli", "cache", "clear"], env=env, check=True, cwd=REPO,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "clear"], env=env, check=True, cwd=REPO, capture_output=True
+    )
     assert not any(p.is_file() for p in own_cache.rglob("*"))
-    bad = subprocess.run([sys.executable, "-m", "framework.cli", "cache", "clear", "nonsense"], env=env, cwd=REPO,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "framework", "cache", "clear", "nonsense"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2 and "no cache area 'nonsense'" in bad.stderr

@@ -11,14 +11,16 @@ from pathlib import Path
 import hist
 import uhi.io.zip
 
-from framework.schema import json_schema_text
+from framework.config.schema.analysis import json_schema_text
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "analyses" / "demo" / "config.yaml"
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def test_demo_runs_and_writes_one_file_per_sample(tmp_path):
@@ -37,7 +39,14 @@ def test_demo_runs_and_writes_one_file_per_sample(tmp_path):
 def test_dry_run_prints_the_plan_without_outputs(tmp_path):
     proc = run_cli(str(DEMO), "--dry-run", "-o", str(tmp_path / "never"))
     assert proc.returncode == 0, proc.stderr
-    for text in ("samples:", "dataset 0: MC", "vary    Jet_pt [jes]", "filter  one_lepton", "histogram ht:", "systematic axis"):
+    for text in (
+        "samples:",
+        "dataset 0: MC",
+        "vary    Jet_pt [jes]",
+        "filter  one_lepton",
+        "histogram ht:",
+        "systematic axis",
+    ):
         assert text in proc.stdout
     assert not (tmp_path / "never").exists()
 
@@ -55,7 +64,7 @@ def test_missing_config_is_an_error(tmp_path):
 
 
 def test_shipped_json_schema_is_generated_from_the_models():
-    shipped = (REPO / "framework" / "schema" / "analysis-v1.schema.json").read_text()
-    assert shipped == json_schema_text(), "run: run-analysis schema -o framework/schema/analysis-v1.schema.json"
+    shipped = (REPO / "framework" / "config" / "schema" / "analysis-v1.schema.json").read_text()
+    assert shipped == json_schema_text(), "run: run-analysis schema -o framework/config/schema/analysis-v1.schema.json"
     proc = run_cli("schema")
     assert proc.returncode == 0 and json.loads(proc.stdout)["title"] == "AnalysisSpec"

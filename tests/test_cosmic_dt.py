@@ -12,8 +12,8 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework.cli import main
-from framework.rootenv import declare_file, root
+from framework.app.cli import main
+from framework.engine.rootenv import declare_file, root
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "analyses" / "cosmic_dt" / "config.yaml"
@@ -40,7 +40,12 @@ def _hist(out: Path, name: str) -> hist.Hist:
 def test_decoding_of_hand_made_words():
     declare_file(HEADER)
     dt = root().dt
-    for fields in ((29, 4095, 2**32 - 1, 127, 1, 2), (0, 0, 0, 0, 0, 2), (17, 1234, 987654, 128, 1, 2), (3, 5, 7, 64, 0, 1)):
+    for fields in (
+        (29, 4095, 2**32 - 1, 127, 1, 2),
+        (0, 0, 0, 0, 0, 2),
+        (17, 1234, 987654, 128, 1, 2),
+        (3, 5, 7, 64, 0, 1),
+    ):
         w = dt.decode(_word(*fields))
         assert (w.tdc, w.bx, w.orbit, w.channel, w.fpga, w.head) == fields
     assert dt.time_of(dt.decode(_word(15, 100, 1, 0, 0, 2))) == pytest.approx(25 * (100 + 15 / 30))
@@ -53,9 +58,13 @@ def test_angles_against_the_truth(threads_run):
     declare_file(HEADER)
     r = root()
     frame = r.RDataFrame("orbits", str(DATA / "orbits.root"))
-    frame = frame.Filter("has_t0").Define("drift", "dt::drift_distance(hit_time, hit_chamber, ROOT::RVecD{-5., -10., 3., 0.})")
+    frame = frame.Filter("has_t0").Define(
+        "drift", "dt::drift_distance(hit_time, hit_chamber, ROOT::RVecD{-5., -10., 3., 0.})"
+    )
     frame = frame.Define("fit", "dt::local_fit(hit_chamber, hit_layer, hit_cell, drift, 0, 0.17)")
-    frame = frame.Filter("fit.ok && fit.x.size() == 4 && dt::hits_in(hit_chamber, 0) == 4").Define("angle", "fit.Angle()")
+    frame = frame.Filter("fit.ok && fit.x.size() == 4 && dt::hits_in(hit_chamber, 0) == 4").Define(
+        "angle", "fit.Angle()"
+    )
     found = frame.AsNumpy(["orbit", "angle"])
     truth = uproot.open(DATA / "raw.root")["truth"].arrays(["orbit", "slope_x"], library="np")
     true_angle = dict(zip(truth["orbit"].tolist(), np.arctan(truth["slope_x"]).tolist()))

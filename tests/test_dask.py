@@ -6,25 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
+from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
 
-from framework.distributed import execute_on_dask, execute_on_spark
-from framework.pipeline import RunOptions, execute
-from framework.write import read_histograms, read_member
+from framework.execute.executors import execute_on_dask, execute_on_spark
+from framework.execute.pipeline import RunOptions, execute
+from framework.output.write import read_histograms, read_member
 
-CONFIG = """
-analysis: on_dask
-lumi: 10.0
-samples:
-  zmumu: {{files: ["{folder}/zmumu_*.root"], xsec: 2000.0}}
-  data: {{files: ["{folder}/data.root"], is_data: true}}
-collections:
-  GoodMuon: {{from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}}
-weight: genWeight
-systematics:
-  scale: {{kind: weight, from_array: LHEScaleWeight, indices: [0, 8]}}
-  mu: {{kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99"}}
+HISTOGRAMS = """
 histograms:
-  pt: {{axes: [{{expr: GoodMuon_pt, bins: 20, range: [0, 200]}}]}}
+  pt: {axes: [{expr: GoodMuon_pt, bins: 20, range: [0, 200]}]}
 """
 
 
@@ -34,7 +24,18 @@ def test_local_cluster_equals_threads(engine, generated, tmp_path):
         shutil.copy(generated["zmumu"], tmp_path / f"zmumu_{i}.root")
     shutil.copy(generated["data"], tmp_path / "data.root")
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.format(folder=tmp_path))
+    config.write_text(
+        zmumu_and_data(
+            "on_dask",
+            10.0,
+            f"{tmp_path}/zmumu_*.root",
+            f"{tmp_path}/data.root",
+            2000.0,
+            GOOD_MUON,
+            MUON_SYSTEMATICS,
+            HISTOGRAMS,
+        )
+    )
     threads = execute(RunOptions(config=config, output=tmp_path / "threads"))
     run = execute_on_dask if engine == "dask" else execute_on_spark
     done = run(RunOptions(config=config, output=tmp_path / engine), workers=2)
@@ -43,7 +44,9 @@ def test_local_cluster_equals_threads(engine, generated, tmp_path):
     for sample in threads.result.samples:
         path = tmp_path / engine / f"{sample.sample.name}.hist.zip"
         theirs = read_histograms(path)["pt"]
-        np.testing.assert_allclose(theirs.view(flow=True).value, sample.histograms["pt"].view(flow=True).value, rtol=1e-12)
+        np.testing.assert_allclose(
+            theirs.view(flow=True).value, sample.histograms["pt"].view(flow=True).value, rtol=1e-12
+        )
         np.testing.assert_allclose(
             theirs.view(flow=True).variance, sample.histograms["pt"].view(flow=True).variance, rtol=1e-12
         )

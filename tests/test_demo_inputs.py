@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from framework import parquet
-from framework.distributed import execute_on_spark
-from framework.load import load_config
-from framework.pipeline import RunOptions, execute
-from framework.write import read_histograms
-
 from http_files import serve  # tests/ is on the path
+
+from framework.config.load import load_config
+from framework.execute.executors import execute_on_spark
+from framework.execute.pipeline import RunOptions, execute
+from framework.inputs import parquet
+from framework.output.write import read_histograms
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 DEMO = REPO / "analyses" / "demo" / "config.yaml"
@@ -20,8 +19,10 @@ DEMO = REPO / "analyses" / "demo" / "config.yaml"
 
 def _config(tmp_path, name: str, files: dict[str, str]):
     """The demo's analysis with its samples' files replaced."""
-    text = DEMO.read_text().replace("include: [../../samples/demo.yaml, ../../systematics/demo.yaml]",
-                                    f"include: [{REPO / 'systematics' / 'demo.yaml'}]")
+    text = DEMO.read_text().replace(
+        "include: [../../samples/demo.yaml, ../../systematics/demo.yaml]",
+        f"include: [{REPO / 'systematics' / 'demo.yaml'}]",
+    )
     text = text.replace("cpp: [../../cpp/kinematics.h]", f"cpp: [{REPO / 'cpp' / 'kinematics.h'}]")
     samples = load_config(DEMO).spec.samples
     lines = ['eras: {"2016": {lumi: 10.0}}', "samples:"]
@@ -48,8 +49,13 @@ def _same(a, b):
         ours, theirs = read_histograms(a / f"{sample}.hist.zip"), read_histograms(b / f"{sample}.hist.zip")
         assert set(ours) == set(theirs)
         for name in ours:
-            np.testing.assert_allclose(ours[name].view(flow=True).value, theirs[name].view(flow=True).value, rtol=1e-12,
-                                       atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(
+                ours[name].view(flow=True).value,
+                theirs[name].view(flow=True).value,
+                rtol=1e-12,
+                atol=1e-12,
+                err_msg=name,
+            )
 
 
 def test_demo_on_parquet_copies(local, tmp_path, monkeypatch):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from framework.exceptions import FrameworkError
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
+from framework.errors import FrameworkError
+from framework.execute.pipeline import RunOptions, execute
+from framework.plan.model import RunSelection
 
 BAD = Path(__file__).parent / "bad_configs"
 
@@ -66,7 +66,9 @@ def test_unknown_systematic_pattern_suggests(tmp_path, generated):
         config.read_text().replace("bns:", "bins:")
         + "systematics:\n  jes: {kind: shape, column: Jet_pt, up: Jet_pt*1.1, down: Jet_pt*0.9}\n"
     )
-    with pytest.raises(FrameworkError, match=r"--systematics 'jse' matches no declared systematic(.|\n)*did you mean 'jes'"):
+    with pytest.raises(
+        FrameworkError, match=r"--systematics 'jse' matches no declared systematic(.|\n)*did you mean 'jes'"
+    ):
         execute(RunOptions(config=config, output=tmp_path / "o", selection=RunSelection(systematics="jse")))
 
 
@@ -74,7 +76,7 @@ def test_cli_misspelt_column_exits_nonzero_with_place(tmp_path, generated):
     config = _materialise(BAD / "misspelt_column.yaml", tmp_path, generated)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "framework", str(config), "-o", str(out)], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 2
     assert f"{config}:9: defines.met2: unknown column 'MET_ptt'" in proc.stderr
@@ -86,7 +88,10 @@ def test_cli_misspelt_column_exits_nonzero_with_place(tmp_path, generated):
 def test_cli_compile_error_shows_no_root_trace(tmp_path, generated):
     config = _materialise(BAD / "cpp_does_not_compile.yaml", tmp_path, generated)
     proc = subprocess.run(
-        [sys.executable, "-m", "framework.cli", str(config), "-o", str(tmp_path / "out")], capture_output=True, text=True
+        [sys.executable, "-m", "framework", str(config), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert f"{config}:9: defines.bad: column 'bad' does not compile" in proc.stderr

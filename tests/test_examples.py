@@ -8,8 +8,8 @@ import awkward as ak
 import pytest
 import uproot
 
-from framework.exceptions import ConfigError
-from framework.pipeline import RunOptions, execute
+from framework.errors import ConfigError
+from framework.execute.pipeline import RunOptions, execute
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,15 +32,25 @@ def test_parton_shower_weights_past_the_array_are_refused_on_real_data(shared_da
     """The 2015 open-data file has one PSWeight: PSWeight[1..3] would read past the array."""
     config = tmp_path / "config.yaml"
     example = REPO / "analyses" / "cms_opendata_ttbar" / "config.yaml"
-    config.write_text(example.read_text().replace(
-        "include: [../../samples/cms_opendata_2015.yaml, ../../systematics/nanoaod.yaml]",
-        f"include: [{REPO / 'samples' / 'cms_opendata_2015.yaml'}, {REPO / 'systematics' / 'parton_shower.yaml'}]",
-    ).replace("[../../cpp/kinematics.h]", f"[{REPO / 'cpp' / 'kinematics.h'}]"))
-    assert uproot.open(shared_data / "nanoAOD_2015_CMS_Open_Data_ttbar.root")["Events"]["nPSWeight"].array().tolist()[0] == 1
+    config.write_text(
+        example.read_text()
+        .replace(
+            "include: [../../samples/cms_opendata_2015.yaml, ../../systematics/nanoaod.yaml]",
+            f"include: [{REPO / 'samples' / 'cms_opendata_2015.yaml'}, {REPO / 'systematics' / 'parton_shower.yaml'}]",
+        )
+        .replace("[../../cpp/kinematics.h]", f"[{REPO / 'cpp' / 'kinematics.h'}]")
+    )
+    assert (
+        uproot.open(shared_data / "nanoAOD_2015_CMS_Open_Data_ttbar.root")["Events"]["nPSWeight"].array().tolist()[0]
+        == 1
+    )
     with pytest.raises(ConfigError) as info:
         execute(RunOptions(config=config, output=tmp_path / "out"))
     place = info.value.location
     assert (Path(place.file).name, place.line, place.key) == ("parton_shower.yaml", 5, "systematics.isr.down")
-    assert str(info.value).splitlines()[0].endswith(
-        "index 2 is out of range: PSWeight has 1 entries in the first event (sample ttbar_2015)")
+    assert (
+        str(info.value)
+        .splitlines()[0]
+        .endswith("index 2 is out of range: PSWeight has 1 entries in the first event (sample ttbar_2015)")
+    )
     assert not (tmp_path / "out").exists()

@@ -39,15 +39,23 @@ def test_rntuple_dimuon_spectrum(shared_data, write_config, run_config, kinemati
     assert report.plan.datasets[0].format == "RNTuple"
     ours = report.result.samples[0].histograms
 
-    a = uproot.open(shared_data / RNTUPLE)["Events"].arrays(["nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge"])
+    a = uproot.open(shared_data / RNTUPLE)["Events"].arrays(
+        ["nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge"]
+    )
     sel = (a.nMuon == 2) & (ak.fill_none(ak.firsts(a.Muon_charge) != ak.firsts(a.Muon_charge[:, 1:]), False))
     s = a[sel]
     mass = _pair_mass(*(ak.to_numpy(s[f]) for f in ("Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass")))
-    h_mass = hist.Hist(hist.axis.Variable([0.2, 1, 3, 3.2, 10, 60, 80, 100, 120]), storage=hist.storage.Weight()).fill(mass)
+    h_mass = hist.Hist(hist.axis.Variable([0.2, 1, 3, 3.2, 10, 60, 80, 100, 120]), storage=hist.storage.Weight()).fill(
+        mass
+    )
     h_pt = hist.Hist(hist.axis.Regular(30, 0, 60), storage=hist.storage.Weight()).fill(ak.flatten(s.Muon_pt))
     assert ours["mass"].axes["systematic"][0] == "nominal" and len(ours["mass"].axes["systematic"]) == 1
-    np.testing.assert_array_equal(ours["mass"][{"systematic": "nominal"}].view(flow=True).value, h_mass.view(flow=True).value)
-    np.testing.assert_array_equal(ours["muon_pt"][{"systematic": "nominal"}].view(flow=True).value, h_pt.view(flow=True).value)
+    np.testing.assert_array_equal(
+        ours["mass"][{"systematic": "nominal"}].view(flow=True).value, h_mass.view(flow=True).value
+    )
+    np.testing.assert_array_equal(
+        ours["muon_pt"][{"systematic": "nominal"}].view(flow=True).value, h_pt.view(flow=True).value
+    )
     assert report.result.samples[0].cutflow[0]["events"] == 1000
 
 
@@ -78,7 +86,9 @@ def test_flat_ntuple_with_derived_object_columns(shared_data, write_config, run_
     ours = report.result.samples[0]
     assert ours.norm == 1.0 * 2.0 / 4.0  # declared sum_weights is used as given
 
-    a = uproot.open(shared_data / FLAT)["events"].arrays(["Muon_Px", "Muon_Py", "Muon_Iso", "MET_px", "MET_py", "triggerIsoMu24", "EventWeight"])
+    a = uproot.open(shared_data / FLAT)["events"].arrays(
+        ["Muon_Px", "Muon_Py", "Muon_Iso", "MET_px", "MET_py", "triggerIsoMu24", "EventWeight"]
+    )
     a = a[a.triggerIsoMu24]
     pt = np.sqrt(ak.values_astype(a.Muon_Px, np.float64) ** 2 + ak.values_astype(a.Muon_Py, np.float64) ** 2)
     pt = ak.values_astype(pt, np.float32)  # the define takes float inputs: sqrt(float) is float in C++
@@ -97,7 +107,7 @@ def test_generated_ttree_and_rntuple_give_identical_histograms(write_config, run
     """The generator writes the same events as a TTree or an RNTuple (`generate: {format: rntuple}`);
     every histogram and variation (weights, a weight array, a Jet_pt shape variation) is identical,
     bit for bit on one thread."""
-    from framework.results import differences
+    from framework.present.results import differences
 
     def config(fmt: str) -> object:
         return write_config(
@@ -106,9 +116,9 @@ def test_generated_ttree_and_rntuple_give_identical_histograms(write_config, run
             cpp: ["{kinematics_header}"]
             lumi: 10.0
             samples:
-              ttbar: {{files: ["{tmp_path / f'ttbar_{fmt}.root'}"], xsec: 832.0,
+              ttbar: {{files: ["{tmp_path / f"ttbar_{fmt}.root"}"], xsec: 832.0,
                       generate: {{process: ttbar, events: 6000, seed: 5, format: {fmt}}}}}
-              data: {{files: ["{tmp_path / f'data_{fmt}.root'}"], is_data: true,
+              data: {{files: ["{tmp_path / f"data_{fmt}.root"}"], is_data: true,
                      generate: {{process: data, mixture: {{zmumu: 2000, ttbar: 500}}, seed: 6, format: {fmt}}}}}
             collections:
               GoodJet: {{from: Jet, where: "Jet_pt > 30 && abs(Jet_eta) < 2.4", sort_by: pt}}

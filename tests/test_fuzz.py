@@ -5,7 +5,6 @@ changed invalid or changed elsewhere than in its computed fields."""
 from __future__ import annotations
 
 import string
-from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -13,14 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from framework.exceptions import FrameworkError
-from framework.inputs import FileFacts
-from framework.load import load_config
-from framework.plan import RunSelection, SampleInputs, make_plan
-from framework.views import make_presentation
+from framework.config.load import load_config
+from framework.errors import FrameworkError
+from framework.inputs.files import FileFacts
+from framework.inputs.model import SampleInputs
+from framework.plan.make import make_plan
+from framework.plan.model import RunSelection
+from framework.present.views import make_presentation
 
 DEMO = (REPO / "analyses" / "demo" / "config.yaml").read_text().replace("../../", f"{REPO}/")
-CHARACTERS = st.sampled_from(list(string.printable) + ["\x00", "\x07", "\x1b", "é", "µ", "\ufeff", "&", "*", "!!", "<<"])
+CHARACTERS = st.sampled_from(
+    list(string.printable) + ["\x00", "\x07", "\x1b", "é", "µ", "\ufeff", "&", "*", "!!", "<<"]
+)
 
 
 @st.composite
@@ -52,8 +55,14 @@ def demo_inputs(generated) -> dict[str, SampleInputs]:
     facts = FileFacts(str(generated["ttbar"]), "Events")
     entries, fmt = facts.opened("ttbar", None, 0, None)  # type: ignore[arg-type]
     columns = facts.columns()
-    found = SampleInputs((str(generated["ttbar"]),), (entries,), frozenset(columns), fmt, columns,
-                         facts.array_sizes(["LHEScaleWeight", "PSWeight"]))
+    found = SampleInputs(
+        (str(generated["ttbar"]),),
+        (entries,),
+        frozenset(columns),
+        fmt,
+        columns,
+        facts.array_sizes(["LHEScaleWeight", "PSWeight"]),
+    )
     return {name: found for name in ("zmumu", "ttbar", "data")}
 
 
@@ -88,7 +97,7 @@ samples:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=edits(SAMPLES))
 def test_samples_update_never_corrupts_a_file(text, tmp_path, generated, monkeypatch):
-    import framework.samples as samples
+    from framework.app import samples
 
     monkeypatch.setattr(samples, "_scan", lambda path, tree, weight, is_data, place: (100, 50.0, 30.0))
     monkeypatch.setattr(samples, "_scan_splits", lambda *args: {})

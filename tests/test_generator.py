@@ -8,8 +8,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from framework.generate import write_events
-from framework.schema import GeneratorSpec
+from framework.testing.generate import write_events
+from framework.testing.spec import GeneratorSpec
 
 
 def _content_digest(path) -> str:

@@ -15,7 +15,7 @@ import uhi.io.zip
 import uproot
 from scipy import optimize
 
-from framework.cli import main
+from framework.app.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "analyses" / "higgs_4l" / "config.yaml"
@@ -41,9 +41,16 @@ def _m4l(path: Path, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.nda
     e = uproot.open(path)["mini"].arrays()
     pt, energy = e.lep_pt * scale, e.lep_E * scale
     iso = (pt > 5000) & (e.lep_ptcone30 / pt < 0.3) & (e.lep_etcone20 / pt < 0.3)
-    lep = ak.zip({"pt": ak.values_astype(pt[iso], np.float64), "eta": ak.values_astype(e.lep_eta[iso], np.float64),
-                  "phi": ak.values_astype(e.lep_phi[iso], np.float64), "E": ak.values_astype(energy[iso], np.float64),
-                  "q": e.lep_charge[iso], "type": e.lep_type[iso]})
+    lep = ak.zip(
+        {
+            "pt": ak.values_astype(pt[iso], np.float64),
+            "eta": ak.values_astype(e.lep_eta[iso], np.float64),
+            "phi": ak.values_astype(e.lep_phi[iso], np.float64),
+            "E": ak.values_astype(energy[iso], np.float64),
+            "q": e.lep_charge[iso],
+            "type": e.lep_type[iso],
+        }
+    )
     four = ak.num(lep) == 4
     lep, events = lep[four], e[four]
     masses, weights, electrons = [], [], []
@@ -60,8 +67,9 @@ def _m4l(path: Path, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.nda
         if best is None:
             continue
         masses.append(_mass([ev_lep[i] for i in best]) / 1000.0)
-        weights.append(ev.mcWeight * ev.scaleFactor_PILEUP * ev.scaleFactor_ELE * ev.scaleFactor_MUON
-                       * ev.scaleFactor_LepTRIGGER)
+        weights.append(
+            ev.mcWeight * ev.scaleFactor_PILEUP * ev.scaleFactor_ELE * ev.scaleFactor_MUON * ev.scaleFactor_LepTRIGGER
+        )
         electrons.append(sum(lp["type"] == 11 for lp in ev_lep))
     return np.array(masses), np.array(weights, dtype=float), np.array(electrons)
 
@@ -86,7 +94,11 @@ def test_m4l_equals_an_awkward_computation(run):
     for scale, entry in ((1.0, "nominal"), (1.005, "lepton_scaleUp")):
         masses, weights, electrons = _m4l(path, scale)
         for channel, n in (("4e", 4), ("4mu", 0), ("2e2mu", 2)):
-            ref = hist.Hist.new.Reg(30, 80, 170).Weight().fill(masses[electrons == n], weight=norm * weights[electrons == n])
+            ref = (
+                hist.Hist.new.Reg(30, 80, 170)
+                .Weight()
+                .fill(masses[electrons == n], weight=norm * weights[electrons == n])
+            )
             got = h[:, channel, entry].view(flow=True).value
             np.testing.assert_allclose(got, ref.view(flow=True).value, rtol=1e-5, atol=1e-9)
     assert h[:, sum, "nominal"].sum().value > 20  # a visible signal

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from framework.exceptions import ConfigError, FrameworkError
-from framework.notebook import Analysis
-from framework.results import load_histograms
+from framework.app.notebook import Analysis
+from framework.errors import ConfigError, FrameworkError
+from framework.present.results import load_histograms
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,8 +33,8 @@ def test_api_runs_in_the_background_and_reports(generated, write_config, tmp_pat
         analysis: api
         lumi: 1.0
         samples:
-          zmumu: {{files: ["{generated['zmumu']}"], xsec: 1.0}}
-          data: {{files: ["{generated['data']}"], is_data: true}}
+          zmumu: {{files: ["{generated["zmumu"]}"], xsec: 1.0}}
+          data: {{files: ["{generated["data"]}"], is_data: true}}
         weight: genWeight
         histograms:
           met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}]}}
@@ -50,7 +50,9 @@ def test_api_runs_in_the_background_and_reports(generated, write_config, tmp_pat
     hists = run.result(by="sample")
     assert hists["zmumu"]["met"][{"systematic": "nominal"}].sum(flow=True).value == pytest.approx(1.0, rel=1e-9)
     assert any("wrote" in line for line in run.log("INFO")) and run.log("ERROR") == []
-    np.testing.assert_array_equal(hists["data"]["met"].values(), load_histograms(tmp_path / "out")["data"]["met"].values())
+    np.testing.assert_array_equal(
+        hists["data"]["met"].values(), load_histograms(tmp_path / "out")["data"]["met"].values()
+    )
 
     again = analysis.run(tmp_path / "again", threads=2, wait=True)  # the same warm worker: ROOT already started
     assert again.status() == "done"
@@ -86,7 +88,7 @@ def test_api_runs_on_dask_with_progress(generated, write_config, tmp_path):
         f"""
         analysis: api_dask
         samples:
-          data: {{files: ["{generated['data']}"], is_data: true}}
+          data: {{files: ["{generated["data"]}"], is_data: true}}
         histograms:
           met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}]}}
         """

@@ -11,8 +11,8 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework.pipeline import RunOptions, execute, prepare
-from framework.plan import Plan, RunSelection
+from framework.execute.pipeline import RunOptions, execute, prepare
+from framework.plan.model import Plan, RunSelection
 
 CONFIG = """
 analysis: generated
@@ -71,7 +71,15 @@ def test_one_file_per_sample_readable_with_hist_and_uhi_only(two_threads):
         provenance = json.loads(z.read("provenance.json"))
     assert [ax.name for ax in h.axes] == ["mll", "channel", "systematic"]
     assert list(h.axes["systematic"]) == [
-        "nominal", "scale_0", "scale_8", "pileupUp", "pileupDown", "jesUp", "jesDown", "jerUp", "jerDown"
+        "nominal",
+        "scale_0",
+        "scale_8",
+        "pileupUp",
+        "pileupDown",
+        "jesUp",
+        "jesDown",
+        "jerUp",
+        "jerDown",
     ]
     assert h.storage_type is hist.storage.Weight
     same = two_threads.result.samples[0].histograms["mll"]
@@ -169,7 +177,7 @@ def test_shape_variation_moves_events_across_cut_and_category(generated, write_c
         analysis: migration
         lumi: 1.0
         samples:
-          zmumu: {{files: ["{generated['zmumu']}"], xsec: 1.0}}
+          zmumu: {{files: ["{generated["zmumu"]}"], xsec: 1.0}}
         defines:
           met_gev: double(MET_pt)
         selection:
@@ -204,7 +212,7 @@ def test_varying_a_defined_column_reaches_its_dependants(generated, write_config
         analysis: vary_define
         lumi: 1.0
         samples:
-          zmumu: {{files: ["{generated['zmumu']}"], xsec: 1.0}}
+          zmumu: {{files: ["{generated["zmumu"]}"], xsec: 1.0}}
         defines:
           met_doubled: met_gev * 2
           met_gev: double(MET_pt)
@@ -236,7 +244,7 @@ def test_collision_data_counts_without_categories(generated, write_config, run_c
         f"""
         analysis: counts
         samples:
-          data: {{files: ["{generated['data']}"], is_data: true}}
+          data: {{files: ["{generated["data"]}"], is_data: true}}
         selection:
           - {{name: two_jets, cut: "nJet >= 2"}}
         histograms:

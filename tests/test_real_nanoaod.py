@@ -15,7 +15,7 @@ JES = 1.05
 
 @pytest.fixture(scope="module")
 def report(shared_data, tmp_path_factory, kinematics_header):
-    from framework.pipeline import RunOptions, execute
+    from framework.execute.pipeline import RunOptions, execute
 
     folder = tmp_path_factory.mktemp("nanoaod")
     config = folder / "config.yaml"
@@ -76,7 +76,9 @@ def expected(events, jet_scale: float | None, weight_index: int | None) -> dict[
     h_ht = hist.Hist(hist.axis.Regular(20, 0, 1000), hist.axis.Integer(0, 3), storage=hist.storage.Weight())
     h_ht.fill(ht[sel], nbtag[sel], weight=w[sel])
     jets, mu, wj = ak.broadcast_arrays(gpt[sel], has_muon[sel], w[sel])
-    h_pt = hist.Hist(hist.axis.Variable([30, 40, 60, 100, 200, 500]), hist.axis.Boolean(), storage=hist.storage.Weight())
+    h_pt = hist.Hist(
+        hist.axis.Variable([30, 40, 60, 100, 200, 500]), hist.axis.Boolean(), storage=hist.storage.Weight()
+    )
     h_pt.fill(ak.flatten(jets), ak.flatten(mu), weight=ak.flatten(wj))
     h_nj = hist.Hist(hist.axis.Integer(0, 8), storage=hist.storage.Weight())
     h_nj.fill(njet[sel], weight=w[sel])
@@ -85,7 +87,13 @@ def expected(events, jet_scale: float | None, weight_index: int | None) -> dict[
 
 @pytest.mark.parametrize(
     ("entry", "jet_scale", "weight_index"),
-    [("nominal", None, None), ("scale_0", None, 0), ("scale_8", None, 8), ("jesUp", JES, None), ("jesDown", 1 / JES, None)],
+    [
+        ("nominal", None, None),
+        ("scale_0", None, 0),
+        ("scale_8", None, 8),
+        ("jesUp", JES, None),
+        ("jesDown", 1 / JES, None),
+    ],
 )
 @pytest.mark.parametrize("name", ["ht", "jet_pt", "njet"])
 def test_bins_equal_independent_computation(report, events, name, entry, jet_scale, weight_index):

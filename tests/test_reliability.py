@@ -5,14 +5,12 @@ the event loop are files in bad_configs/, checked by test_errors.py.)"""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import socket
 import stat
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import awkward as ak
@@ -21,12 +19,12 @@ import pytest
 import uproot
 from conftest import REPO
 
-from framework import write
-from framework.exceptions import ConfigError, ExecutionError, InputError
-from framework.merge import merge_outputs
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
-from framework.results import differences
+from framework.errors import ConfigError, ExecutionError, InputError
+from framework.execute.pipeline import RunOptions, execute
+from framework.output import write
+from framework.output.merge import merge_outputs
+from framework.plan.model import RunSelection
+from framework.present.results import differences
 
 SMALL = """
 analysis: small
@@ -48,7 +46,9 @@ def _config(write_config, generated, expr: str = "GoodJet_pt[0]", name: str = "c
 
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "framework.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
 
 
 def test_an_index_past_the_end_stops_the_loop_at_its_place(write_config, generated, tmp_path):
@@ -97,7 +97,9 @@ def test_a_full_disk_leaves_nothing_half_written(write_config, generated, tmp_pa
         return written(path, members, histograms)
 
     monkeypatch.setattr(write, "_write_zip_temp", fills_the_disk)
-    with pytest.raises(ExecutionError, match=r"cannot write the outputs in .*No space left on device; nothing was written"):
+    with pytest.raises(
+        ExecutionError, match=r"cannot write the outputs in .*No space left on device; nothing was written"
+    ):
         execute(RunOptions(config=config, output=out, threads=1))
     assert list(out.iterdir()) == []
 
@@ -106,7 +108,9 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(write_config, gener
     config = _config(write_config, generated)
     out = tmp_path / "out"
     out.mkdir()
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=False
+    )
     dead = out / f".ttbar.hist.zip.{int(ended.stdout)}.x1y2.tmp"
     alive = out / f".data.hist.zip.{os.getpid()}.x3y4.tmp"  # a run of this process: not touched
     dead.write_bytes(b"")
@@ -125,7 +129,9 @@ def test_dask_runs_while_another_process_holds_the_dashboard_port(write_config, 
     except OSError:
         pass  # something holds it already: the same situation
     try:
-        result = _cli(str(config), "-o", str(tmp_path / "dask"), "--executor", "dask", "--workers", "1", "--no-progress")
+        result = _cli(
+            str(config), "-o", str(tmp_path / "dask"), "--executor", "dask", "--workers", "1", "--no-progress"
+        )
     finally:
         holder.close()
     assert result.returncode == 0, result.stderr
@@ -140,8 +146,9 @@ def test_a_column_missing_in_a_later_file_is_found_before_the_loop(write_config,
     frame = ROOT.RDataFrame("Events", str(generated["ttbar"]))
     frame.Snapshot("Events", str(lacking), [c for c in frame.GetColumnNames() if not str(c).startswith("Jet_")])
     config = write_config(
-        SMALL.format(ttbar=f"{generated['ttbar']}, {lacking}", data=generated["data"], expr="GoodJet_pt[0]")
-        .replace('cut: "nGoodJet >= 1"', 'cut: "nGoodJet >= 1 && GoodJet_pt[0] > 0"')
+        SMALL.format(ttbar=f"{generated['ttbar']}, {lacking}", data=generated["data"], expr="GoodJet_pt[0]").replace(
+            'cut: "nGoodJet >= 1"', 'cut: "nGoodJet >= 1 && GoodJet_pt[0] > 0"'
+        )
     )
     with pytest.raises(ConfigError) as info:
         execute(RunOptions(config=config, output=tmp_path / "out", threads=1))
@@ -162,8 +169,18 @@ def test_parts_split_a_single_file_by_entries_and_merge_to_the_whole(tmp_path):
     entries; merged, the parts equal one run of the whole (counts exactly)."""
     config = _demo_copy(tmp_path)
     for i in (1, 2):
-        result = _cli(str(config), "-o", str(tmp_path / "parts"), "--part", f"{i}/2", "-j", "1", "--no-progress",
-                      "--systematics", "none")
+        result = _cli(
+            str(config),
+            "-o",
+            str(tmp_path / "parts"),
+            "--part",
+            f"{i}/2",
+            "-j",
+            "1",
+            "--no-progress",
+            "--systematics",
+            "none",
+        )
         assert result.returncode == 0, result.stderr
     report = merge_outputs(tmp_path / "parts", tmp_path / "merged")
     assert not report.missing and len(report.merged) == 3
@@ -175,11 +192,15 @@ def test_parts_split_a_single_file_by_entries_and_merge_to_the_whole(tmp_path):
 def test_merge_refuses_parts_made_differently_and_damaged_parts(write_config, generated, tmp_path):
     config = _config(write_config, generated)
     parts = tmp_path / "parts"
-    run = lambda i, **extra: execute(RunOptions(  # noqa: E731
-        config=config, output=parts, threads=1, selection=RunSelection(part=(i, 2), **extra)))
+    run = lambda i, **extra: execute(
+        RunOptions(config=config, output=parts, threads=1, selection=RunSelection(part=(i, 2), **extra))
+    )
     run(1, max_events=3000)
     run(2)
-    with pytest.raises(InputError, match=r"sample '(data|ttbar)': its parts were made with different --max-events .*part-1-of-2.hist.zip: 3000"):
+    with pytest.raises(
+        InputError,
+        match=r"sample '(data|ttbar)': its parts were made with different --max-events .*part-1-of-2.hist.zip: 3000",
+    ):
         merge_outputs(parts)
     run(1)
     first = parts / "ttbar.part-1-of-2.hist.zip"
@@ -202,7 +223,7 @@ samples:
 @pytest.fixture
 def no_scanning(monkeypatch):
     """`samples update` without ROOT: fixed figures per file."""
-    import framework.samples as samples
+    from framework.app import samples
 
     monkeypatch.setattr(samples, "_scan", lambda path, tree, weight, is_data, place: (100, 50.0, 30.0))
     monkeypatch.setattr(samples, "_scan_splits", lambda *args: {})
@@ -210,7 +231,7 @@ def no_scanning(monkeypatch):
 
 @pytest.mark.parametrize("layout", ["alias", "merge_key"])
 def test_samples_update_refuses_shared_nodes_and_leaves_the_file(no_scanning, generated, tmp_path, layout):
-    from framework.samples import update_samples_file
+    from framework.app.samples import update_samples_file
 
     text = SAMPLES.format(ttbar=generated["ttbar"]).replace("  ttbar:\n", "  ttbar: &common\n")
     text += "  ttbar_again: *common\n" if layout == "alias" else "  ttbar_more:\n    <<: *common\n    xsec: 1.0\n"
@@ -223,7 +244,7 @@ def test_samples_update_refuses_shared_nodes_and_leaves_the_file(no_scanning, ge
 
 
 def test_samples_update_keeps_line_endings_mode_and_links(no_scanning, generated, tmp_path):
-    from framework.samples import update_samples_file
+    from framework.app.samples import update_samples_file
 
     target = tmp_path / "real.yaml"
     target.write_bytes(SAMPLES.format(ttbar=generated["ttbar"]).replace("\n", "\r\n").encode())
@@ -273,8 +294,10 @@ EVIL = "../../evil"
     [
         ("analysis", {"analysis": EVIL}),
         (f"samples.{EVIL}", {"samples": {EVIL: {"files": ["zmumu.root"], "xsec": 1.0}}}),
-        (f"samples.zmumu.split.{EVIL}", {"samples": {"zmumu": {"files": ["zmumu.root"], "xsec": 1.0,
-                                                                "split": {EVIL: "nJet > 3"}}}}),
+        (
+            f"samples.zmumu.split.{EVIL}",
+            {"samples": {"zmumu": {"files": ["zmumu.root"], "xsec": 1.0, "split": {EVIL: "nJet > 3"}}}},
+        ),
         (f"histograms.{EVIL}", {"histograms": {EVIL: {"axes": [{"expr": "MET_pt", "bins": 10, "range": [0, 100]}]}}}),
         (f"plots.{EVIL}", {"plots": {EVIL: {"histogram": "h"}}}),
         (f"exports.combine.{EVIL}", {"exports": {"combine": {EVIL: {"histogram": "h"}}}}),
@@ -288,7 +311,7 @@ def test_every_name_that_becomes_a_path_is_checked(tmp_path, where, change):
     refused at its key before anything is written."""
     from ruamel.yaml import YAML
 
-    from framework.load import load_config
+    from framework.config.load import load_config
 
     path = tmp_path / "config.yaml"
     with path.open("w") as stream:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import uproot
 
-from framework.exceptions import InputError
-from framework.samples import update_samples_file
+from framework.app.samples import update_samples_file
+from framework.errors import InputError
 
 ORIGINAL = """\
 # Samples of a test era: comments, anchors and odd quoting must survive.
@@ -94,7 +94,9 @@ def test_only_changed_files_are_read_again(samples_file, tmp_path, generated):
 
 def test_sums_on_real_nanoaod_equal_uproot(shared_data, tmp_path):
     path = tmp_path / "samples.yaml"
-    path.write_text(f"samples:\n  ttbar:\n    files: [{shared_data / 'nanoAOD_2015_CMS_Open_Data_ttbar.root'}]\n    xsec: 831.76\n")
+    path.write_text(
+        f"samples:\n  ttbar:\n    files: [{shared_data / 'nanoAOD_2015_CMS_Open_Data_ttbar.root'}]\n    xsec: 831.76\n"
+    )
     update_samples_file(path)
     from ruamel.yaml import YAML
 
@@ -118,7 +120,7 @@ def test_split_sub_processes_add_up_to_the_parent(generated, write_config, run_c
         lumi: 10.0
         samples:
           ttbar:
-            files: ["{generated['ttbar']}"]
+            files: ["{generated["ttbar"]}"]
             xsec: 832.0
             SPLIT
         weight: genWeight
@@ -129,10 +131,14 @@ def test_split_sub_processes_add_up_to_the_parent(generated, write_config, run_c
           ht: {{axes: [{{expr: "Sum(Jet_pt)", name: ht, bins: 20, range: [0, 1000]}}]}}
         """
     whole = run_config(write_config(text.replace("SPLIT", ""), "whole.yaml"))
-    split = run_config(write_config(
-        text.replace("SPLIT", 'split: {two_b: "Sum(Jet_hadronFlavour == 5) >= 2", one_b: "Sum(Jet_hadronFlavour == 5) == 1"}'),
-        "split.yaml",
-    ))
+    split = run_config(
+        write_config(
+            text.replace(
+                "SPLIT", 'split: {two_b: "Sum(Jet_hadronFlavour == 5) >= 2", one_b: "Sum(Jet_hadronFlavour == 5) == 1"}'
+            ),
+            "split.yaml",
+        )
+    )
     names = [s.sample.name for s in split.result.samples]
     assert names == ["two_b", "one_b", "ttbar_other"]
     assert len(split.plan.datasets[0].files) == 1  # the input is read once
@@ -146,7 +152,7 @@ def test_split_sub_processes_add_up_to_the_parent(generated, write_config, run_c
 
 
 def test_runs_tree_sums_are_used_when_present(generated, tmp_path):
-    from framework.rootenv import root
+    from framework.engine.rootenv import root
 
     r = root()
     path = tmp_path / "with_runs.root"

@@ -17,15 +17,16 @@ import pytest
 import uhi.io.zip
 import uproot
 
-from framework import tnp as tnp_module
-from framework.cli import main
-from framework.exceptions import ConfigError
-from framework.fitting import Efficiency
-from framework.generate import TNP_ETA_EDGES, TNP_PT_EDGES, TNP_TRUTH
-from framework.load import load_config
-from framework.pipeline import RunOptions, execute
-from framework.plan import RunSelection
-from framework.results import load_outputs
+from framework.app.cli import main
+from framework.config.load import load_config
+from framework.errors import ConfigError
+from framework.execute.pipeline import RunOptions, execute
+from framework.extensions.tnp import measure as tnp_module
+from framework.extensions.tnp.fitting import Efficiency
+from framework.extensions.tnp.outputs import run_tnp, tables
+from framework.plan.model import RunSelection
+from framework.present.results import load_outputs
+from framework.testing.generate import TNP_ETA_EDGES, TNP_PT_EDGES, TNP_TRUTH
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "analyses" / "tnp_muon" / "config.yaml"
@@ -72,8 +73,18 @@ def test_closure_against_the_generator_truth(measured):
 def test_pairs_and_counts_equal_an_awkward_computation(measured):
     """The simulation's counted efficiency per bin from the pairs built independently here."""
     e = uproot.open(REPO / "data" / "tnp" / "dy.root")["Events"].arrays()
-    mu = ak.zip({"pt": e.Muon_pt, "eta": e.Muon_eta, "phi": e.Muon_phi, "mass": e.Muon_mass, "charge": e.Muon_charge,
-                 "tight": e.Muon_tightId, "tracker": e.Muon_isTracker, "iso": e.Muon_pfRelIso04_all})
+    mu = ak.zip(
+        {
+            "pt": e.Muon_pt,
+            "eta": e.Muon_eta,
+            "phi": e.Muon_phi,
+            "mass": e.Muon_mass,
+            "charge": e.Muon_charge,
+            "tight": e.Muon_tightId,
+            "tracker": e.Muon_isTracker,
+            "iso": e.Muon_pfRelIso04_all,
+        }
+    )
     tag_ok = (mu.pt > 27) & (abs(mu.eta) < 2.4) & mu.tight & (mu.iso < 0.15)
     probe_ok = (mu.pt > 20) & (abs(mu.eta) < 2.4)
     mu = ak.with_field(mu, tag_ok, "is_tag")
@@ -92,8 +103,11 @@ def test_pairs_and_counts_equal_an_awkward_computation(measured):
     window = (mass > 70) & (mass < 110) & p.tracker
     probes = p[window]
     counts = hist.Hist.new.Var(TNP_ETA_EDGES, name="abseta").Var(TNP_PT_EDGES, name="pt").Bool(name="passed").Double()
-    counts.fill(abseta=ak.to_numpy(ak.flatten(abs(probes.eta))), pt=ak.to_numpy(ak.flatten(probes.pt)),
-                passed=ak.to_numpy(ak.flatten(probes.tight)))
+    counts.fill(
+        abseta=ak.to_numpy(ak.flatten(abs(probes.eta))),
+        pt=ak.to_numpy(ak.flatten(probes.pt)),
+        passed=ak.to_numpy(ak.flatten(probes.tight)),
+    )
     expected = counts[:, :, True].values() / (counts[:, :, True].values() + counts[:, :, False].values())
     got = _efficiencies(measured)["TightID_over_Tracker"][:, :, "eff_mc", "value"].values()
     np.testing.assert_allclose(got, expected, rtol=1e-12)
@@ -124,7 +138,7 @@ def test_scale_factors_serve_as_an_analysis_weight(measured, generated, write_co
         analysis: uses_sf
         lumi: 1.0
         samples:
-          zmumu: {{files: ["{generated['zmumu']}"], xsec: 1.0, sum_weights: 1.0}}
+          zmumu: {{files: ["{generated["zmumu"]}"], xsec: 1.0, sum_weights: 1.0}}
         collections:
           GoodMuon: {{from: Muon, where: "Muon_pt > 25 && abs(Muon_eta) < 2.4 && Muon_tightId"}}
         selection:
@@ -176,7 +190,7 @@ def test_a_fit_that_fails_is_reported_and_not_used(measured, monkeypatch):
     assert not result.converged and "replaced by the count" in result.message
     passed, failed = first.data.passed.sum(), first.data.failed.sum()
     assert result.value == pytest.approx(passed / (passed + failed))  # the count, not the failed fit's 0.5
-    check = next(t for t in tnp_module.tables(m) if t.name == "fits_to_check")
+    check = next(t for t in tables(m) if t.name == "fits_to_check")
     assert any(row[7] == "no" and "MIGRAD did not converge" in row[9] for row in check.rows)
 
 
@@ -187,8 +201,10 @@ def test_a_bin_without_probes_is_refused(measured, tmp_path):
     config.write_text(text)
     outputs = tmp_path / "out"
     execute(RunOptions(config=config, output=outputs, selection=RunSelection(max_events=20000)))
-    with pytest.raises(ConfigError, match=r"have no probes in the fit range: data TightID_over_Tracker in .*900 <= pt < 1000") as info:
-        tnp_module.run_tnp(load_config(config), outputs)
+    with pytest.raises(
+        ConfigError, match=r"have no probes in the fit range: data TightID_over_Tracker in .*900 <= pt < 1000"
+    ) as info:
+        run_tnp(load_config(config), outputs)
     assert info.value.location.key == "tnp.binning"
     assert not (outputs / "tnp_scale_factors.json").exists()
 
@@ -214,23 +230,32 @@ def test_systematics_combine_singles_and_groups():
 def test_compiled_likelihood_and_its_gradient(background):
     """The compiled likelihood of the nominal model equals the numpy one, and its analytic
     gradient (which MIGRAD uses) equals central finite differences."""
-    from framework.fitting import BACKGROUNDS, FitInput, Model
+    from framework.extensions.tnp.likelihood import FitInput, Model
+    from framework.extensions.tnp.shapes import BACKGROUNDS
 
     rng = np.random.default_rng(7)
     edges = np.linspace(50, 130, 81)
-    template = np.histogram(91.19 + rng.standard_cauchy(200000) * 1.25 + rng.normal(0, 1.2, 200000), edges)[0].astype(float)
+    template = np.histogram(91.19 + rng.standard_cauchy(200000) * 1.25 + rng.normal(0, 1.2, 200000), edges)[0].astype(
+        float
+    )
     fit = (edges >= 70) & (edges <= 110)
     sel = np.flatnonzero(fit)
     peak = np.histogram(91.19 + rng.standard_cauchy(3000) * 1.25, edges[sel])[0].astype(float)
-    data = FitInput(edges[sel], peak + rng.poisson(5, len(sel) - 1), 0.3 * peak + rng.poisson(20, len(sel) - 1),
-                    (template, edges), (template, edges))
+    data = FitInput(
+        edges[sel],
+        peak + rng.poisson(5, len(sel) - 1),
+        0.3 * peak + rng.poisson(20, len(sel) - 1),
+        (template, edges),
+        (template, edges),
+    )
     model = Model(data, "template_gauss", background)
     compiled = model.compiled()
     assert compiled is not None
     nll, gradient, _ = compiled
     bkg = BACKGROUNDS[background]
-    p = np.array([3000.0, 0.8, 100.0, 300.0, 0.2, 1.3, *[v + 0.01 for v in bkg.start], -0.1, 1.5,
-                  *[v - 0.01 for v in bkg.start]])
+    p = np.array(
+        [3000.0, 0.8, 100.0, 300.0, 0.2, 1.3, *[v + 0.01 for v in bkg.start], -0.1, 1.5, *[v - 0.01 for v in bkg.start]]
+    )
     assert nll(p) == pytest.approx(model.nll(p), rel=1e-9)
     numeric = np.empty(len(p))
     for k in range(len(p)):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from framework.results import differences
+from framework.present.results import differences
 
 CONFIG = """
 schema: 1
@@ -42,8 +42,11 @@ class Watcher:
         self.log = config.with_suffix(".log")
         self.stream = open(self.log, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "framework.cli", str(config), "-o", str(out), "-j", "1", "--no-progress", "--watch"],
-            cwd=REPO, stdout=self.stream, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "framework", str(config), "-o", str(out), "-j", "1", "--no-progress", "--watch"],
+            cwd=REPO,
+            stdout=self.stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def text(self) -> str:
@@ -74,7 +77,7 @@ class Watcher:
 
 def test_watch_reruns_on_saves_and_survives_a_bad_edit(generated, kinematics_header, tmp_path):
     config = tmp_path / "config.yaml"
-    write = lambda cut: config.write_text(CONFIG.format(header=kinematics_header, ttbar=generated["ttbar"], cut=cut))  # noqa: E731
+    write = lambda cut: config.write_text(CONFIG.format(header=kinematics_header, ttbar=generated["ttbar"], cut=cut))
     write("nGoodJet >= 2")
     out = tmp_path / "out"
     watcher = Watcher(config, out)
@@ -99,8 +102,12 @@ def test_watch_reruns_on_saves_and_survives_a_bad_edit(generated, kinematics_hea
         code = watcher.stop()
     assert code == 0 and "[watch] stopped" in watcher.text()
     plain = tmp_path / "plain"
-    subprocess.run([sys.executable, "-m", "framework.cli", str(config), "-o", str(plain), "-j", "1", "--no-progress"],
-                   cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "framework", str(config), "-o", str(plain), "-j", "1", "--no-progress"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     assert differences(out, plain) == []
 
 

@@ -1,0 +1,1 @@
+"""The faces of the framework: the `run-analysis` command line, the notebook API."""

@@ -1,0 +1,52 @@
+"""`run-analysis submit`: HTCondor or Slurm job files for a config (`framework.execute.submit`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+COMMAND = "submit"
+DESCRIPTION = "write HTCondor or Slurm job files: one job per sample (or era) and chunk of files"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from framework.execute.submit import BACKENDS
+
+    p = argparse.ArgumentParser(prog="run-analysis submit", description=DESCRIPTION)
+    p.add_argument("config", type=Path)
+    p.add_argument("--backend", choices=BACKENDS, required=True)
+    p.add_argument("--per", choices=("sample", "era"), default="sample", help="one job set per sample or per era")
+    p.add_argument("--files-per-job", type=int, help="input files per job (default: the config's batch.files_per_job)")
+    p.add_argument("--samples", nargs="+", default=[], metavar="NAME")
+    p.add_argument("--eras", nargs="+", default=[], metavar="ERA")
+    p.add_argument("--systematics", default="all", metavar="SEL")
+    p.add_argument("-o", "--output", type=Path, help="where the jobs write (default: results/<analysis>/parts)")
+    p.add_argument("--jobs-dir", type=Path, help="where the job files go (default: jobs/<analysis>)")
+    p.add_argument("--submit", action="store_true", help="also hand them to condor_submit / sbatch")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    from framework.config.load import load_config
+    from framework.execute.folders import output_folder
+    from framework.execute.submit import submit_jobs, write_jobs
+    from framework.plan.model import RunSelection
+
+    args = _parser().parse_args(argv)
+    config = load_config(args.config)
+    name = config.spec.analysis
+    jobs = write_jobs(
+        config,
+        RunSelection(tuple(args.samples), tuple(args.eras), args.systematics),
+        args.backend,
+        args.jobs_dir or Path("jobs") / name,
+        args.output or output_folder(None, name) / "parts",
+        args.per,
+        args.files_per_job,
+    )
+    print(f"{len(jobs.commands)} job(s) in {jobs.folder}: submit file {jobs.submit_file}")
+    if args.submit:
+        print(submit_jobs(jobs, args.backend))
+    else:
+        print("nothing submitted (add --submit to hand them to the scheduler)")
+    return 0

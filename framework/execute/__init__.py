@@ -1,0 +1,1 @@
+"""Chaining the stages: in this process, in Dask or Spark tasks, or as batch jobs."""

@@ -1,0 +1,298 @@
+"""Run stage on Dask or Spark: the same plan, one task per sample and chunk of files, merged
+like batch parts.
+
+ROOT 6.40's Distributed RDataFrame runs only its fixed list of operations (our fill is
+a custom action) and its workers crash on dataset specs; so each task runs this framework's
+own graph on one sample's `--part I/N` in a worker process, and the parts are added and
+normalised by `framework.output.merge`. The client loads the configuration, inspects the inputs and
+makes every task's plan (plain data) once; a task only builds, runs and writes that plan.
+Worker processes live on between tasks: ROOT, the session and the compiled steps a worker
+loaded (from the cache, `framework.engine.compiled`) serve its next tasks. Tasks run one thread each:
+workers are the parallelism. Dask schedules; nothing is scheduled by hand. A local cluster
+of worker processes by default, or any scheduler address (dask-jobqueue, a site cluster)
+with `--scheduler`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from framework.config.load import LoadedConfig
+from framework.engine.compiled import Job, submit
+from framework.errors import ExecutionError, FrameworkError
+from framework.execute.folders import output_folder
+from framework.execute.pipeline import RunOptions, execute_plan, inspect, load, report_progress
+from framework.output.format import TaskResult
+from framework.output.merge import merge_outputs
+from framework.output.write import check_writable
+from framework.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class Task:
+    """One sample's chunk `part` of `parts` of its files, planned by the client."""
+
+    plan: Plan
+    options: RunOptions  # output, threads and compile mode of the task
+    sample: str
+    part: int
+    parts: int
+
+
+def run_task(task: Task) -> TaskResult:
+    """What a worker does with a task: build, run and write its plan (a batch part)."""
+    start = time.perf_counter()
+    report = execute_plan(task.plan, task.options)  # compile "off": the client submits one job for all tasks
+    return TaskResult(
+        sample=task.sample,
+        part=task.part,
+        events=report.events,
+        seconds=time.perf_counter() - start,
+        loop_seconds=report.loop_seconds,
+        interpreted=len(report.interpreted),
+        missed=report.missed.to_json(),
+        worker=os.getpid(),
+    )
+
+
+def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int, folder: str) -> list[Task]:
+    """Every task's plan, made here once: the workers load no configuration and inspect no file."""
+    inspected = inspect(options, config=config)
+    task_options = replace(
+        options, output=Path(folder), force=True, progress=False, progress_file=None, threads=1, compile="off"
+    )
+    tasks = []
+    for name in inspected.samples:
+        n = max(1, math.ceil(len(inspected.inputs[name].files) / files_per_task))
+        for i in range(1, n + 1):
+            plan = inspected.plan(replace(options.selection, samples=(name,), part=(i, n)))
+            tasks.append(Task(plan, task_options, name, i, n))
+    return tasks
+
+
+class Executor:
+    """Where tasks run. `start` brings workers up (and warms them while the client plans), `run`
+    yields each task's result as it finishes, `stop` ends what `start` began."""
+
+    name = "tasks"
+    module = ""  # what it imports, and the extra that installs it
+    extra = ""
+
+    def __init__(self) -> None:
+        try:
+            importlib.import_module(self.module)
+        except ImportError as err:
+            raise FrameworkError(
+                f"the {self.name} executor needs {self.module}", hint=f"pip install 'rdf-analysis[{self.extra}]'"
+            ) from err
+
+    def start(self) -> None:
+        return None
+
+    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        return None
+
+
+def warm_up() -> int:
+    """On a worker, before its first task: ROOT started and the C++ session ready."""
+    from framework.engine.session import api
+
+    api()
+    return os.getpid()
+
+
+class DaskExecutor(Executor):
+    """A local cluster of single-threaded worker processes on loopback, or the scheduler at `address`."""
+
+    name, module, extra = "Dask", "dask.distributed", "dask"
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        super().__init__()
+        self.address, self.workers = address, workers
+        self.cluster: Any = None
+        self.client: Any = None
+        self.warming: list[Any] = []
+
+    def start(self) -> None:
+        from dask.distributed import Client, LocalCluster
+
+        if self.address is None:
+            # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
+            # as soon as two runs share a machine
+            self.cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
+        self.client = Client(self.address or self.cluster)
+        if self.cluster is not None:
+            self.client.wait_for_workers(self.workers, timeout=120)
+        # one warm-up task per worker, first in its queue: ROOT starts while the client plans
+        self.warming = [
+            self.client.submit(warm_up, pure=False, workers=[address], allow_other_workers=False, priority=1 << 60)
+            for address in self.client.scheduler_info()["workers"]
+        ]
+
+    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
+        from dask.distributed import as_completed
+
+        # the largest first: a worker left with one long task at the end is time lost
+        futures = [
+            self.client.submit(
+                run_task,
+                t,
+                pure=False,
+                key=f"{t.sample}-part-{t.part}-of-{t.parts}",
+                priority=sum(sum(s.entries) for s in t.plan.samples),
+            )
+            for t in tasks
+        ]
+        for future in as_completed(futures):
+            yield future.result()
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+class SparkExecutor(Executor):
+    """A local master with `workers` cores, or the cluster at `master` (its executors need this
+    package installed and the output folder on a shared file system)."""
+
+    name, module, extra = "Spark", "pyspark", "spark"
+
+    def __init__(self, master: str | None, workers: int) -> None:
+        super().__init__()
+        self.master, self.workers = master, workers
+        self.spark: Any = None
+
+    def start(self) -> None:
+        from pyspark.sql import SparkSession
+
+        self.spark = (
+            SparkSession.builder.master(self.master or f"local[{self.workers}]")
+            .appName("rdf-analysis")
+            .config("spark.ui.enabled", "false")
+            .config("spark.python.worker.reuse", "true")  # a worker's ROOT and compiled steps serve its next tasks
+            .getOrCreate()
+        )
+        self.spark.sparkContext.setLogLevel("ERROR")
+
+    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
+        yield from self.spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
+
+    def stop(self) -> None:
+        if self.spark is not None:
+            self.spark.stop()
+
+
+def execute_in_tasks(
+    options: RunOptions, files_per_task: int, executor: Executor, config: LoadedConfig | None = None
+) -> dict[str, Any]:
+    """Run the analysis as tasks (sample x chunk of files) on `executor`, then merge the parts
+    into the output folder: the same files as a threaded run. The workers start while the
+    client plans. `config` is the loaded `options.config` (loaded here when not given)."""
+    start = time.perf_counter()
+    config = config or load(options)
+    outdir = output_folder(options.output, config.spec.analysis)
+    check_writable(outdir)
+    created = not outdir.exists()
+    outdir.mkdir(parents=True, exist_ok=True)  # the tasks' parts are written inside it
+    executor.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix=".parts-", dir=outdir) as tmp:
+            started = time.perf_counter()
+            tasks = _tasks(options, config, files_per_task, tmp)
+            planned = time.perf_counter()
+            done = _run_tasks(executor, tasks, options.progress_file, start)
+            execution = time.perf_counter() - planned
+            merge_start = time.perf_counter()
+            report = merge_outputs(Path(tmp), outdir)
+            if report.missing:
+                raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
+    except BaseException:
+        if created and not any(outdir.iterdir()):
+            outdir.rmdir()  # a failed run leaves no folder it made
+        raise
+    finally:
+        executor.stop()
+    return {
+        "outputs": report.merged,
+        "events": sum(d.events for d in done),
+        "compile_note": submit(_missed_by_tasks(done), options.compile),
+        "start_seconds": started - start,
+        "planning_seconds": planned - started,
+        "execution_seconds": execution,
+        "merge_seconds": time.perf_counter() - merge_start,
+        "tasks": done,
+    }
+
+
+def _run_tasks(executor: Executor, tasks: list[Task], progress_file: Path | None, start: float) -> list[TaskResult]:
+    """Every task's result, progress reported as each arrives."""
+    done: list[TaskResult] = []
+    try:
+        for result in executor.run(tasks):
+            done.append(result)
+            report_progress(
+                progress_file,
+                "event loop",
+                events=sum(d.events for d in done),
+                total=0,
+                tasks=len(done),
+                tasks_total=len(tasks),
+                seconds=time.perf_counter() - start,
+            )
+    except FrameworkError:
+        raise
+    except Exception as err:  # a worker died or a task failed outside our own errors
+        raise ExecutionError(f"a {executor.name} task failed: {err}") from err
+    return done
+
+
+def _missed_by_tasks(done: list[TaskResult]) -> Job:
+    """One compile job for what the tasks' caches lacked."""
+    missed = Job()
+    for d in done:
+        job = Job.from_json(d.missed)
+        missed.session |= job.session
+        for step in job.steps:
+            missed.add(step, step.type)
+    return missed
+
+
+def execute_on_dask(
+    options: RunOptions,
+    scheduler: str | None = None,
+    workers: int = 2,
+    files_per_task: int = 1,
+    config: LoadedConfig | None = None,
+) -> dict[str, Any]:
+    """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
+    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers), config)
+
+
+def execute_on_spark(
+    options: RunOptions,
+    master: str | None = None,
+    workers: int = 2,
+    files_per_task: int = 1,
+    config: LoadedConfig | None = None,
+) -> dict[str, Any]:
+    """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`."""
+    return execute_in_tasks(options, files_per_task, SparkExecutor(master, workers), config)

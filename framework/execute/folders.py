@@ -1,0 +1,12 @@
+"""Where a run writes when the command line gives no -o/--output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path("results")  # relative: beside wherever the command is run
+
+
+def output_folder(chosen: Path | None, analysis: str) -> Path:
+    """The folder of a run's outputs: `chosen` (its -o), else results/<analysis>."""
+    return chosen if chosen is not None else RESULTS / analysis

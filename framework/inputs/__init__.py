@@ -1,0 +1,1 @@
+"""Inputs stage: sample specs -> what each sample's files hold (`SampleInputs`)."""

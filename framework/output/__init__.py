@@ -1,0 +1,1 @@
+"""Write stage: filled histograms -> versioned output files; merging batch parts."""

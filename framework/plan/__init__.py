@@ -1,0 +1,1 @@
+"""Plan stage: config + inputs + selection -> a frozen `Plan`, plain data, no ROOT."""

@@ -1,0 +1,104 @@
+"""One static HTML page with every plot, the tables and the run's provenance.
+
+The page uses relative links only, no script and no network: it works opened from disk.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from framework.present.plotting import PlotData
+from framework.present.results import RunOutputs
+from framework.present.tables import Table
+
+PLOT_FOLDER = "plots"
+TABLE_FOLDER = "tables"
+STYLE = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+nav a { margin-right: 1em; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; width: 420px; }
+figure img { width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.85em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+td:first-child, th:first-child { text-align: left; }
+.note { font-size: 0.85em; color: #555; }
+dt { font-weight: bold; } dd { margin: 0 0 0.4em 1.5em; font-family: monospace; }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _plots_section(plots: list[PlotData], folder: str, formats: Sequence[str]) -> str:
+    by_histogram: dict[str, list[PlotData]] = defaultdict(list)
+    for d in plots:
+        by_histogram[d.histogram].append(d)
+    parts = ["<section id='plots'><h2>Plots</h2>"]
+    for histogram, members in by_histogram.items():
+        parts.append(f"<h3 id='h-{_e(histogram)}'>{_e(histogram)}</h3><div class='plots'>")
+        for d in members:
+            caption = f"{d.name}" + (f" ({d.title})" if d.title else "")
+            links = "".join(f" <a href='{folder}/{_e(d.name)}.{f}'>{f}</a>" for f in formats if f != "png")
+            parts.append(
+                f"<figure><img src='{folder}/{_e(d.name)}.png' alt='{_e(d.name)}'>"
+                f"<figcaption>{_e(caption)}{links} <a href='{folder}/{_e(d.name)}.json'>numbers</a>"
+                "</figcaption></figure>"
+            )
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _provenance_section(outputs: RunOutputs) -> str:
+    first = next(iter(outputs.samples.values())).provenance
+    items = {
+        "configuration": first.config,
+        "configuration sha256": first.config_hash,
+        "command": " ".join(first.command),
+        "versions": ", ".join(f"{k} {v}" for k, v in first.versions.items()),
+        "threads": first.threads,
+        "systematics": ", ".join(first.systematics) or "none",
+        "output folder": outputs.folder.resolve(),
+    }
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
+    samples = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(s.process)}</td><td>{s.provenance.events_read}</td>"
+        f"<td>{_e(s.provenance.era or '')}</td><td>{_e(', '.join(Path(f).name for f in s.provenance.files))}</td></tr>"
+        for name, s in outputs.samples.items()
+    )
+    return (
+        f"<section id='provenance'><h2>Provenance</h2><dl>{rows}</dl>"
+        "<table><thead><tr><th>sample</th><th>process</th><th>events read</th><th>era</th><th>files</th></tr></thead>"
+        f"<tbody>{samples}</tbody></table></section>"
+    )
+
+
+def write_report(
+    path: Path, title: str, outputs: RunOutputs, plots: list[PlotData], formats: Sequence[str], tables: list[Table]
+) -> Path:
+    """`path` (index.html) beside the folders `plots/` and `tables/`."""
+    nav = "".join(
+        f"<a href='#{anchor}'>{_e(text)}</a>"
+        for anchor, text in [("plots", "Plots"), *((t.name, t.title) for t in tables), ("provenance", "Provenance")]
+    )
+    table_sections = "".join(
+        f"<section id='{t.name}'><h2>{_e(t.title)}</h2>{t.html()}"
+        f"<p class='note'>Also as <a href='{TABLE_FOLDER}/{t.name}.md'>Markdown</a>, "
+        f"<a href='{TABLE_FOLDER}/{t.name}.tex'>LaTeX</a>, <a href='{TABLE_FOLDER}/{t.name}.csv'>CSV</a>.</p></section>"
+        for t in tables
+    )
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{_e(title)}</h1><nav>{nav}</nav>"
+        f"{_plots_section(plots, PLOT_FOLDER, formats)}{table_sections}{_provenance_section(outputs)}</body></html>\n"
+    )
+    path.write_text(page)
+    return path

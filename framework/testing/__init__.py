@@ -1,0 +1,1 @@
+"""The event generator behind the demo and the tests (`generate:` samples)."""
