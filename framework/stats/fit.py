@@ -1,0 +1,165 @@
+"""Fits of a pyhf workspace (numpy backend, MINUIT): best-fit mu and its uncertainty, discovery
+significance (q0, observed and expected), CLs 95% upper limits (qtilde, observed and expected),
+pulls and constraints of the nuisance parameters, impacts on mu (refits with each nuisance
+parameter fixed at its fitted value +- its uncertainty), pre- and post-fit yields. Statistics
+only: the same channels without any nuisance parameter."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from scipy import optimize, stats
+
+LEVEL = 0.05  # CLs upper limits at 95% confidence
+RANKED = ("normsys", "histosys", "shapesys")  # nuisance parameters ranked by impact (not the per-bin staterrors)
+
+
+@contextmanager
+def _pyhf(optimizer: str = "minuit") -> Iterator[Any]:
+    """pyhf on numpy with MINUIT (uncertainties from its Hesse matrix), or scipy where nothing but the
+    parameter of interest is left to fit (MINUIT refuses a fit without free parameters)."""
+    import pyhf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MINUIT's and pyhf's numerical chatter; results are checked by the caller
+        chosen = pyhf.optimize.minuit_optimizer() if optimizer == "minuit" else pyhf.optimize.scipy_optimizer()
+        pyhf.set_backend("numpy", chosen)
+        yield pyhf
+
+
+def z_from_p(p: float) -> float:
+    return float(stats.norm.isf(p))
+
+
+def _parameters(model: Any) -> list[tuple[str, int, str]]:
+    """(label, index in the parameter vector, modifier type) for every nuisance parameter."""
+    found = []
+    for name in model.config.par_order:
+        if name == model.config.poi_name:
+            continue
+        kind = next(m[1] for m in model.config.modifiers if m[0] == name)
+        sl = model.config.par_slice(name)
+        width = sl.stop - sl.start
+        for i in range(width):
+            found.append((name if width == 1 else f"{name}[{i}]", sl.start + i, kind))
+    return found
+
+
+def _significance(pyhf: Any, data: Any, model: Any) -> tuple[float, float]:
+    p_obs, p_exp = pyhf.infer.hypotest(0.0, data, model, test_stat="q0", return_expected=True)
+    return z_from_p(float(p_obs)), z_from_p(float(p_exp))
+
+
+def _limits(pyhf: Any, data: Any, model: Any, start: float) -> tuple[float, float]:
+    """Observed and median expected (background only) CLs 95% upper limits on mu (qtilde, asymptotic):
+    Brent's method on CLs(mu) - 0.05, every hypothesis test giving both."""
+    tested: dict[float, tuple[float, float]] = {}
+
+    def cls(mu: float) -> tuple[float, float]:
+        if mu not in tested:
+            observed, expected = pyhf.infer.hypotest(mu, data, model, return_expected=True)
+            tested[mu] = (float(observed), float(expected))
+        return tested[mu]
+
+    def limit(which: int) -> float:
+        high = max(start, 0.05)
+        while cls(high)[which] > LEVEL and high < model.config.suggested_bounds()[model.config.poi_index][1]:
+            high *= 2
+        low = high / 2
+        while cls(low)[which] < LEVEL and low > 1e-4:
+            low /= 2
+        return float(optimize.brentq(lambda mu: cls(mu)[which] - LEVEL, low, high, rtol=1e-3))
+
+    return limit(0), limit(1)
+
+
+def _yields(model: Any, pars: np.ndarray) -> dict[str, dict[str, float]]:
+    by_sample = np.asarray(model.main_model.expected_data(pars, return_by_sample=True))
+    return {
+        c: {s: float(by_sample[i, model.config.channel_slices[c]].sum()) for i, s in enumerate(model.config.samples)}
+        for c in model.config.channels
+    }
+
+
+def _impacts(pyhf: Any, data: Any, model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, Any]]:
+    poi = model.config.poi_index
+    found = []
+    for label, index, kind in _parameters(model):
+        if kind not in RANKED:
+            continue
+        shifts = []
+        for sign in (1.0, -1.0):
+            init = best.copy()
+            init[index] = best[index] + sign * errors[index]
+            fixed = list(model.config.suggested_fixed())
+            fixed[index] = True
+            refit = pyhf.infer.mle.fit(data, model, init_pars=init.tolist(), fixed_params=fixed)
+            shifts.append(float(refit[poi] - best[poi]))
+        found.append({"parameter": label, "up": shifts[0], "down": shifts[1]})
+    return sorted(found, key=lambda i: -max(abs(i["up"]), abs(i["down"])))
+
+
+def _pulls(model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, Any]]:
+    """(fitted - nominal) / pre-fit sigma, and post-fit sigma / pre-fit sigma."""
+    init = np.asarray(model.config.suggested_init())
+    found = []
+    for label, index, kind in _parameters(model):
+        name = label.split("[")[0]
+        sigmas = getattr(model.config.param_set(name), "sigmas", None) or [1.0]
+        sl = model.config.par_slice(name)
+        sigma = float(sigmas[index - sl.start]) if len(sigmas) > index - sl.start else 1.0
+        found.append(
+            {
+                "parameter": label,
+                "type": kind,
+                "value": float(best[index]),
+                "pull": float((best[index] - init[index]) / sigma),
+                "constraint": float(errors[index] / sigma),
+            }
+        )
+    return found
+
+
+def significance(spec: dict[str, Any], optimizer: str = "minuit") -> tuple[float, float]:
+    """Observed and expected discovery significance (q0, asymptotic) of a workspace."""
+    with _pyhf(optimizer) as pyhf:
+        ws = pyhf.Workspace(spec)
+        model = ws.model()
+        return _significance(pyhf, ws.data(model), model)
+
+
+def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
+    """Every number of `fit.json` for a workspace, and its statistics-only twin (no nuisance parameter)."""
+    z_obs_stat, z_exp_stat = significance(stat_only, optimizer="scipy")
+    with _pyhf() as pyhf:
+        ws = pyhf.Workspace(spec)
+        model = ws.model()
+        data = ws.data(model)
+        poi = model.config.poi_index
+        result = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
+        best, errors = np.asarray(result[:, 0]), np.asarray(result[:, 1])
+        z_obs, z_exp = _significance(pyhf, data, model)
+        limit_obs, limit_exp = _limits(pyhf, data, model, max(float(best[poi]), 0.0) + 3 * float(errors[poi]))
+        return {
+            "mu": float(best[poi]),
+            "mu_err": float(errors[poi]),
+            "z_obs": z_obs,
+            "z_exp": z_exp,
+            "z_obs_stat_only": z_obs_stat,
+            "z_exp_stat_only": z_exp_stat,
+            "cls_limit_obs": float(limit_obs),
+            "cls_limit_exp": limit_exp,
+            "pulls": _pulls(model, best, errors),
+            "impacts": _impacts(pyhf, data, model, best, errors),
+            "yields": {
+                "prefit": _yields(model, np.asarray(model.config.suggested_init())),
+                "postfit": _yields(model, best),
+                "data": {
+                    c: float(np.asarray(data)[model.config.channel_slices[c]].sum()) for c in model.config.channels
+                },
+            },
+        }
