@@ -54,27 +54,28 @@ def _significance(pyhf: Any, data: Any, model: Any) -> tuple[float, float]:
     return z_from_p(float(p_obs)), z_from_p(float(p_exp))
 
 
-def _limits(pyhf: Any, data: Any, model: Any, start: float) -> tuple[float, float]:
+def _limits(pyhf: Any, data: Any, model: Any, mu_hat: float, sigma: float) -> tuple[float, float]:
     """Observed and median expected (background only) CLs 95% upper limits on mu (qtilde, asymptotic):
-    Brent's method on CLs(mu) - 0.05, every hypothesis test giving both."""
+    bracketed from mu_hat + 2 sigma (observed) and 2 sigma (expected), then Brent's method on
+    CLs(mu) - 0.05; every hypothesis test gives both CLs values."""
     tested: dict[float, tuple[float, float]] = {}
+    highest = model.config.suggested_bounds()[model.config.poi_index][1]
 
-    def cls(mu: float) -> tuple[float, float]:
+    def f(mu: float, which: int) -> float:
         if mu not in tested:
             observed, expected = pyhf.infer.hypotest(mu, data, model, return_expected=True)
             tested[mu] = (float(observed), float(expected))
-        return tested[mu]
+        return tested[mu][which] - LEVEL
 
-    def limit(which: int) -> float:
-        high = max(start, 0.05)
-        while cls(high)[which] > LEVEL and high < model.config.suggested_bounds()[model.config.poi_index][1]:
-            high *= 2
-        low = high / 2
-        while cls(low)[which] < LEVEL and low > 1e-4:
-            low /= 2
-        return float(optimize.brentq(lambda mu: cls(mu)[which] - LEVEL, low, high, rtol=1e-3))
+    def limit(which: int, start: float) -> float:
+        low = high = min(max(start, 1e-3), highest)
+        while f(high, which) > 0 and high < highest:
+            low, high = high, min(high * 1.5, highest)
+        while f(low, which) < 0 and low > 1e-4:
+            low, high = low / 1.5, low
+        return float(optimize.brentq(lambda mu: f(mu, which), low, high, rtol=1e-3))
 
-    return limit(0), limit(1)
+    return limit(0, max(mu_hat, 0.0) + 2 * sigma), limit(1, 2 * sigma)
 
 
 def _yields(model: Any, pars: np.ndarray) -> dict[str, dict[str, float]]:
@@ -143,7 +144,7 @@ def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
         result = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
         best, errors = np.asarray(result[:, 0]), np.asarray(result[:, 1])
         z_obs, z_exp = _significance(pyhf, data, model)
-        limit_obs, limit_exp = _limits(pyhf, data, model, max(float(best[poi]), 0.0) + 3 * float(errors[poi]))
+        limit_obs, limit_exp = _limits(pyhf, data, model, float(best[poi]), float(errors[poi]))
         return {
             "mu": float(best[poi]),
             "mu_err": float(errors[poi]),
