@@ -4,9 +4,9 @@ samples (nominal, MC variance, modifiers) and the data (observed, or Asimov wher
     ModelPlan (declare.py) + RunOutputs (present/results.py) -> StatModel -> datacard.py, workspace.py, fit.py
 
 Systematic templates come from the `systematic` axis (indexed members as their envelope).
-A variation that moves the yield the same way up and down (one-sided) is symmetrised: the larger
-shift, with the sign of the up variation, up and mirrored down; shape templates bin by bin, the
-same way. A sample with no events in a channel carries no modifier there.
+A variation whose up and down templates move the total yield the same way (one-sided) is
+symmetrised: the template that moves it more is kept, the other replaced by its mirror image
+about the nominal (bins that move the same way in a two-sided variation are left as they are). A sample with no events in a channel carries no modifier there.
 """
 
 from __future__ import annotations
@@ -92,11 +92,14 @@ class StatModel:
 
 
 def symmetrise(nominal: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where up and down move the same way, the larger shift with the sign of up's, mirrored down."""
-    du, dd = up - nominal, down - nominal
-    one_sided = du * dd > 0
-    shift = np.where(abs(du) >= abs(dd), abs(du), abs(dd)) * np.sign(du)
-    return np.where(one_sided, nominal + shift, up), np.where(one_sided, nominal - shift, down)
+    """A one-sided variation (up and down move the total yield the same way, or one does not move it):
+    the template that moves it more is kept in its place, the other becomes its mirror image, 2 nominal - kept (not below 0)."""
+    du, dd = float(up.sum() - nominal.sum()), float(down.sum() - nominal.sum())
+    if du * dd < 0 or du == dd == 0:
+        return up, down
+    if abs(du) >= abs(dd):
+        return up, np.maximum(2 * nominal - up, 0.0)
+    return np.maximum(2 * nominal - down, 0.0), down
 
 
 def _fitted(p: Projection, channel: ChannelPlan) -> Projection:
@@ -122,8 +125,7 @@ def _sample(p: Projection, process: str, plan: ModelPlan, channel: ChannelPlan, 
         up, down = symmetrise(nominal, up, down)
         if treatment == "norm":
             total = nominal.sum()
-            ku, kd = symmetrise(np.array([1.0]), np.array([up.sum() / total]), np.array([down.sum() / total]))
-            norms.append(NormSys(name, float(ku[0]), float(kd[0])))
+            norms.append(NormSys(name, float(up.sum() / total), float(down.sum() / total)))
         else:
             shapes.append(ShapeSys(name, up, down))
     if nominal.sum() <= 0:
