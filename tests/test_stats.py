@@ -201,7 +201,7 @@ def test_counting_experiment_gives_the_asimov_significance():
     )
     assert z_exp == pytest.approx(z_a, rel=0.03)
     # without the uncertainty: the Poisson formula exactly
-    z_stat = significance(workspace(_one_bin(s, b, kappa).without_systematics()), "scipy")[1]
+    z_stat = significance(workspace(_one_bin(s, b, kappa).without_systematics()))[1]
     assert z_stat == pytest.approx(np.sqrt(2 * (n * np.log(1 + s / b) - s)), rel=1e-3) and z_stat > z_exp
 
 
@@ -209,7 +209,7 @@ def test_systematics_lower_the_significance(run):
     p = prepare_presentation(CONFIG, run)
     model = build_model(p.outputs, p.presentation, make_model_plan(p.config))
     z_obs, z_exp = significance(workspace(model))
-    z_obs_stat, z_exp_stat = significance(workspace(model.without_systematics()), "scipy")
+    z_obs_stat, z_exp_stat = significance(workspace(model.without_systematics()))
     s = np.concatenate([_expected(run, ["higgs"], c) for c in CHANNELS])
     b = np.concatenate([_expected(run, ["zz", "zjets"], c) for c in CHANNELS])
     assert z_exp_stat == pytest.approx(np.sqrt(2 * np.sum((s + b) * np.log1p(s / b) - s)), rel=1e-3)

@@ -6,6 +6,7 @@ only: the same channels without any nuisance parameter."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,21 +15,48 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from framework.errors import ExecutionError
+
+# smooth interpolation (ROOT HistFactory's and cabinetry's choice): exponential outside |theta| < 1 and a
+# polynomial inside for normsys, polynomial + linear for histosys; pyhf's defaults have a kink at 0 that
+# stops MIGRAD where a nuisance parameter ends up near its nominal value
+SMOOTH = {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}}
 LEVEL = 0.05  # CLs upper limits at 95% confidence
 RANKED = ("normsys", "histosys", "shapesys")  # nuisance parameters ranked by impact (not the per-bin staterrors)
 
 
 @contextmanager
-def _pyhf(optimizer: str = "minuit") -> Iterator[Any]:
-    """pyhf on numpy with MINUIT (uncertainties from its Hesse matrix), or scipy where nothing but the
-    parameter of interest is left to fit (MINUIT refuses a fit without free parameters)."""
+def _pyhf() -> Iterator[Any]:
+    """pyhf on numpy with MINUIT (uncertainties from its Hesse matrix), quietly."""
     import pyhf
 
+    logger = logging.getLogger("pyhf")  # pyhf logs every failed minimisation with MINUIT's whole table
+    level = logger.level
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MINUIT's and pyhf's numerical chatter; results are checked by the caller
-        chosen = pyhf.optimize.minuit_optimizer() if optimizer == "minuit" else pyhf.optimize.scipy_optimizer()
-        pyhf.set_backend("numpy", chosen)
-        yield pyhf
+        logger.setLevel(logging.CRITICAL)
+        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())
+        try:
+            yield pyhf
+        finally:
+            logger.setLevel(level)
+
+
+def _hypotest(pyhf: Any, poi: float, data: Any, model: Any, **options: Any) -> Any:
+    """A hypothesis test with MINUIT at strategy 0 (its fits need no Hesse matrix), again with scipy's
+    SLSQP where MINUIT does not converge (fits on Asimov data with many per-bin parameters);
+    with scipy's alone where only the parameter of interest is free."""
+    if len(model.config.suggested_init()) == 1:
+        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+        return pyhf.infer.hypotest(poi, data, model, **options)
+    try:
+        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(strategy=0))
+        return pyhf.infer.hypotest(poi, data, model, **options)
+    except pyhf.exceptions.FailedMinimization:
+        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+        return pyhf.infer.hypotest(poi, data, model, **options)
+    finally:
+        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())
 
 
 def z_from_p(p: float) -> float:
@@ -50,7 +78,7 @@ def _parameters(model: Any) -> list[tuple[str, int, str]]:
 
 
 def _significance(pyhf: Any, data: Any, model: Any) -> tuple[float, float]:
-    p_obs, p_exp = pyhf.infer.hypotest(0.0, data, model, test_stat="q0", return_expected=True)
+    p_obs, p_exp = _hypotest(pyhf, 0.0, data, model, test_stat="q0", return_expected=True)
     return z_from_p(float(p_obs)), z_from_p(float(p_exp))
 
 
@@ -63,7 +91,7 @@ def _limits(pyhf: Any, data: Any, model: Any, mu_hat: float, sigma: float) -> tu
 
     def f(mu: float, which: int) -> float:
         if mu not in tested:
-            observed, expected = pyhf.infer.hypotest(mu, data, model, return_expected=True)
+            observed, expected = _hypotest(pyhf, mu, data, model, return_expected=True)
             tested[mu] = (float(observed), float(expected))
         return tested[mu][which] - LEVEL
 
@@ -125,20 +153,32 @@ def _pulls(model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, A
     return found
 
 
-def significance(spec: dict[str, Any], optimizer: str = "minuit") -> tuple[float, float]:
+def significance(spec: dict[str, Any]) -> tuple[float, float]:
     """Observed and expected discovery significance (q0, asymptotic) of a workspace."""
-    with _pyhf(optimizer) as pyhf:
+    with _pyhf() as pyhf:
         ws = pyhf.Workspace(spec)
-        model = ws.model()
+        model = ws.model(modifier_settings=SMOOTH)
         return _significance(pyhf, ws.data(model), model)
 
 
 def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
     """Every number of `fit.json` for a workspace, and its statistics-only twin (no nuisance parameter)."""
-    z_obs_stat, z_exp_stat = significance(stat_only, optimizer="scipy")
+    import pyhf
+
+    try:
+        return _fit(spec, stat_only)
+    except pyhf.exceptions.FailedMinimization as err:
+        raise ExecutionError(
+            f"the fit did not converge: {str(err).splitlines()[0]}",
+            hint="look for templates with large bin-to-bin fluctuations ('rebin', or 'norm' instead of 'shape')",
+        ) from None
+
+
+def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
+    z_obs_stat, z_exp_stat = significance(stat_only)
     with _pyhf() as pyhf:
         ws = pyhf.Workspace(spec)
-        model = ws.model()
+        model = ws.model(modifier_settings=SMOOTH)
         data = ws.data(model)
         poi = model.config.poi_index
         result = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
