@@ -179,7 +179,8 @@ def _one_bin(s: float, b: float, kappa: float) -> StatModel:
 def test_counting_experiment_gives_the_asimov_significance():
     s, b, kappa = 20.0, 100.0, 1.1
     z_obs, z_exp = significance(workspace(_one_bin(s, b, kappa)))
-    # Exact for this model: n = s + b (Asimov), background b kappa**theta, theta ~ N(0, 1), profiled.
+    # Exact for this model: n = s + b (Asimov), background b kappa**theta, theta ~ N(0, 1), profiled
+    # (the fit interpolates kappa**theta by a polynomial inside |theta| < 1, code4: within 2e-3 here).
     n = s + b
 
     def nll(theta: float) -> float:
@@ -231,6 +232,25 @@ def test_fit_command_writes_the_results(run, tmp_path):
     prefit = result["yields"]["prefit"]["m4l_2e2mu"]
     assert prefit["H125"] == pytest.approx(_expected(run, ["higgs"], "2e2mu").sum(), rel=1e-9)
     assert result["yields"]["data"]["m4l_2e2mu"] == _expected(run, ["data"], "2e2mu").sum()
+
+
+def test_blinded_channels_and_asimov_data(run, tmp_path):
+    """A blinded channel fits the expected total (Asimov, mu = 1); `data: asimov` does so everywhere."""
+    blinded = _variant(tmp_path, MODEL).read_text().replace("\nmodel:", "\nblind:\n  - {channel: 4e}\nmodel:", 1)
+    config = tmp_path / "blinded.yaml"
+    config.write_text(blinded)
+    assert main(["export", str(config), "-i", str(run), "-o", str(tmp_path / "blind")]) == 0
+    spec = json.loads((tmp_path / "blind" / "workspace.json").read_text())
+    observed = {o["name"]: np.array(o["data"]) for o in spec["observations"]}
+    total = sum(_expected(run, samples, "4e") for samples in PROCESSES.values())
+    np.testing.assert_allclose(observed["m4l_4e"], total, rtol=1e-12)
+    np.testing.assert_array_equal(observed["m4l_4mu"], _expected(run, ["data"], "4mu"))
+    (tmp_path / "asimov").mkdir()
+    config = _variant(tmp_path / "asimov", MODEL + "  data: asimov\n")
+    assert main(["export", str(config), "-i", str(run), "-o", str(tmp_path / "asimov_exports")]) == 0
+    spec = json.loads((tmp_path / "asimov_exports" / "workspace.json").read_text())
+    total = sum(_expected(run, samples, "4mu") for samples in PROCESSES.values())
+    np.testing.assert_allclose(next(o["data"] for o in spec["observations"] if o["name"] == "m4l_4mu"), total)
 
 
 BAD_MODELS = {
