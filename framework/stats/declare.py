@@ -73,6 +73,8 @@ def _channels(config: LoadedConfig, model: ModelSpec) -> list[ChannelPlan]:
     for declared, spec in model.channels.items():
         path = ("model", "channels", declared)
         axes = _axes(config, spec.histogram, config.locate(*path, "histogram"))
+        if not axes:
+            raise ConfigError(f"histogram {spec.histogram!r} has no axis to fit", config.locate(*path, "histogram"))
         drawn = spec.axis or next(iter(axes))
         axis = _axis(axes, drawn, spec.histogram, config.locate(*path, "axis"))
         if not axis.continuous:
