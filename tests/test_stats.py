@@ -79,12 +79,13 @@ def _expected(run: Path, process_or_data: list[str], channel: str, entry: str = 
 
 
 def _templates(run: Path, samples: list[str], channel: str, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Up and down templates; a one-sided pair (both move the total the same way, or one not at all)
+    """Up and down templates; a one-sided pair (both move the total the same way, or one not at all, to 1e-9)
     keeps the one that moves it more and mirrors it about the nominal."""
     nominal = _expected(run, samples, channel)
     up, down = _expected(run, samples, channel, f"{name}Up"), _expected(run, samples, channel, f"{name}Down")
     du, dd = up.sum() - nominal.sum(), down.sum() - nominal.sum()
-    if du * dd < 0 or du == dd == 0:
+    still = abs(du) <= 1e-9 * nominal.sum(), abs(dd) <= 1e-9 * nominal.sum()
+    if (du * dd < 0 and not any(still)) or all(still):
         return up, down
     if abs(du) >= abs(dd):
         return up, np.clip(2 * nominal - up, 0, None)

@@ -92,10 +92,13 @@ class StatModel:
 
 
 def symmetrise(nominal: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A one-sided variation (up and down move the total yield the same way, or one does not move it):
-    the template that moves it more is kept in its place, the other becomes its mirror image, 2 nominal - kept (not below 0)."""
-    du, dd = float(up.sum() - nominal.sum()), float(down.sum() - nominal.sum())
-    if du * dd < 0 or du == dd == 0:
+    """A one-sided variation (up and down move the total yield the same way, or one does not move it,
+    to 1e-9): the template that moves it more is kept in its place, the other becomes its mirror
+    image, 2 nominal - kept (not below 0)."""
+    total = float(nominal.sum())
+    du, dd = (float(t.sum()) - total for t in (up, down))
+    still = [abs(d) <= 1e-9 * abs(total) for d in (du, dd)]
+    if (du * dd < 0 and not any(still)) or all(still):
         return up, down
     if abs(du) >= abs(dd):
         return up, np.maximum(2 * nominal - up, 0.0)
