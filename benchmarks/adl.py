@@ -126,7 +126,8 @@ def rdf_query(df: Any, query: str) -> dict[str, Any]:
         d = df.Define(
             "clean",
             "Jet_pt > 30 && kin::delta_r_clean(Jet_eta, Jet_phi, Muon_eta[Muon_pt > 10], Muon_phi[Muon_pt > 10], 0.4)"
-            " && kin::delta_r_clean(Jet_eta, Jet_phi, Electron_eta[Electron_pt > 10], Electron_phi[Electron_pt > 10], 0.4)",
+            " && kin::delta_r_clean(Jet_eta, Jet_phi, Electron_eta[Electron_pt > 10],"
+            " Electron_phi[Electron_pt > 10], 0.4)",
         ).Define("ht", "kin::scalar_sum(Jet_pt[clean])")
         return {"q7_ht": d.Histo1D(model("q7_ht"), "ht")}
     d = df.Filter("nMuon + nElectron >= 3")

@@ -45,9 +45,14 @@ def samples_file(folder: Path, events: int, files: int) -> Path:
             if path.exists():
                 continue
             if name == "data":
-                spec = f"GeneratorSpec(process='data', mixture={{'zmumu': {per_file * 5 // 7}, 'ttbar': {per_file - per_file * 5 // 7}}}, seed={300 + i})"
+                zmumu = per_file * 5 // 7
+                spec = (
+                    f"GeneratorSpec(process='data', mixture={{'zmumu': {zmumu}, 'ttbar': {per_file - zmumu}}}, "
+                    f"seed={300 + i})"
+                )
             else:
-                spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={100 * (1 + list(SHARES).index(name)) + i})"
+                seed = 100 * (1 + list(SHARES).index(name)) + i
+                spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={seed})"
             code = (
                 f"from pathlib import Path; from framework.testing.generate import write_events; "
                 f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"

@@ -45,7 +45,7 @@ histograms:
   dphi: {{axes: [{{expr: dphi12, bins: 32, range: [-3.2, 3.2]}}, {{expr: dphi34, bins: 32, range: [-3.2, 3.2]}}]}}
   m12: {{axes: [{{expr: m12, bins: 50, range: [0, 1000]}}]}}
   j3_pt: {{axes: [{{expr: "GoodJet_pt[2]", name: pt3, bins: 50, range: [0, 300]}}, {{expr: "GoodJet_eta[3]", name: eta4, bins: 10, range: [-2.5, 2.5]}}]}}
-"""
+"""  # noqa: E501 (YAML: one flow mapping per line, as users write it)
 
 
 def main() -> int:

@@ -181,7 +181,8 @@ def write_config(folder: Path, events_file: Path, corrections: Path) -> Path:
     lines.append("histograms:")
     for name, (expr, bins, lo, hi) in observables().items():
         lines.append(
-            f'  {name}: {{axes: [{{expr: "{expr}", name: x, bins: {bins}, range: [{lo}, {hi}]}}, njet, nbtag, channel]}}'
+            f'  {name}: {{axes: [{{expr: "{expr}", name: x, bins: {bins}, range: [{lo}, {hi}]}}, '
+            "njet, nbtag, channel]}"
         )
     path = folder / "config.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -489,11 +490,13 @@ def main() -> None:
     gib = 1024**3
     print(f"events {args.events}, threads {args.threads}")
     print(
-        f"A framework : build+JIT {cold['build_s']:7.2f} s cold, {a['build_s']:7.2f} s warm   loop {a['loop_s']:7.2f} s   "
+        f"A framework : build+JIT {cold['build_s']:7.2f} s cold, {a['build_s']:7.2f} s warm   "
+        f"loop {a['loop_s']:7.2f} s   "
         f"peak RSS {a['peak_rss_bytes'] / gib:5.2f} GiB"
     )
     print(
-        f"B obvious   : build+JIT {b['build_s']:7.2f} s   loop {b['loop_s']:7.2f} s   peak RSS {b['peak_rss_bytes'] / gib:5.2f} GiB"
+        f"B obvious   : build+JIT {b['build_s']:7.2f} s   loop {b['loop_s']:7.2f} s   "
+        f"peak RSS {b['peak_rss_bytes'] / gib:5.2f} GiB"
     )
     print(
         f"A/B         : build {figures['build_ratio_a_over_b']}   loop {a['loop_s'] / b['loop_s']:.3f} "

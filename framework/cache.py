@@ -1,12 +1,12 @@
 """What is kept between runs, under one folder: `$RDF_ANALYSIS_CACHE` (default
 `~/.cache/rdf-analysis`).
 
-| area | what | keyed by |
-| --- | --- | --- |
-| `inputs/` | per input file: entries, format, column names and types, first-event array lengths | path, size, modification time (URLs: size and ETag) |
-| `compiled/` | graph steps and the session library compiled to shared libraries | the C++ source, the headers it includes, ROOT version, compiler and flags |
-| `symbols/` | which names the `cpp:` headers declare | the headers' contents and ROOT version |
-| `parquet/` | Parquet files converted to ROOT files | path, size, modification time or ETag |
+- `inputs/`: per input file, its entries, format, column names and types, first-event array
+  lengths; keyed by path, size, modification time (URLs: size and ETag).
+- `compiled/`: graph steps and the session library compiled to shared libraries; keyed by the
+  C++ source, the headers it includes, ROOT version, compiler and flags.
+- `symbols/`: which names the `cpp:` headers declare; keyed by the headers' contents and ROOT version.
+- `parquet/`: Parquet files converted to ROOT files; keyed by path, size, modification time or ETag.
 
 Every entry is written under a temporary name and renamed into place, so a killed run
 leaves nothing half-written and two runs at once never see each other's partial files;

@@ -98,7 +98,7 @@ SHAPES = """
       late_era: {kind: weight, up: "1.2", down: "0.8", applies_to: {eras: ["2017"]}}
     histograms:
       met2: {axes: [{expr: met_doubled, bins: 10, range: [0, 400]}, muons, charge]}
-"""
+"""  # noqa: E501 (YAML: one flow mapping per line, as users write it)
 
 
 def _normalised(plan: Plan, folder: Path) -> str:

@@ -86,7 +86,7 @@ systematics:
   mu_scale: {{kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99", applies_to: {{samples: [ttbar]}}}}
 histograms:
   met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}, {{expr: nGoodMuon, integer: [0, 3]}}]}}
-"""
+"""  # noqa: E501 (YAML: one flow mapping per line, as users write it)
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,8 @@ def _computed_lines(
             sumw = sum(f.splits[sub][1] for f in figures.values())
             fraction = sumw / split_sum if split_sum else 0.0
             lines.append(
-                f"{indent}{step}{sub}: {{events: {events}, sum_weights: {_number(sumw)}, fraction: {_number(fraction)}}}\n"
+                f"{indent}{step}{sub}: {{events: {events}, sum_weights: {_number(sumw)}, "
+                f"fraction: {_number(fraction)}}}\n"
             )
     lines.append(f"{indent}file_stats:\n")
     for name, fig in figures.items():

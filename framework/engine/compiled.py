@@ -351,7 +351,8 @@ def summary() -> str:
     rejected = [e for e in steps if "error" in e]
     lines = [
         f"  compiled steps: {len(steps) - len(rejected)}, rejected by the compiler (interpreted): {len(rejected)}",
-        f"  session library: {'compiled' if session_library() is not None else 'not yet (the interpreter compiles it)'}",
+        "  session library: "
+        + ("compiled" if session_library() is not None else "not yet (the interpreter compiles it)"),
         f"  compile jobs running: {len(running_jobs())}",
     ]
     lines += [f"    rejected: {e['error'].splitlines()[0][:150]}" for e in rejected[:5]]

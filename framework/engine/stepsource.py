@@ -155,7 +155,8 @@ class StepSource:
         return (
             f'extern "C" int {self.symbol}({SIGNATURES[self.abi]})\n{{\n'
             f"   try {{\n      {self.code}\n      return 0;\n"
-            f'   }} catch (const std::exception &e) {{\n      std::snprintf(error, size, "%s", e.what());\n      return 1;\n   }}\n}}'
+            "   } catch (const std::exception &e) {\n"
+            '      std::snprintf(error, size, "%s", e.what());\n      return 1;\n   }\n}'
         )
 
 
@@ -172,11 +173,13 @@ def _strings(items: Sequence[str]) -> str:
 
 
 def define_code(name: str, params: Sequence[tuple[str, str]], expression: str) -> str:
-    return f"*node = node->Define({json.dumps(name)}, {lambda_of(params, expression)}, {_strings([n for n, _ in params])});"
+    columns = _strings([n for n, _ in params])
+    return f"*node = node->Define({json.dumps(name)}, {lambda_of(params, expression)}, {columns});"
 
 
 def filter_code(name: str, params: Sequence[tuple[str, str]], expression: str) -> str:
-    return f"*node = node->Filter({lambda_of(params, expression)}, {_strings([n for n, _ in params])}, {json.dumps(name)});"
+    columns = _strings([n for n, _ in params])
+    return f"*node = node->Filter({lambda_of(params, expression)}, {columns}, {json.dumps(name)});"
 
 
 def vary_code(name: str, columns: Sequence[str], params: Sequence[tuple[str, str]], expression: str) -> str:
@@ -233,7 +236,8 @@ def prelude(corrections: Sequence[Correction], headers: Sequence[str]) -> str:
         # loaded on first use, not when the library is loaded (a missing file is then an error, not an abort)
         lines.append(
             f"namespace {{ struct {c.symbol}_t {{ const correction::Correction &operator*() const {{ "
-            f"static const auto c = correction::CorrectionSet::from_file({json.dumps(c.file)})->at({json.dumps(c.name)}); "
+            f"static const auto c = correction::CorrectionSet::from_file({json.dumps(c.file)})"
+            f"->at({json.dumps(c.name)}); "
             f"return *c; }} }} const {c.symbol}; }}"
         )
     return "\n".join(lines)

@@ -129,7 +129,8 @@ def submit_jobs(jobs: JobSet, backend: str) -> str:
     if shutil.which(tool) is None:
         raise FrameworkError(
             f"'{tool}' is not installed on this machine: nothing was submitted",
-            hint=f"the job files are ready in {jobs.folder}; submit {jobs.submit_file.name} from a {backend} login node",
+            hint=f"the job files are ready in {jobs.folder}; "
+            f"submit {jobs.submit_file.name} from a {backend} login node",
         )
     proc = subprocess.run([tool, str(jobs.submit_file)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:

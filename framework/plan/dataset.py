@@ -128,7 +128,8 @@ def _check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) 
         if c.from_ not in spec.collections and not any(col.startswith(c.from_ + "_") for col in columns):
             sources = set(spec.collections) | {col.split("_", 1)[0] for col in columns if "_" in col}
             raise ConfigError(
-                f"collection {name!r} is made from {c.from_!r}: no collection and no input column {c.from_ + '_*'}{label}",
+                f"collection {name!r} is made from {c.from_!r}: "
+                f"no collection and no input column {c.from_ + '_*'}{label}",
                 config.locate("collections", name, "from"),
                 did_you_mean(c.from_, sources)
                 or "'from' names a collection or the prefix of input columns (Jet for Jet_pt)",

@@ -48,7 +48,8 @@ def _plots_section(plots: list[PlotData], folder: str, formats: Sequence[str]) -
             links = "".join(f" <a href='{folder}/{_e(d.name)}.{f}'>{f}</a>" for f in formats if f != "png")
             parts.append(
                 f"<figure><img src='{folder}/{_e(d.name)}.png' alt='{_e(d.name)}'>"
-                f"<figcaption>{_e(caption)}{links} <a href='{folder}/{_e(d.name)}.json'>numbers</a></figcaption></figure>"
+                f"<figcaption>{_e(caption)}{links} <a href='{folder}/{_e(d.name)}.json'>numbers</a>"
+                "</figcaption></figure>"
             )
         parts.append("</div>")
     parts.append("</section>")

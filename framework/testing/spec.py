@@ -50,7 +50,8 @@ class GeneratorSpec(Strict):
         if self.process in mixes:
             if not self.mixture or set(self.mixture) - mixes[self.process]:
                 raise ValueError(
-                    f"process {self.process!r} needs 'mixture' with event counts of {' and/or '.join(sorted(mixes[self.process]))}"
+                    f"process {self.process!r} needs 'mixture' with event counts of "
+                    f"{' and/or '.join(sorted(mixes[self.process]))}"
                 )
         elif self.events <= 0:
             raise ValueError(f"process {self.process!r} needs 'events' > 0")

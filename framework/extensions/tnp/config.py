@@ -43,9 +43,11 @@ def check_tnp(config: LoadedConfig, tnp: TnpSpec) -> None:
         missing = [s for s in eff.denominator if s not in eff.numerator]
         if missing:
             raise ConfigError(
-                f"efficiency {name!r}: the numerator is not a subset of the denominator (it lacks {', '.join(missing)})",
+                f"efficiency {name!r}: the numerator is not a subset of the denominator "
+                f"(it lacks {', '.join(missing)})",
                 place("efficiencies", name, "numerator"),
-                f"list every denominator selection in the numerator too: {eff.denominator + [s for s in eff.numerator if s not in eff.denominator]}",
+                "list every denominator selection in the numerator too: "
+                f"{eff.denominator + [s for s in eff.numerator if s not in eff.denominator]}",
             )
     fits: list[tuple[tuple[str, ...], str | None, str | None, tuple[float, float] | None]]
     fits = [(("fit",), tnp.fit.signal, tnp.fit.background, tnp.fit.range)]

@@ -74,7 +74,8 @@ def correction_set(m: Measurement) -> Any:
 
 
 def efficiency_histograms(m: Measurement) -> dict[str, hist.Hist]:
-    """Per efficiency: binning axes x quantity (eff_data, eff_mc, sf) x uncertainty (value, stat_low, stat_high, syst)."""
+    """Per efficiency: binning axes x quantity (eff_data, eff_mc, sf) x uncertainty (value, stat_low,
+    stat_high, syst)."""
     out = {}
     for eff in m.tnp.efficiencies:
         h = hist.Hist(
