@@ -6,7 +6,8 @@ samples (nominal, MC variance, modifiers) and the data (observed, or Asimov wher
 Systematic templates come from the `systematic` axis (indexed members as their envelope).
 A variation whose up and down templates move the total yield the same way (one-sided) is
 symmetrised: the template that moves it more is kept, the other replaced by its mirror image
-about the nominal (bins that move the same way in a two-sided variation are left as they are). A sample with no events in a channel carries no modifier there.
+about the nominal (bins that move the same way in a two-sided variation are left as they are).
+A sample with no events in a channel carries no modifier there.
 """
 
 from __future__ import annotations
