@@ -30,6 +30,7 @@ from framework.plan.memory import check_histogram_memory
 from framework.plan.model import Plan, RunSelection
 from framework.plan.select import select_samples, select_systematics
 from framework.present.views import make_presentation
+from framework.stats.declare import make_model_plan
 from framework.testing.generate import ensure_generated
 from framework.timing import Timer
 
@@ -151,6 +152,7 @@ def inspect(options: RunOptions, timer: Timer | None = None, config: LoadedConfi
     config = config or load(options, timer)
     with timer.part("plan"):
         make_presentation(config)  # plots and exports are checked before, not after, the event loop
+        make_model_plan(config)  # and the statistical model
         names = select_samples(config, options.selection)
         cpp_files = resolve_cpp(config)
     with timer.part("inputs"):

@@ -126,16 +126,15 @@ def make_report(config: Path | LoadedConfig, run_output: Path, target: Path) -> 
     return counts
 
 
-def make_exports(config_path: Path, run_output: Path, target: Path) -> list[str]:
-    """Combine shapes (`<name>.root`) and the correction set (`corrections.json`) declared under `exports`."""
+def export_files(p: Prepared, required: bool = True) -> tuple[list[str], Callable[[Path], None]]:
+    """The names of the files declared under `exports` and the function that writes them in a folder."""
     from framework.present.export import combine_shapes, write_combine, write_corrections
 
-    p = prepare_presentation(config_path, run_output)
-    if not p.presentation.combine and not p.presentation.corrections:
+    if required and not p.presentation.combine and not p.presentation.corrections:
         raise ConfigError(
             "the configuration declares no exports",
             p.config.locate(),
-            "add 'exports: {combine: ..., corrections: ...}' (see the README)",
+            "add 'exports: {combine: ..., corrections: ...}' or 'model:' (see the README)",
         )
     names = [f"{c.name}.root" for c in p.presentation.combine] + ([CORRECTIONS] if p.presentation.corrections else [])
 
@@ -145,5 +144,11 @@ def make_exports(config_path: Path, run_output: Path, target: Path) -> list[str]
         if p.presentation.corrections:
             write_corrections(folder / CORRECTIONS, p.outputs, p.presentation)
 
+    return names, fill
+
+
+def make_exports(config_path: Path, run_output: Path, target: Path) -> list[str]:
+    """Combine shapes (`<name>.root`) and the correction set (`corrections.json`) declared under `exports`."""
+    names, fill = export_files(prepare_presentation(config_path, run_output))
     write_folder(target, fill)
     return names

@@ -5,11 +5,11 @@ from __future__ import annotations
 from framework.app.cli.plot import present_parser
 
 COMMAND = "export"
-DESCRIPTION = "combine-style shapes (ROOT) and correctionlib ratios declared under 'exports'"
+DESCRIPTION = "combine shapes, correctionlib ratios (exports:), datacard and pyhf workspace (model:)"
 
 
 def main(argv: list[str]) -> int:
-    from framework.present.commands import make_exports
+    from framework.stats.commands import make_exports
 
     args = present_parser(COMMAND, DESCRIPTION, "folder for the exported files").parse_args(argv)
     for name in make_exports(args.config, args.input, args.output):

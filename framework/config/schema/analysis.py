@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from framework.config.schema.base import SCHEMA_VERSION, Expression, Name, Strict
 from framework.config.schema.batch import BatchSpec
 from framework.config.schema.core import CategorySpec, CollectionSpec, CutSpec, HistogramSpec
+from framework.config.schema.model import ModelSpec
 from framework.config.schema.presentation import (
     ExportsSpec,
     PlotSpec,
@@ -63,6 +64,9 @@ class AnalysisSpec(Strict):
     tnp: TnpSpec | None = Field(None, description="Tag-and-probe efficiencies and scale factors (see the README).")
     significance: dict[Name, SignificanceSpec] = Field(
         default_factory=dict, description="Local significances reported by 'run-analysis plot'."
+    )
+    model: ModelSpec | None = Field(
+        None, description="The statistical model: exported by 'run-analysis export', fitted by 'run-analysis fit'."
     )
     report: bool = Field(False, description="Also make the plots, tables and report page in OUT/report after a run.")
     preprocess: dict[Name, PreprocessSpec] = Field(

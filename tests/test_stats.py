@@ -1,0 +1,311 @@
+"""The statistical model (`model:`): the pyhf workspace and the combine datacard of the Higgs to four
+leptons example against the histograms bin for bin, a known-answer significance, systematics
+lowering the significance, `run-analysis fit`, and every bad model refused with its YAML line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import hist
+import numpy as np
+import pytest
+import uhi.io.zip
+import uproot
+from scipy import optimize
+
+from framework.app.cli import main
+from framework.present.commands import prepare_presentation
+from framework.stats.declare import make_model_plan
+from framework.stats.fit import significance
+from framework.stats.model import Channel, NormSys, Sample, StatModel, build_model
+from framework.stats.workspace import workspace
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "analyses" / "higgs_4l" / "config.yaml"
+CHANNELS = ("4e", "4mu", "2e2mu")
+FITTED = slice(10, 30)  # range [110, 170] of 30 bins on [80, 170]
+PROCESSES = {"H125": ["higgs"], "ZZ": ["zz"], "Zjets": ["zjets"]}
+MODEL = """\
+model:
+  channels:
+    m4l: {histogram: m4l, slices: {channel: each}, range: [110, 170]}
+  signal: [H125]
+  normalisations:
+    lumi: {value: 1.025}
+  systematics: {lepton_sf: shape, lepton_scale: shape}
+  mc_stat: true
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("h4l_stats") / "out"
+    assert main([str(CONFIG), "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def exports(run, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("h4l_exports") / "exports"
+    assert main(["export", str(CONFIG), "-i", str(run), "-o", str(folder)]) == 0
+    return folder
+
+
+def _variant(folder: Path, model: str) -> Path:
+    """The Higgs configuration with another model block, written elsewhere (paths made absolute)."""
+    text = CONFIG.read_text()
+    text = text[: text.index("\nmodel:")] + "\n" + model
+    path = folder / "config.yaml"
+    path.write_text(text.replace("../../", f"{REPO}/"))
+    return path
+
+
+def _expected(run: Path, process_or_data: list[str], channel: str, entry: str = "nominal") -> np.ndarray:
+    """Fitted bins of m4l in one channel, summed over samples, read here with uhi alone."""
+    total = np.zeros(FITTED.stop - FITTED.start)
+    for sample in process_or_data:
+        with zipfile.ZipFile(run / f"{sample}.hist.zip") as z:
+            h = hist.Hist(uhi.io.zip.read(z, "m4l"))
+        if entry not in list(h.axes["systematic"]):
+            entry = "nominal"
+        total += h[:, channel, entry].values()[FITTED]
+    return total
+
+
+def _templates(run: Path, samples: list[str], channel: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Up and down templates; a one-sided pair (both move the total the same way, or one not at all, to 1e-9)
+    keeps the one that moves it more and mirrors it about the nominal."""
+    nominal = _expected(run, samples, channel)
+    up, down = _expected(run, samples, channel, f"{name}Up"), _expected(run, samples, channel, f"{name}Down")
+    du, dd = up.sum() - nominal.sum(), down.sum() - nominal.sum()
+    still = abs(du) <= 1e-9 * nominal.sum(), abs(dd) <= 1e-9 * nominal.sum()
+    if (du * dd < 0 and not any(still)) or all(still):
+        return up, down
+    if abs(du) >= abs(dd):
+        return up, np.clip(2 * nominal - up, 0, None)
+    return np.clip(2 * nominal - down, 0, None), down
+
+
+def _parse_datacard(text: str) -> dict:
+    """A small datacard reader: counts, shapes line, observations, the process table, nuisance lines."""
+    lines = [line.split() for line in text.splitlines() if line.strip() and not line.startswith(("#", "-"))]
+    card: dict = {"nuisances": {}}
+    rows: dict[str, list[list[str]]] = {}
+    for words in lines:
+        if words[0] in ("imax", "jmax", "kmax"):
+            card[words[0]] = int(words[1])
+        elif words[0] == "shapes":
+            card["shapes"] = words[1:]
+        elif words[0] in ("bin", "observation", "process", "rate"):
+            rows.setdefault(words[0], []).append(words[1:])
+        elif words[:2] == ["*", "autoMCStats"]:
+            card["autoMCStats"] = int(words[2])
+        else:
+            card["nuisances"][words[0]] = (words[1], words[2:])
+    card["channels"] = rows["bin"][0]
+    card["observation"] = dict(zip(rows["bin"][0], map(float, rows["observation"][0])))
+    card["columns"] = list(
+        zip(rows["bin"][1], rows["process"][0], map(int, rows["process"][1]), map(float, rows["rate"][0]))
+    )
+    return card
+
+
+def test_pyhf_workspace_validates_and_holds_the_histograms(run, exports):
+    import pyhf
+
+    spec = json.loads((exports / "workspace.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # jsonschema's RefResolver, inside pyhf
+        ws = pyhf.Workspace(spec)
+        model = ws.model()
+    assert model.config.poi_name == "mu"
+    assert set(model.config.channels) == {f"m4l_{c}" for c in CHANNELS}
+    for channel in spec["channels"]:
+        flavour = channel["name"].removeprefix("m4l_")
+        for sample in channel["samples"]:
+            np.testing.assert_allclose(sample["data"], _expected(run, PROCESSES[sample["name"]], flavour), rtol=1e-12)
+            types = {m["type"] for m in sample["modifiers"]}
+            assert ("normfactor" in types) == (sample["name"] == "H125")
+            assert "staterror" in types
+            if sum(sample["data"]) > 0:
+                assert {"normsys", "histosys"} <= types
+        observed = next(o["data"] for o in spec["observations"] if o["name"] == channel["name"])
+        np.testing.assert_array_equal(observed, _expected(run, ["data"], flavour))
+
+
+def test_datacard_matches_the_shapes_file_and_the_histograms(run, exports):
+    card = _parse_datacard((exports / "datacard.txt").read_text())
+    assert card["shapes"] == ["*", "*", "shapes.root", "$CHANNEL/$PROCESS", "$CHANNEL/$PROCESS_$SYSTEMATIC"]
+    assert card["imax"] == 3 and card["jmax"] == 2 and card["kmax"] == len(card["nuisances"]) == 3
+    assert card["autoMCStats"] == 0
+    assert card["nuisances"]["lumi"][0] == "lnN" and card["nuisances"]["lepton_scale"][0] == "shape"
+    shapes = uproot.open(exports / "shapes.root")
+    keys = {k.split(";")[0] for k in shapes.keys(recursive=True)}
+    for channel in card["channels"]:
+        flavour = channel.removeprefix("m4l_")
+        data = shapes[f"{channel}/data_obs"].values()
+        np.testing.assert_array_equal(data, _expected(run, ["data"], flavour))
+        assert card["observation"][channel] == pytest.approx(data.sum(), rel=1e-6)
+    for i, (channel, process, index, rate) in enumerate(card["columns"]):
+        assert (index <= 0) == (process == "H125") and index == {"H125": 0, "ZZ": 1, "Zjets": 2}[process]
+        flavour = channel.removeprefix("m4l_")
+        nominal = shapes[f"{channel}/{process}"]
+        np.testing.assert_allclose(nominal.values(), _expected(run, PROCESSES[process], flavour), rtol=1e-12)
+        assert rate == pytest.approx(nominal.values().sum(), rel=1e-5, abs=1e-9)
+        for name, (kind, entries) in card["nuisances"].items():
+            if kind == "shape" and entries[i] == "1":
+                for direction, template in zip(("Up", "Down"), _templates(run, PROCESSES[process], flavour, name)):
+                    assert f"{channel}/{process}_{name}{direction}" in keys
+                    got = shapes[f"{channel}/{process}_{name}{direction}"].values()
+                    np.testing.assert_allclose(got, template, rtol=1e-9, atol=1e-12)
+            if kind == "lnN" and rate > 0:
+                assert entries[i] == "1.025"
+
+
+def _one_bin(s: float, b: float, kappa: float) -> StatModel:
+    samples = (
+        Sample("signal", True, np.array([s]), np.array([0.0]), (), ()),
+        Sample("background", False, np.array([b]), np.array([0.0]), (NormSys("b_norm", kappa, 1 / kappa),), ()),
+    )
+    channel = Channel("count", "x", np.array([0.0, 1.0]), samples, np.array([s + b]), True)
+    return StatModel((channel,), ("signal",), ("background",), mc_stat=False)
+
+
+def test_counting_experiment_gives_the_asimov_significance():
+    s, b, kappa = 20.0, 100.0, 1.1
+    z_obs, z_exp = significance(workspace(_one_bin(s, b, kappa)))
+    # Exact for this model: n = s + b (Asimov), background b kappa**theta, theta ~ N(0, 1), profiled
+    # (the fit interpolates kappa**theta by a polynomial inside |theta| < 1, code4: within 2e-3 here).
+    n = s + b
+
+    def nll(theta: float) -> float:
+        return -(n * np.log(b * kappa**theta) - b * kappa**theta - theta**2 / 2)
+
+    q0 = 2 * (optimize.minimize_scalar(nll).fun + (n * np.log(n) - n))
+    assert z_exp == pytest.approx(np.sqrt(q0), rel=2e-3)
+    assert z_obs == pytest.approx(z_exp, rel=2e-3)  # the data are the Asimov data
+    # The textbook formula (Cowan et al., Eur.Phys.J. C71 (2011) 1554) has a linear background with a
+    # Poisson auxiliary measurement of relative width 10%; the log-normal with a Gaussian theta agrees
+    # to first order in sigma/b, and differs by 1.7% here (second order): 3% tolerance.
+    sigma = 0.1 * b
+    z_a = np.sqrt(
+        2
+        * (
+            (s + b) * np.log((s + b) * (b + sigma**2) / (b**2 + (s + b) * sigma**2))
+            - b**2 / sigma**2 * np.log(1 + sigma**2 * s / (b * (b + sigma**2)))
+        )
+    )
+    assert z_exp == pytest.approx(z_a, rel=0.03)
+    # without the uncertainty: the Poisson formula exactly
+    z_stat = significance(workspace(_one_bin(s, b, kappa).without_systematics()))[1]
+    assert z_stat == pytest.approx(np.sqrt(2 * (n * np.log(1 + s / b) - s)), rel=1e-3) and z_stat > z_exp
+
+
+def test_systematics_lower_the_significance(run):
+    p = prepare_presentation(CONFIG, run)
+    model = build_model(p.outputs, p.presentation, make_model_plan(p.config))
+    z_obs, z_exp = significance(workspace(model))
+    z_obs_stat, z_exp_stat = significance(workspace(model.without_systematics()))
+    s = np.concatenate([_expected(run, ["higgs"], c) for c in CHANNELS])
+    b = np.concatenate([_expected(run, ["zz", "zjets"], c) for c in CHANNELS])
+    assert z_exp_stat == pytest.approx(np.sqrt(2 * np.sum((s + b) * np.log1p(s / b) - s)), rel=1e-3)
+    assert z_exp < z_exp_stat and z_obs < z_obs_stat
+    assert z_obs > 5
+
+
+def test_fit_command_writes_the_results(run, tmp_path):
+    config = _variant(tmp_path, MODEL.replace("mc_stat: true", "mc_stat: false"))  # a quick fit: no per-bin NPs
+    assert main(["fit", str(config), "-i", str(run), "-o", str(tmp_path / "fit")]) == 0
+    result = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert 0.5 < result["mu"] < 1.5 and 0 < result["mu_err"] < 0.5
+    assert 5 < result["z_obs"] < result["z_obs_stat_only"]
+    assert result["z_exp"] > 5 and result["cls_limit_obs"] > result["mu"] > result["cls_limit_exp"] > 0
+    assert {p["parameter"] for p in result["pulls"]} == {"lumi", "lepton_sf", "lepton_scale"}
+    assert {i["parameter"] for i in result["impacts"]} == {"lumi", "lepton_sf", "lepton_scale"}
+    ranked = [max(abs(i["up"]), abs(i["down"])) for i in result["impacts"]]
+    assert ranked == sorted(ranked, reverse=True)
+    prefit = result["yields"]["prefit"]["m4l_2e2mu"]
+    assert prefit["H125"] == pytest.approx(_expected(run, ["higgs"], "2e2mu").sum(), rel=1e-9)
+    assert result["yields"]["data"]["m4l_2e2mu"] == _expected(run, ["data"], "2e2mu").sum()
+
+
+def test_blinded_channels_and_asimov_data(run, tmp_path):
+    """A blinded channel fits the expected total (Asimov, mu = 1); `data: asimov` does so everywhere."""
+    blinded = _variant(tmp_path, MODEL).read_text().replace("\nmodel:", "\nblind:\n  - {channel: 4e}\nmodel:", 1)
+    config = tmp_path / "blinded.yaml"
+    config.write_text(blinded)
+    assert main(["export", str(config), "-i", str(run), "-o", str(tmp_path / "blind")]) == 0
+    spec = json.loads((tmp_path / "blind" / "workspace.json").read_text())
+    observed = {o["name"]: np.array(o["data"]) for o in spec["observations"]}
+    total = sum(_expected(run, samples, "4e") for samples in PROCESSES.values())
+    np.testing.assert_allclose(observed["m4l_4e"], total, rtol=1e-12)
+    np.testing.assert_array_equal(observed["m4l_4mu"], _expected(run, ["data"], "4mu"))
+    (tmp_path / "asimov").mkdir()
+    config = _variant(tmp_path / "asimov", MODEL + "  data: asimov\n")
+    assert main(["export", str(config), "-i", str(run), "-o", str(tmp_path / "asimov_exports")]) == 0
+    spec = json.loads((tmp_path / "asimov_exports" / "workspace.json").read_text())
+    total = sum(_expected(run, samples, "4mu") for samples in PROCESSES.values())
+    np.testing.assert_allclose(next(o["data"] for o in spec["observations"] if o["name"] == "m4l_4mu"), total)
+
+
+BAD_MODELS = {
+    "unknown process": (
+        MODEL.replace("signal: [H125]", "signal: [H126]"),
+        "  signal: [H126]",
+        "model.signal[0]",
+        "process 'H126' has no samples",
+    ),
+    "unknown systematic": (
+        MODEL.replace("lepton_sf: shape", "lepton_sff: shape"),
+        "  systematics: {lepton_sff",
+        "model.systematics.lepton_sff",
+        "systematic 'lepton_sff' is not declared",
+    ),
+    "no such axis": (
+        MODEL.replace("slices: {channel: each}", "slices: {flavour: each}"),
+        "    m4l: {histogram",
+        "model.channels.m4l.slices.flavour",
+        "histogram 'm4l' has no axis 'flavour'",
+    ),
+    "no signal": (MODEL.replace("  signal: [H125]\n", ""), "model:", "model", "the model has no signal process"),
+    "zero background": (
+        MODEL.replace("range: [110, 170]", "range: [80, 170]"),
+        "    m4l: {histogram",
+        "model.channels.m4l",
+        "channel 'm4l_4e': bin 0 [80, 83] of 'm4l' has zero total background",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MODELS)
+def test_bad_models_are_refused_with_their_line(case, run, tmp_path):
+    model, line_text, key, message = BAD_MODELS[case]
+    config = _variant(tmp_path, model)
+    line = next(i for i, text in enumerate(config.read_text().splitlines(), 1) if text.startswith(line_text))
+    command = [sys.executable, "-m", "framework", "export", str(config), "-i", str(run), "-o", str(tmp_path / "x")]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{config}:{line}: {key}: " in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()
+    if case == "zero background":
+        assert re.search(r"hint: narrow the channel's 'range'", proc.stderr)
+
+
+def test_a_bad_model_stops_a_run_before_the_event_loop(tmp_path):
+    config = _variant(tmp_path, MODEL.replace("signal: [H125]", "signal: [ZZZ]"))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "framework", str(config), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 2 and "model.signal[0]" in proc.stderr and "did you mean 'ZZ'" in proc.stderr
+    assert not out.exists()
