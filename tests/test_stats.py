@@ -309,3 +309,36 @@ def test_a_bad_model_stops_a_run_before_the_event_loop(tmp_path):
     )
     assert proc.returncode == 2 and "model.signal[0]" in proc.stderr and "did you mean 'ZZ'" in proc.stderr
     assert not out.exists()
+
+
+def test_histfactory_xml_reads_back_as_the_workspace(exports):
+    """pyhf's own XML reader gives back the JSON workspace: channels, samples, modifiers, bins."""
+    import pyhf.readxml
+
+    folder = exports / "histfactory"
+    assert (folder / "combination.xml").is_file() and (folder / "histograms.root").is_file()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # pyhf's schema validation, jsonschema's RefResolver
+        back = pyhf.readxml.parse(folder / "combination.xml", folder)
+    spec = json.loads((exports / "workspace.json").read_text())
+    assert [c["name"] for c in back["channels"]] == [c["name"] for c in spec["channels"]]
+    for got, want in zip(back["channels"], spec["channels"], strict=True):
+        assert [s["name"] for s in got["samples"]] == [s["name"] for s in want["samples"]]
+        for gs, ws in zip(got["samples"], want["samples"], strict=True):
+            np.testing.assert_allclose(gs["data"], ws["data"], rtol=1e-9)
+            assert [(m["name"], m["type"]) for m in gs["modifiers"]] == [
+                (m["name"], m["type"]) for m in ws["modifiers"]
+            ]
+            for gm, wm in zip(gs["modifiers"], ws["modifiers"], strict=True):
+                if wm["type"] == "normsys":
+                    assert gm["data"]["hi"] == pytest.approx(wm["data"]["hi"], rel=1e-9)
+                    assert gm["data"]["lo"] == pytest.approx(wm["data"]["lo"], rel=1e-9)
+                elif wm["type"] == "histosys":
+                    for key in ("hi_data", "lo_data"):
+                        np.testing.assert_allclose(gm["data"][key], wm["data"][key], rtol=1e-9)
+                elif wm["type"] == "staterror":
+                    np.testing.assert_allclose(gm["data"], wm["data"], rtol=1e-9)
+    observed = {o["name"]: o["data"] for o in spec["observations"]}
+    for o in back["observations"]:
+        np.testing.assert_allclose(o["data"], observed[o["name"]], rtol=1e-9)
+    assert back["measurements"][0]["config"]["poi"] == "mu"
