@@ -342,3 +342,61 @@ def test_histfactory_xml_reads_back_as_the_workspace(exports):
     for o in back["observations"]:
         np.testing.assert_allclose(o["data"], observed[o["name"]], rtol=1e-9)
     assert back["measurements"][0]["config"]["poi"] == "mu"
+
+
+def _root_and_pyhf_fits(folder: Path, spec: dict) -> tuple[dict, np.ndarray, float]:
+    """ROOT HistFactory + RooFit/Minuit2 on `folder/histfactory` (own process) and pyhf on `spec`, both with
+    the same interpolation (code4 for normalisations, code4p for shapes): mu, its error and q0."""
+    from framework.stats.fit import SMOOTH, _pyhf
+
+    script = Path(__file__).with_name("histfactory_root_fit.py")
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder / "histfactory")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with _pyhf() as pyhf:
+        ws = pyhf.Workspace(spec)
+        model = ws.model(modifier_settings=SMOOTH)
+        data = ws.data(model)
+        best = pyhf.infer.mle.fit(data, model, return_uncertainties=True)[model.config.poi_index]
+        _, nll = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
+        _, nll0 = pyhf.infer.mle.fixed_poi_fit(0.0, data, model, return_fitted_val=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]), np.asarray(best), float(nll0 - nll)
+
+
+def test_histfactory_export_fitted_by_root_agrees_with_pyhf_on_a_small_model(tmp_path):
+    """Every modifier kind (normfactor, lnN normsys, shape normsys + histosys, staterror), one channel."""
+    from framework.stats.histfactory import write_histfactory
+    from framework.stats.model import ShapeSys
+
+    sig, bkg = np.array([2.0, 5.0, 8.0, 3.0]), np.array([50.0, 40.0, 30.0, 20.0])
+    lumi = NormSys("lumi", 1.025, 1 / 1.025)
+    jes_s = ShapeSys("jes", sig * [1.1, 1.05, 1.0, 0.95], sig * [0.9, 0.96, 1.0, 1.04])
+    jes_b = ShapeSys("jes", bkg * [1.05, 1.02, 1.0, 0.97], bkg * [0.96, 0.99, 1.0, 1.02])
+    samples = (
+        Sample("sig", True, sig, sig * 0.01, (lumi,), (jes_s,)),
+        Sample("bkg", False, bkg, bkg * 0.02, (lumi, NormSys("bnorm", 1.1, 0.85)), (jes_b,)),
+    )
+    data = sig + bkg + np.array([1.0, -2.0, 3.0, 0.0])
+    model = StatModel((Channel("sr", "x", np.linspace(0, 4, 5), samples, data, False),), ("sig",), ("bkg",), True)
+    write_histfactory(tmp_path, model)
+    root, best, q0 = _root_and_pyhf_fits(tmp_path, workspace(model))
+    # measured: mu 1.22115 both (difference 2e-6), its error 0.86349 / 0.86350, q0 2.515785 both
+    assert root["mu"] == pytest.approx(best[0], abs=1e-4)
+    assert root["mu_err"] == pytest.approx(best[1], rel=1e-3)
+    assert root["q0"] == pytest.approx(q0, rel=1e-4)
+
+
+def test_histfactory_export_fitted_by_root_agrees_with_pyhf(exports):
+    """The Higgs model (3 channels, 64 parameters). Measured: mu 0.81869 (ROOT) / 0.82018 (pyhf; 0.82036
+    at MINUIT tolerance 1e-4), errors 0.14538 / 0.14546, q0 84.33 / 84.56. The mu difference (1.5e-3) is
+    above the 1e-3 aimed at and not yet understood: without the staterrors it is 1.7e-4, without the
+    histosys 1.0e-4 (both fits converged; ROOT at strategy 2 gives the same)."""
+    root, best, q0 = _root_and_pyhf_fits(exports, json.loads((exports / "workspace.json").read_text()))
+    assert root["mu"] == pytest.approx(best[0], abs=2.5e-3)
+    assert root["mu_err"] == pytest.approx(best[1], rel=0.01)
+    assert root["q0"] == pytest.approx(q0, rel=0.01)
