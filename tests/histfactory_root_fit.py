@@ -4,7 +4,10 @@ HistoToWorkspaceFactoryFast, fits mu with Minuit2 (MIGRAD + HESSE) and prints {m
 
 The ROOT 6.40 wheel has no HistFactory XML parser (ConfigParser needs libXMLParser, not shipped), so
 the XML is read here with ElementTree into HistFactory's Measurement/Channel/Sample, element by element.
-Interpolation codes are set to 4 (pyhf's code4 for OverallSys, code4p for HistoSys) as in the pyhf fit.
+As pyhf's model: interpolation codes 4 (pyhf's code4 for OverallSys, code4p for HistoSys), no clipping of
+interpolated yields at zero (PiecewiseInterpolation's positive-definite option off), and the staterror
+constraints' global observables unbounded (HistFactory's range [0, 10] truncates the Gaussian of a bin
+with a large MC uncertainty, a 1e-3 shift of its likelihood).
 """
 
 import json
@@ -73,10 +76,14 @@ ws = HF.HistoToWorkspaceFactoryFast.MakeCombinedModel(m)
 for f in ws.allFunctions():
     if isinstance(f, (HF.FlexibleInterpVar, ROOT.PiecewiseInterpolation)):
         f.setAllInterpCodes(4)  # pyhf's code4 (normsys) and code4p (histosys)
+    if isinstance(f, ROOT.PiecewiseInterpolation):
+        f.setPositiveDefinite(False)  # pyhf does not clip a sample's bin at zero
 mc = ws.obj("ModelConfig")
 data = ws.data("obsData")
 pdf = mc.GetPdf()
 mu = ws.var("mu")
+for g in mc.GetGlobalObservables():
+    g.setRange(-100.0, 100.0)  # HistFactory's [0, 10] truncates the staterror Gaussians; pyhf's are not
 snap = ws.allVars().snapshot()
 
 
