@@ -22,21 +22,24 @@ def _model(p: Prepared) -> StatModel | None:
 
 
 def make_exports(config: Path | LoadedConfig, run_output: Path, target: Path) -> list[str]:
-    """Everything under `exports`, and with `model:` the datacard, its shapes and the pyhf workspace."""
+    """Everything under `exports`, and with `model:` the datacard, its shapes, the pyhf workspace and the
+    HistFactory XML (`histfactory/`)."""
     from framework.stats.datacard import DATACARD, SHAPES, write_datacard
+    from framework.stats.histfactory import FOLDER, write_histfactory
     from framework.stats.workspace import WORKSPACE, write_workspace
 
     p = prepare_presentation(config, run_output)
     model = _model(p)
     names, fill = export_files(p, required=model is None)
     if model is not None:
-        names += [DATACARD, SHAPES, WORKSPACE]
+        names += [DATACARD, SHAPES, WORKSPACE, FOLDER]
 
     def write(folder: Path) -> None:
         fill(folder)
         if model is not None:
             write_datacard(folder, model)
             write_workspace(folder, model)
+            write_histfactory(folder, model)
 
     write_folder(target, write)
     return names
