@@ -430,6 +430,7 @@ def test_report_shows_the_fit(run, tmp_path):
         assert float(pulls[p["parameter"]][3]) == p["pull"]
         assert float(pulls[p["parameter"]][4]) == p["constraint"]
         assert f"<td>{p['parameter']}</td><td>{p['type']}</td><td>{p['value']:.4g}</td><td>{p['pull']:.4g}</td>" in page
+    assert (report / "plots" / "fit_pulls.png").stat().st_size > 1000 and "src='plots/fit_pulls.png'" in page
     impacts = (tables / "fit_impacts.csv").read_text().splitlines()[1:]
     assert [line.split(",")[0] for line in impacts] == [i["parameter"] for i in result["impacts"]]
     yields = (tables / "fit_yields.csv").read_text()

@@ -109,7 +109,7 @@ def write_folder(target: Path, fill: Callable[[Path], None]) -> None:
 def fit_section(p: Prepared, run_output: Path, fit_folder: Path | None) -> FitSection | None:
     """With `model:`, the fit result's tables from `fit_folder` (default: the run's `fit/`), or how to make it."""
     from framework.present.fit_report import fit_tables, load_fit, missing_fit_html
-    from framework.present.report import FitSection
+    from framework.present.report import PLOT_FOLDER, FitSection
 
     if p.config.spec.model is None:
         return None
@@ -117,13 +117,14 @@ def fit_section(p: Prepared, run_output: Path, fit_folder: Path | None) -> FitSe
     result = load_fit(folder)
     if result is None:
         return FitSection([], missing_fit_html(folder, p.config.path, run_output))
-    return FitSection(fit_tables(result))
+    return FitSection(fit_tables(result), pulls_plot=f"{PLOT_FOLDER}/fit_pulls.png", result=result)
 
 
 def make_report(
     config: Path | LoadedConfig, run_output: Path, target: Path, fit_folder: Path | None = None
 ) -> dict[str, int]:
     """Plots, tables and the report page `target/index.html`; with `model:`, the fit's tables too."""
+    from framework.present.fit_report import draw_pulls
     from framework.present.plotting import make_plots
     from framework.present.report import PLOT_FOLDER, TABLE_FOLDER, write_report
     from framework.present.tables import make_tables
@@ -138,6 +139,8 @@ def make_report(
         tables = make_tables(p.outputs, p.presentation)
         for table in [*tables, *(fit.tables if fit else [])]:
             table.write(folder / TABLE_FOLDER)
+        if fit is not None and fit.pulls_plot:
+            draw_pulls(fit.result, folder / fit.pulls_plot)
         title = f"{p.config.spec.analysis}: plots and tables"
         write_report(folder / REPORT, title, p.outputs, plots, style.formats, tables, fit)
         counts.update(plots=len(plots), tables=len(tables) + (len(fit.tables) if fit else 0))

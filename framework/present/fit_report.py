@@ -91,3 +91,29 @@ def missing_fit_html(folder: Path, config: Path, run_output: Path) -> str:
         f"<p>No fit result in {html.escape(str(folder))}. Make it with <code>{html.escape(command)}</code> "
         "and make this page again.</p>"
     )
+
+
+def draw_pulls(result: dict[str, Any], path: Path) -> Path:
+    """The pulls plot: per nuisance parameter, its pull with the constraint as error bar, and the
+    bands of one and two pre-fit sigma; `path` (png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no window
+    import matplotlib.pyplot as plt
+
+    pulls = result["pulls"]
+    y = list(range(len(pulls)))[::-1]
+    fig, ax = plt.subplots(figsize=(6, 1.0 + 0.3 * max(len(pulls), 1)))
+    try:
+        ax.axvspan(-2, 2, color="#fff3b0")
+        ax.axvspan(-1, 1, color="#b7e4b0")
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.errorbar([p["pull"] for p in pulls], y, xerr=[p["constraint"] for p in pulls], fmt="ko", capsize=2)
+        ax.set_yticks(y, [p["parameter"] for p in pulls])
+        ax.set_xlabel("(fitted - nominal) / pre-fit sigma")
+        ax.set_xlim(-3, 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path

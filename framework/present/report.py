@@ -8,8 +8,9 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from framework.present.plotting import PlotData
 from framework.present.results import RunOutputs
@@ -93,6 +94,11 @@ def _fit_section(fit: FitSection | None) -> str:
     if fit is None:
         return ""
     body = "".join(_table_section(t, level=3) for t in fit.tables) if fit.tables else fit.missing
+    if fit.pulls_plot:
+        body += (
+            f"<figure><img src='{fit.pulls_plot}' alt='pulls'><figcaption>Pulls of the nuisance parameters, "
+            "post-fit / pre-fit sigma as error bars; bands: 1 and 2 pre-fit sigma</figcaption></figure>"
+        )
     return f"<section id='fit'><h2>Fit</h2>{body}</section>"
 
 
@@ -102,6 +108,8 @@ class FitSection:
 
     tables: list[Table]
     missing: str = ""
+    pulls_plot: str = ""  # relative to the page
+    result: dict[str, Any] = field(default_factory=dict)  # fit.json
 
 
 def write_report(
