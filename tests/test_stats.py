@@ -412,6 +412,11 @@ def test_report_shows_the_fit(run, tmp_path):
     page = (report / "index.html").read_text()
     assert "id='fit'" in page and f"run-analysis fit {config} -i {run} -o {fit}" in page
     assert not (report / "tables" / "fit_summary.csv").exists()
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "fit.json").write_text('{"mu": 1.0}')
+    assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(stale)]) == 0
+    assert "An unreadable (older) fit result" in (report / "index.html").read_text()
 
     assert main(["fit", str(config), "-i", str(run), "-o", str(fit)]) == 0
     result = json.loads((fit / "fit.json").read_text())

@@ -115,9 +115,13 @@ def fit_section(p: Prepared, run_output: Path, fit_folder: Path | None) -> FitSe
         return None
     folder = fit_folder or run_output / "fit"
     result = load_fit(folder)
-    if result is None:
-        return FitSection([], missing_fit_html(folder, p.config.path, run_output))
-    return FitSection(fit_tables(result), pulls_plot=f"{PLOT_FOLDER}/fit_pulls.png", result=result)
+    try:
+        tables = None if result is None else fit_tables(result)
+    except (KeyError, TypeError, AttributeError):  # a fit.json of another version of the framework
+        tables = None
+    if result is None or tables is None:
+        return FitSection([], missing_fit_html(folder, p.config.path, run_output, stale=result is not None))
+    return FitSection(tables, pulls_plot=f"{PLOT_FOLDER}/fit_pulls.png", result=result)
 
 
 def make_report(

@@ -84,11 +84,12 @@ def fit_tables(result: dict[str, Any]) -> list[Table]:
     return [summary_table(result), pulls_table(result), impacts_table(result), yields_table(result)]
 
 
-def missing_fit_html(folder: Path, config: Path, run_output: Path) -> str:
-    """The Fit section's text when the configuration has a model but no fit result is there yet."""
+def missing_fit_html(folder: Path, config: Path, run_output: Path, stale: bool = False) -> str:
+    """The Fit section's text when the configuration has a model but no (readable) fit result is there."""
     command = f"run-analysis fit {config} -i {run_output} -o {folder}"
+    found = "An unreadable (older)" if stale else "No"
     return (
-        f"<p>No fit result in {html.escape(str(folder))}. Make it with <code>{html.escape(command)}</code> "
+        f"<p>{found} fit result in {html.escape(str(folder))}. Make it with <code>{html.escape(command)}</code> "
         "and make this page again.</p>"
     )
 
