@@ -428,6 +428,7 @@ def test_report_shows_the_fit(run, tmp_path):
     summary = dict(list(csv.reader((tables / "fit_summary.csv").read_text().splitlines()))[1:])
     assert float(summary["signal strength mu"]) == result["mu"]
     assert float(summary["uncertainty on mu"]) == result["mu_err"]
+    assert summary["mu ± uncertainty"] == f"{result['mu']:.3f} ± {result['mu_err']:.3f}"
     assert f"<td>{result['mu']:.4g}</td>" in page and f"{result['mu']:.4g}" in (tables / "fit_summary.md").read_text()
     pulls = {row[0]: row for row in csv.reader((tables / "fit_pulls.csv").read_text().splitlines())}
     assert len(result["pulls"]) == 3

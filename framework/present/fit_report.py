@@ -21,6 +21,7 @@ def load_fit(folder: Path) -> dict[str, Any] | None:
 
 def summary_table(result: dict[str, Any]) -> Table:
     rows: list[list[Cell]] = [
+        ["mu ± uncertainty", f"{result['mu']:.3f} ± {result['mu_err']:.3f}"],
         ["signal strength mu", result["mu"]],
         ["uncertainty on mu", result["mu_err"]],
         ["observed significance Z", result["z_obs"]],
