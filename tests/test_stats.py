@@ -4,6 +4,7 @@ lowering the significance, `run-analysis fit`, and every bad model refused with 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -400,3 +401,44 @@ def test_histfactory_export_fitted_by_root_agrees_with_pyhf(exports):
     assert root["mu"] == pytest.approx(best[0], abs=1e-3)
     assert root["mu_err"] == pytest.approx(best[1], rel=0.01)
     assert root["q0"] == pytest.approx(q0, rel=0.01)
+
+
+def test_report_shows_the_fit(run, tmp_path):
+    """`run-analysis plot` with a model: how to make the fit while there is none; then the fit's tables
+    (page and files) with the fitted mu and every nuisance parameter's pull of fit.json."""
+    config = _variant(tmp_path, MODEL.replace("mc_stat: true", "mc_stat: false"))
+    fit, report = tmp_path / "fit", tmp_path / "report"
+    assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(fit)]) == 0
+    page = (report / "index.html").read_text()
+    assert "id='fit'" in page and f"run-analysis fit {config} -i {run} -o {fit}" in page
+    assert not (report / "tables" / "fit_summary.csv").exists()
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "fit.json").write_text('{"mu": 1.0}')
+    assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(stale)]) == 0
+    assert "An unreadable (older) fit result" in (report / "index.html").read_text()
+
+    assert main(["fit", str(config), "-i", str(run), "-o", str(fit)]) == 0
+    result = json.loads((fit / "fit.json").read_text())
+    assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(fit)]) == 0
+    page = (report / "index.html").read_text()
+    tables = report / "tables"
+    for name in ("fit_summary", "fit_pulls", "fit_impacts", "fit_yields"):
+        assert f"id='{name}'" in page and all((tables / f"{name}.{s}").exists() for s in ("md", "tex", "csv"))
+    summary = dict(list(csv.reader((tables / "fit_summary.csv").read_text().splitlines()))[1:])
+    assert float(summary["signal strength mu"]) == result["mu"]
+    assert float(summary["uncertainty on mu"]) == result["mu_err"]
+    assert summary["mu ± uncertainty"] == f"{result['mu']:.3f} ± {result['mu_err']:.3f}"
+    assert f"<td>{result['mu']:.4g}</td>" in page and f"{result['mu']:.4g}" in (tables / "fit_summary.md").read_text()
+    pulls = {row[0]: row for row in csv.reader((tables / "fit_pulls.csv").read_text().splitlines())}
+    assert len(result["pulls"]) == 3
+    for p in result["pulls"]:
+        assert float(pulls[p["parameter"]][3]) == p["pull"]
+        assert float(pulls[p["parameter"]][4]) == p["constraint"]
+        assert f"<td>{p['parameter']}</td><td>{p['type']}</td><td>{p['value']:.4g}</td><td>{p['pull']:.4g}</td>" in page
+    assert (report / "plots" / "fit_pulls.png").stat().st_size > 1000 and "src='plots/fit_pulls.png'" in page
+    impacts = (tables / "fit_impacts.csv").read_text().splitlines()[1:]
+    assert [line.split(",")[0] for line in impacts] == [i["parameter"] for i in result["impacts"]]
+    yields = (tables / "fit_yields.csv").read_text()
+    post = result["yields"]["postfit"]["m4l_2e2mu"]["H125"]
+    assert f"m4l_2e2mu,H125,{result['yields']['prefit']['m4l_2e2mu']['H125']!r},{post!r}" in yields

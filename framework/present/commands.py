@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from framework.config.load import LoadedConfig, load_config, split_names
 from framework.errors import ConfigError, ExecutionError, InputError
@@ -21,6 +22,9 @@ from framework.output.write import current_umask
 from framework.plan.axes import histogram_axes
 from framework.present.results import RunOutputs, load_outputs
 from framework.present.views import Presentation, make_presentation
+
+if TYPE_CHECKING:
+    from framework.present.report import FitSection
 
 REPORT = "index.html"
 CORRECTIONS = "corrections.json"
@@ -102,8 +106,29 @@ def write_folder(target: Path, fill: Callable[[Path], None]) -> None:
     temporary.rename(target)
 
 
-def make_report(config: Path | LoadedConfig, run_output: Path, target: Path) -> dict[str, int]:
-    """Plots, tables and the report page `target/index.html`."""
+def fit_section(p: Prepared, run_output: Path, fit_folder: Path | None) -> FitSection | None:
+    """With `model:`, the fit result's tables from `fit_folder` (default: the run's `fit/`), or how to make it."""
+    from framework.present.fit_report import fit_tables, load_fit, missing_fit_html
+    from framework.present.report import PLOT_FOLDER, FitSection
+
+    if p.config.spec.model is None:
+        return None
+    folder = fit_folder or run_output / "fit"
+    result = load_fit(folder)
+    try:
+        tables = None if result is None else fit_tables(result)
+    except (KeyError, TypeError, AttributeError):  # a fit.json of another version of the framework
+        tables = None
+    if result is None or tables is None:
+        return FitSection([], missing_fit_html(folder, p.config.path, run_output, stale=result is not None))
+    return FitSection(tables, pulls_plot=f"{PLOT_FOLDER}/fit_pulls.png", result=result)
+
+
+def make_report(
+    config: Path | LoadedConfig, run_output: Path, target: Path, fit_folder: Path | None = None
+) -> dict[str, int]:
+    """Plots, tables and the report page `target/index.html`; with `model:`, the fit's tables too."""
+    from framework.present.fit_report import draw_pulls
     from framework.present.plotting import make_plots
     from framework.present.report import PLOT_FOLDER, TABLE_FOLDER, write_report
     from framework.present.tables import make_tables
@@ -111,16 +136,18 @@ def make_report(config: Path | LoadedConfig, run_output: Path, target: Path) -> 
     p = prepare_presentation(config, run_output)
     style = p.config.spec.style
     counts: dict[str, int] = {}
+    fit = fit_section(p, run_output, fit_folder)
 
     def fill(folder: Path) -> None:
         plots = make_plots(p.outputs, p.presentation, style, folder / PLOT_FOLDER)
         tables = make_tables(p.outputs, p.presentation)
-        for table in tables:
+        for table in [*tables, *(fit.tables if fit else [])]:
             table.write(folder / TABLE_FOLDER)
-        write_report(
-            folder / REPORT, f"{p.config.spec.analysis}: plots and tables", p.outputs, plots, style.formats, tables
-        )
-        counts.update(plots=len(plots), tables=len(tables))
+        if fit is not None and fit.pulls_plot:
+            draw_pulls(fit.result, folder / fit.pulls_plot)
+        title = f"{p.config.spec.analysis}: plots and tables"
+        write_report(folder / REPORT, title, p.outputs, plots, style.formats, tables, fit)
+        counts.update(plots=len(plots), tables=len(tables) + (len(fit.tables) if fit else 0))
 
     write_folder(target, fill)
     return counts

@@ -8,7 +8,9 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from framework.present.plotting import PlotData
 from framework.present.results import RunOutputs
@@ -80,25 +82,56 @@ def _provenance_section(outputs: RunOutputs) -> str:
     )
 
 
-def write_report(
-    path: Path, title: str, outputs: RunOutputs, plots: list[PlotData], formats: Sequence[str], tables: list[Table]
-) -> Path:
-    """`path` (index.html) beside the folders `plots/` and `tables/`."""
-    nav = "".join(
-        f"<a href='#{anchor}'>{_e(text)}</a>"
-        for anchor, text in [("plots", "Plots"), *((t.name, t.title) for t in tables), ("provenance", "Provenance")]
-    )
-    table_sections = "".join(
-        f"<section id='{t.name}'><h2>{_e(t.title)}</h2>{t.html()}"
+def _table_section(t: Table, level: int = 2) -> str:
+    return (
+        f"<section id='{t.name}'><h{level}>{_e(t.title)}</h{level}>{t.html()}"
         f"<p class='note'>Also as <a href='{TABLE_FOLDER}/{t.name}.md'>Markdown</a>, "
         f"<a href='{TABLE_FOLDER}/{t.name}.tex'>LaTeX</a>, <a href='{TABLE_FOLDER}/{t.name}.csv'>CSV</a>.</p></section>"
-        for t in tables
     )
+
+
+def _fit_section(fit: FitSection | None) -> str:
+    if fit is None:
+        return ""
+    body = "".join(_table_section(t, level=3) for t in fit.tables) if fit.tables else fit.missing
+    if fit.pulls_plot:
+        body += (
+            f"<figure><img src='{fit.pulls_plot}' alt='pulls'><figcaption>Pulls of the nuisance parameters, "
+            "post-fit / pre-fit sigma as error bars; bands: 1 and 2 pre-fit sigma</figcaption></figure>"
+        )
+    return f"<section id='fit'><h2>Fit</h2>{body}</section>"
+
+
+@dataclass(frozen=True)
+class FitSection:
+    """The fit's tables, or (none yet) the text that says how to make the fit."""
+
+    tables: list[Table]
+    missing: str = ""
+    pulls_plot: str = ""  # relative to the page
+    result: dict[str, Any] = field(default_factory=dict)  # fit.json
+
+
+def write_report(
+    path: Path,
+    title: str,
+    outputs: RunOutputs,
+    plots: list[PlotData],
+    formats: Sequence[str],
+    tables: list[Table],
+    fit: FitSection | None = None,
+) -> Path:
+    """`path` (index.html) beside the folders `plots/` and `tables/`; with a model, a Fit section."""
+    anchors = [("plots", "Plots"), *((t.name, t.title) for t in tables)]
+    anchors += [("fit", "Fit")] if fit is not None else []
+    nav = "".join(f"<a href='#{anchor}'>{_e(text)}</a>" for anchor, text in [*anchors, ("provenance", "Provenance")])
+    table_sections = "".join(_table_section(t) for t in tables)
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{_e(title)}</h1><nav>{nav}</nav>"
-        f"{_plots_section(plots, PLOT_FOLDER, formats)}{table_sections}{_provenance_section(outputs)}</body></html>\n"
+        f"{_plots_section(plots, PLOT_FOLDER, formats)}{table_sections}{_fit_section(fit)}"
+        f"{_provenance_section(outputs)}</body></html>\n"
     )
     path.write_text(page)
     return path

@@ -21,7 +21,11 @@ def present_parser(command: str, description: str, output_help: str) -> argparse
 def main(argv: list[str]) -> int:
     from framework.present.commands import REPORT, make_report
 
-    args = present_parser(COMMAND, DESCRIPTION, "folder for the report: index.html, plots/, tables/").parse_args(argv)
-    counts = make_report(args.config, args.input, args.output)
+    parser = present_parser(COMMAND, DESCRIPTION, "folder for the report: index.html, plots/, tables/")
+    parser.add_argument(
+        "--fit", type=Path, help="with 'model:', the folder of 'run-analysis fit' for the report (default: INPUT/fit)"
+    )
+    args = parser.parse_args(argv)
+    counts = make_report(args.config, args.input, args.output, args.fit)
     print(f"{counts['plots']} plots and {counts['tables']} tables; open {args.output / REPORT}")
     return 0

@@ -1,0 +1,121 @@
+"""The report page's "Fit" section: the numbers of `fit.json` (`run-analysis fit`) as tables (summary,
+pulls and constraints, impact ranking, pre- and post-fit yields), written as every other table."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from framework.present.tables import Cell, Table
+
+FIT_RESULT = "fit.json"  # as framework.stats.commands.FIT, without importing pyhf's side
+
+
+def load_fit(folder: Path) -> dict[str, Any] | None:
+    """`folder/fit.json`, or None where there is none."""
+    path = folder / FIT_RESULT
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def summary_table(result: dict[str, Any]) -> Table:
+    rows: list[list[Cell]] = [
+        ["mu ± uncertainty", f"{result['mu']:.3f} ± {result['mu_err']:.3f}"],
+        ["signal strength mu", result["mu"]],
+        ["uncertainty on mu", result["mu_err"]],
+        ["observed significance Z", result["z_obs"]],
+        ["expected significance Z", result["z_exp"]],
+        ["observed significance Z, statistics only", result["z_obs_stat_only"]],
+        ["expected significance Z, statistics only", result["z_exp_stat_only"]],
+        ["observed CLs 95% upper limit on mu", result["cls_limit_obs"]],
+        ["expected CLs 95% upper limit on mu", result["cls_limit_exp"]],
+    ]
+    asimov = result.get("asimov_channels") or []
+    note = "Asymptotic: significance from q0, upper limits from qtilde (median expected, background only)."
+    if asimov:
+        note += f" Channels fitted to Asimov data (blinded): {', '.join(asimov)}."
+    return Table("fit_summary", "Fit result", ["quantity", "value"], rows, note)
+
+
+def pulls_table(result: dict[str, Any]) -> Table:
+    rows: list[list[Cell]] = [
+        [p["parameter"], p["type"], p["value"], p["pull"], p["constraint"]] for p in result["pulls"]
+    ]
+    return Table(
+        "fit_pulls",
+        "Pulls and constraints of the nuisance parameters",
+        ["parameter", "type", "fitted value", "pull", "constraint"],
+        rows,
+        "Pull: (fitted - nominal) / pre-fit sigma; constraint: post-fit sigma / pre-fit sigma.",
+    )
+
+
+def impacts_table(result: dict[str, Any]) -> Table:
+    rows: list[list[Cell]] = [[i["parameter"], i["up"], i["down"]] for i in result["impacts"]]
+    return Table(
+        "fit_impacts",
+        "Impact of the nuisance parameters on mu",
+        ["parameter", "shift of mu (+1 sigma)", "shift of mu (-1 sigma)"],
+        rows,
+        "Refits with each parameter fixed at its fitted value +- its post-fit uncertainty; largest first.",
+    )
+
+
+def yields_table(result: dict[str, Any]) -> Table:
+    prefit, postfit = result["yields"]["prefit"], result["yields"]["postfit"]
+    data = result["yields"].get("data", {})
+    rows: list[list[Cell]] = []
+    for channel, samples in prefit.items():
+        for sample, value in samples.items():
+            rows.append([channel, sample, value, postfit[channel][sample]])
+        rows.append([channel, "total", sum(samples.values()), sum(postfit[channel].values())])
+        if channel in data:
+            rows.append([channel, "data", data[channel], data[channel]])
+    return Table(
+        "fit_yields",
+        "Pre-fit and post-fit yields per channel",
+        ["channel", "sample", "pre-fit", "post-fit"],
+        rows,
+        "Expected yields at the nominal parameters (mu = 1) and at the best fit; data as fitted.",
+    )
+
+
+def fit_tables(result: dict[str, Any]) -> list[Table]:
+    return [summary_table(result), pulls_table(result), impacts_table(result), yields_table(result)]
+
+
+def missing_fit_html(folder: Path, config: Path, run_output: Path, stale: bool = False) -> str:
+    """The Fit section's text when the configuration has a model but no (readable) fit result is there."""
+    command = f"run-analysis fit {config} -i {run_output} -o {folder}"
+    found = "An unreadable (older)" if stale else "No"
+    return (
+        f"<p>{found} fit result in {html.escape(str(folder))}. Make it with <code>{html.escape(command)}</code> "
+        "and make this page again.</p>"
+    )
+
+
+def draw_pulls(result: dict[str, Any], path: Path) -> Path:
+    """The pulls plot: per nuisance parameter, its pull with the constraint as error bar, and the
+    bands of one and two pre-fit sigma; `path` (png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no window
+    import matplotlib.pyplot as plt
+
+    pulls = result["pulls"]
+    y = list(range(len(pulls)))[::-1]
+    fig, ax = plt.subplots(figsize=(6, 1.0 + 0.3 * max(len(pulls), 1)))
+    try:
+        ax.axvspan(-2, 2, color="#fff3b0")
+        ax.axvspan(-1, 1, color="#b7e4b0")
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.errorbar([p["pull"] for p in pulls], y, xerr=[p["constraint"] for p in pulls], fmt="ko", capsize=2)
+        ax.set_yticks(y, [p["parameter"] for p in pulls])
+        ax.set_xlabel("(fitted - nominal) / pre-fit sigma")
+        ax.set_xlim(-3, 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
