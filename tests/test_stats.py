@@ -15,6 +15,7 @@ from pathlib import Path
 
 import hist
 import numpy as np
+import pyhf
 import pytest
 import uhi.io.zip
 import uproot
@@ -23,7 +24,7 @@ from scipy import optimize
 from framework.app.cli import main
 from framework.present.commands import prepare_presentation
 from framework.stats.declare import make_model_plan
-from framework.stats.fit import significance
+from framework.stats.fit import SMOOTH, significance
 from framework.stats.model import Channel, NormSys, Sample, StatModel, build_model
 from framework.stats.workspace import workspace
 
@@ -234,6 +235,16 @@ def test_fit_command_writes_the_results(run, tmp_path):
     prefit = result["yields"]["prefit"]["m4l_2e2mu"]
     assert prefit["H125"] == pytest.approx(_expected(run, ["higgs"], "2e2mu").sum(), rel=1e-9)
     assert result["yields"]["data"]["m4l_2e2mu"] == _expected(run, ["data"], "2e2mu").sum()
+    # the limits against pyhf's own root finder (TOMS 748) on the workspace written next to fit.json
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jsonschema's deprecation of pyhf's validator, minimiser chatter
+        ws = pyhf.Workspace(json.loads((tmp_path / "fit" / "workspace.json").read_text()))
+        model = ws.model(modifier_settings=SMOOTH)
+        observed, band = pyhf.infer.intervals.upper_limits.upper_limit(ws.data(model), model, rtol=1e-4)
+    assert result["cls_limit_obs"] == pytest.approx(float(observed), rel=5e-3)
+    np.testing.assert_allclose(result["cls_limit_exp_band"], np.asarray(band, dtype=float), rtol=5e-3)
+    assert result["cls_limit_exp"] == result["cls_limit_exp_band"][2] and np.all(np.diff(band) > 0)
 
 
 def test_blinded_channels_and_asimov_data(run, tmp_path):

@@ -30,6 +30,12 @@ def summary_table(result: dict[str, Any]) -> Table:
         ["expected significance Z, statistics only", result["z_exp_stat_only"]],
         ["observed CLs 95% upper limit on mu", result["cls_limit_obs"]],
         ["expected CLs 95% upper limit on mu", result["cls_limit_exp"]],
+        *[
+            [f"expected CLs 95% upper limit on mu, {band} sigma", value]
+            for band, value in zip(
+                ("-2", "-1", "+1", "+2"), [*result["cls_limit_exp_band"][:2], *result["cls_limit_exp_band"][3:]]
+            )
+        ],
     ]
     asimov = result.get("asimov_channels") or []
     note = "Asymptotic: significance from q0, upper limits from qtilde (median expected, background only)."

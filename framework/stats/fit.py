@@ -82,17 +82,17 @@ def _significance(pyhf: Any, data: Any, model: Any) -> tuple[float, float]:
     return z_from_p(float(p_obs)), z_from_p(float(p_exp))
 
 
-def _limits(pyhf: Any, data: Any, model: Any, mu_hat: float, sigma: float) -> tuple[float, float]:
-    """Observed and median expected (background only) CLs 95% upper limits on mu (qtilde, asymptotic):
-    bracketed from mu_hat + 2 sigma (observed) and 2 sigma (expected), then Brent's method on
-    CLs(mu) - 0.05; every hypothesis test gives both CLs values."""
-    tested: dict[float, tuple[float, float]] = {}
+def _limits(pyhf: Any, data: Any, model: Any, mu_hat: float, sigma: float) -> tuple[float, list[float]]:
+    """Observed and expected (background only: median, +-1 and +-2 sigma) CLs 95% upper limits on mu
+    (qtilde, asymptotic): bracketed from mu_hat + 2 sigma (observed) and 2 sigma (expected), then
+    Brent's method on CLs(mu) - 0.05; every hypothesis test gives all six CLs values."""
+    tested: dict[float, list[float]] = {}
     highest = model.config.suggested_bounds()[model.config.poi_index][1]
 
     def f(mu: float, which: int) -> float:
         if mu not in tested:
-            observed, expected = _hypotest(pyhf, mu, data, model, return_expected=True)
-            tested[mu] = (float(observed), float(expected))
+            observed, expected = _hypotest(pyhf, mu, data, model, return_expected_set=True)
+            tested[mu] = [float(observed), *(float(e) for e in expected)]
         return tested[mu][which] - LEVEL
 
     def limit(which: int, start: float) -> float:
@@ -103,7 +103,8 @@ def _limits(pyhf: Any, data: Any, model: Any, mu_hat: float, sigma: float) -> tu
             low, high = low / 1.5, low
         return float(optimize.brentq(lambda mu: f(mu, which), low, high, rtol=1e-3))
 
-    return limit(0, max(mu_hat, 0.0) + 2 * sigma), limit(1, 2 * sigma)
+    observed = limit(0, max(mu_hat, 0.0) + 2 * sigma)
+    return observed, [limit(which, 2 * sigma) for which in range(1, 6)]
 
 
 def _yields(model: Any, pars: np.ndarray) -> dict[str, dict[str, float]]:
@@ -184,7 +185,7 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
         result = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
         best, errors = np.asarray(result[:, 0]), np.asarray(result[:, 1])
         z_obs, z_exp = _significance(pyhf, data, model)
-        limit_obs, limit_exp = _limits(pyhf, data, model, float(best[poi]), float(errors[poi]))
+        limit_obs, limit_band = _limits(pyhf, data, model, float(best[poi]), float(errors[poi]))
         return {
             "mu": float(best[poi]),
             "mu_err": float(errors[poi]),
@@ -193,7 +194,8 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
             "z_obs_stat_only": z_obs_stat,
             "z_exp_stat_only": z_exp_stat,
             "cls_limit_obs": float(limit_obs),
-            "cls_limit_exp": limit_exp,
+            "cls_limit_exp": limit_band[2],
+            "cls_limit_exp_band": limit_band,  # -2, -1, 0, +1, +2 sigma
             "pulls": _pulls(model, best, errors),
             "impacts": _impacts(pyhf, data, model, best, errors),
             "yields": {

@@ -19,7 +19,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         ),
         (
             f"  95% CL upper limit on mu (CLs): observed {result['cls_limit_obs']:.3f}, "
-            f"expected {result['cls_limit_exp']:.3f}"
+            f"expected {result['cls_limit_exp']:.3f} "
+            "(-1/+1 sigma: {1:.3f}/{3:.3f}, -2/+2 sigma: {0:.3f}/{4:.3f})".format(*result["cls_limit_exp_band"])
         ),
     ]
     if result["asimov_channels"]:
