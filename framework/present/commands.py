@@ -140,7 +140,7 @@ def make_report(
 
     def fill(folder: Path) -> None:
         plots = make_plots(p.outputs, p.presentation, style, folder / PLOT_FOLDER)
-        tables = make_tables(p.outputs, p.presentation)
+        tables = make_tables(p.config, p.outputs, p.presentation)
         for table in [*tables, *(fit.tables if fit else [])]:
             table.write(folder / TABLE_FOLDER)
         if fit is not None and fit.pulls_plot:

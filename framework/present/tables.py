@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.config.load import LoadedConfig
 from framework.config.schema.base import YIELDS
 from framework.present.project import blinded, project
 from framework.present.results import DATA, RunOutputs, all_indices
 from framework.present.views import AxisCut, Presentation
+from framework.stats.declare import ModelPlan, significance_plans
 
 
 @dataclass(frozen=True)
@@ -241,25 +243,51 @@ def _relative(shift: tuple[np.ndarray, np.ndarray] | None, nominal: float) -> st
     return f"+{100 * float(shift[0]) / nominal:.2f}% / -{100 * float(shift[1]) / nominal:.2f}%"
 
 
-def significance_table(outputs: RunOutputs, presentation: Presentation) -> Table:
-    from framework.present.significance import significances
+def significance_table(outputs: RunOutputs, presentation: Presentation, plans: list[ModelPlan]) -> Table:
+    from framework.stats.significance import significances
 
+    found = significances(outputs, presentation, plans)
     rows: list[list[Cell]] = [
-        [r.name, r.signal, r.background, r.observed, r.expected_z, r.observed_z, r.mu_hat]
-        for r in significances(outputs, presentation)
+        [
+            r.name,
+            r.signal,
+            r.background,
+            r.observed,
+            r.expected_z,
+            r.observed_z,
+            r.expected_z_stat_only,
+            r.observed_z_stat_only,
+            r.mu_hat,
+            " ".join(r.systematics) or "-",
+        ]
+        for r in found
     ]
+    missing = sorted({name for r in found for name in r.missing})
     return Table(
         "significance",
-        "Local significance",
-        ["name", "signal", "background", "observed", "expected Z", "observed Z", "signal strength"],
+        "Discovery significance",
+        [
+            "name",
+            "signal",
+            "background",
+            "observed",
+            "expected Z",
+            "observed Z",
+            "expected Z, statistics only",
+            "observed Z, statistics only",
+            "signal strength",
+            "nuisance parameters",
+        ],
         rows,
-        "Binned Poisson likelihood in the window, statistics only: q0 = 2 [ln L(mu_hat) - ln L(0)], Z = sqrt(q0); "
-        "expected from the Asimov data set (mu = 1). 'blinded' where data are hidden.",
+        "Profile likelihood of the window's bins (pyhf, q0 asymptotic) with the systematics as the model "
+        "declares them and MC statistics; statistics only: without any nuisance parameter. Expected from the "
+        "Asimov data set (mu = 1); 'blinded' where data are hidden."
+        + (f" Not in the outputs (run without them): {', '.join(missing)}." if missing else ""),
     )
 
 
-def make_tables(outputs: RunOutputs, presentation: Presentation) -> list[Table]:
+def make_tables(config: LoadedConfig, outputs: RunOutputs, presentation: Presentation) -> list[Table]:
     tables = [yields_table(outputs, presentation), cutflow_table(outputs), systematics_table(outputs, presentation)]
     if presentation.significance:
-        tables.append(significance_table(outputs, presentation))
+        tables.append(significance_table(outputs, presentation, significance_plans(config, presentation.significance)))
     return tables

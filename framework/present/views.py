@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeGuard
 
+import numpy as np
+
 from framework.config.load import LoadedConfig, lumi_of, split_names
 from framework.config.schema.base import YIELDS
 from framework.config.schema.presentation import ProcessSpec, SliceValue
@@ -90,7 +92,8 @@ class SignificanceView:
     axis: str
     cuts: tuple[AxisCut, ...]
     signal: tuple[str, ...]
-    range: tuple[float, float] | None
+    bins: tuple[int, int]  # first and one-past-last bin of the axis inside the window
+    origin: Location
 
 
 @dataclass
@@ -352,6 +355,20 @@ def _lumi(config: LoadedConfig) -> float | None:
     return float(sum(values)) if values else None
 
 
+def _window(edges: np.ndarray, window: tuple[float, float] | None, where: Location) -> tuple[int, int]:
+    """The bins that lie wholly inside the window."""
+    if window is None:
+        return 0, len(edges) - 1
+    inside = np.flatnonzero((edges[:-1] >= window[0] - 1e-9) & (edges[1:] <= window[1] + 1e-9))
+    if not inside.size:
+        raise ConfigError(
+            f"no bin lies inside the range [{window[0]:g}, {window[1]:g}]",
+            where,
+            f"edges: {', '.join(f'{e:g}' for e in edges)}",
+        )
+    return int(inside[0]), int(inside[-1]) + 1
+
+
 def _significances(config: LoadedConfig, processes: list[str]) -> list[SignificanceView]:
     found = []
     for name, spec in config.spec.significance.items():
@@ -359,13 +376,23 @@ def _significances(config: LoadedConfig, processes: list[str]) -> list[Significa
         axes = _axes(config, spec.histogram, config.locate(*path, "histogram"))
         drawn = spec.axis or next(iter(axes))
         axis = _axis(axes, drawn, spec.histogram, config.locate(*path, "axis"))
-        if spec.range is not None and (not axis.continuous or not spec.range[0] < spec.range[1]):
-            raise ConfigError("'range' needs a continuous axis and low < high", config.locate(*path, "range"))
+        if not axis.continuous:
+            raise ConfigError(
+                f"the significance's axis {drawn!r} is a category axis; it is fitted in bins of a continuous one",
+                config.locate(*path, "axis" if spec.axis else "histogram"),
+                "name a continuous axis with 'axis:' and slice the categories with 'slices:'",
+            )
+        if spec.range is not None and not spec.range[0] < spec.range[1]:
+            raise ConfigError("'range' needs low < high", config.locate(*path, "range"))
         _check_processes([(p, config.locate(*path, "signal", i)) for i, p in enumerate(spec.signal)], processes)
         combos = _slices(config, axes, spec.histogram, spec.slices, [drawn], path)
         if len(combos) != 1:
             raise ConfigError("'each' is not allowed in a significance's slices", config.locate(*path, "slices"))
-        found.append(SignificanceView(name, spec.histogram, drawn, combos[0], tuple(spec.signal), spec.range))
+        edges = np.asarray(axis.bin_edges(), dtype=float)
+        bins = _window(edges, spec.range, config.locate(*path, "range"))
+        found.append(
+            SignificanceView(name, spec.histogram, drawn, combos[0], tuple(spec.signal), bins, config.locate(*path))
+        )
     return found
 
 

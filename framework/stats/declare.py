@@ -11,7 +11,16 @@ from framework.config.load import LoadedConfig
 from framework.config.schema.model import ModelChannelSpec, ModelSpec
 from framework.config.schema.presentation import SliceValue
 from framework.errors import ConfigError, Location, did_you_mean
-from framework.present.views import AxisCut, _axes, _axis, _check_processes, _slices, _value_text, output_processes
+from framework.present.views import (
+    AxisCut,
+    SignificanceView,
+    _axes,
+    _axis,
+    _check_processes,
+    _slices,
+    _value_text,
+    output_processes,
+)
 
 TREATMENTS = ("shape", "norm", "drop")
 
@@ -162,3 +171,29 @@ def make_model_plan(config: LoadedConfig) -> ModelPlan | None:
         asimov=model.data == "asimov",
         origin=config.locate("model"),
     )
+
+
+def significance_plans(config: LoadedConfig, views: list[SignificanceView]) -> list[ModelPlan]:
+    """Each `significance:` window as a one-channel model: the systematics enter as under `model:` (shape
+    without one), with the model's normalisation uncertainties that apply to every channel and its
+    MC statistics setting."""
+    model = make_model_plan(config)
+    processes = output_processes(config)
+    everywhere = set() if config.spec.model is None else set(config.spec.model.channels)
+    global_norms = [n for n in model.norms if set(n.channels) == everywhere] if model else []
+    found = []
+    for view in views:
+        channel = ChannelPlan(view.name, view.name, view.histogram, view.axis, view.cuts, view.bins, None, view.origin)
+        found.append(
+            ModelPlan(
+                channels=(channel,),
+                signal=tuple(p for p in processes if p in view.signal),
+                background=tuple(p for p in processes if p not in view.signal),
+                norms=tuple(NormPlan(n.name, n.up, n.down, n.processes, (view.name,)) for n in global_norms),
+                treatments=model.treatments if model else {name: "shape" for name in config.spec.systematics},
+                mc_stat=model.mc_stat if model else True,
+                asimov=False,
+                origin=view.origin,
+            )
+        )
+    return found

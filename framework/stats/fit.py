@@ -162,6 +162,14 @@ def significance(spec: dict[str, Any]) -> tuple[float, float]:
         return _significance(pyhf, ws.data(model), model)
 
 
+def best_fit_mu(spec: dict[str, Any]) -> float:
+    """The signal strength that maximises the likelihood of a workspace's data."""
+    with _pyhf() as pyhf:
+        ws = pyhf.Workspace(spec)
+        model = ws.model(modifier_settings=SMOOTH)
+        return float(pyhf.infer.mle.fit(ws.data(model), model)[model.config.poi_index])
+
+
 def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
     """Every number of `fit.json` for a workspace, and its statistics-only twin (no nuisance parameter)."""
     import pyhf
