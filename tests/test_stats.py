@@ -24,7 +24,8 @@ from scipy import optimize
 from framework.app.cli import main
 from framework.present.commands import prepare_presentation
 from framework.stats.declare import make_model_plan
-from framework.stats.fit import SMOOTH, significance
+from framework.stats.fit import significance
+from framework.stats.minimise import SMOOTH
 from framework.stats.model import Channel, NormSys, Sample, StatModel, build_model
 from framework.stats.workspace import workspace
 
@@ -360,7 +361,7 @@ def _root_and_pyhf_fits(folder: Path, spec: dict) -> tuple[dict, np.ndarray, flo
     """ROOT HistFactory + RooFit/Minuit2 on `folder/histfactory` (own process) and pyhf on `spec`, both with
     the same interpolation (code4 for normalisations, code4p for shapes; see histfactory_root_fit.py for the
     two other HistFactory defaults set as pyhf's): mu, its error and q0."""
-    from framework.stats.fit import SMOOTH, _pyhf
+    from framework.stats.minimise import SMOOTH, pyhf_session
 
     script = Path(__file__).with_name("histfactory_root_fit.py")
     done = subprocess.run(
@@ -371,7 +372,7 @@ def _root_and_pyhf_fits(folder: Path, spec: dict) -> tuple[dict, np.ndarray, flo
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    with _pyhf() as pyhf:
+    with pyhf_session() as pyhf:
         ws = pyhf.Workspace(spec)
         model = ws.model(modifier_settings=SMOOTH)
         data = ws.data(model)

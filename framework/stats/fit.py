@@ -6,61 +6,15 @@ only: the same channels without any nuisance parameter."""
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
 
 from framework.errors import ExecutionError
+from framework.stats.limits import Limits
+from framework.stats.minimise import SMOOTH, pyhf_session, robustly
 
-# smooth interpolation (ROOT HistFactory's and cabinetry's choice): exponential outside |theta| < 1 and a
-# polynomial inside for normsys, polynomial + linear for histosys; pyhf's defaults have a kink at 0 that
-# stops MIGRAD where a nuisance parameter ends up near its nominal value
-SMOOTH = {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}}
-LEVEL = 0.05  # CLs upper limits at 95% confidence
 RANKED = ("normsys", "histosys", "shapesys")  # nuisance parameters ranked by impact (not the per-bin staterrors)
-
-
-@contextmanager
-def _pyhf() -> Iterator[Any]:
-    """pyhf on numpy with MINUIT (uncertainties from its Hesse matrix), quietly."""
-    import pyhf
-
-    logger = logging.getLogger("pyhf")  # pyhf logs every failed minimisation with MINUIT's whole table
-    level = logger.level
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MINUIT's and pyhf's numerical chatter; results are checked by the caller
-        logger.setLevel(logging.CRITICAL)
-        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())
-        try:
-            yield pyhf
-        finally:
-            logger.setLevel(level)
-
-
-def _hypotest(pyhf: Any, poi: float, data: Any, model: Any, **options: Any) -> Any:
-    """A hypothesis test with MINUIT at strategy 0 (its fits need no Hesse matrix), again with scipy's
-    SLSQP where MINUIT does not converge (fits on Asimov data with many per-bin parameters);
-    with scipy's alone where only the parameter of interest is free."""
-    if len(model.config.suggested_init()) == 1:
-        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
-        return pyhf.infer.hypotest(poi, data, model, **options)
-    try:
-        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(strategy=0))
-        return pyhf.infer.hypotest(poi, data, model, **options)
-    except pyhf.exceptions.FailedMinimization:
-        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
-        return pyhf.infer.hypotest(poi, data, model, **options)
-    finally:
-        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())
-
-
-def z_from_p(p: float) -> float:
-    return float(stats.norm.isf(p))
 
 
 def _parameters(model: Any) -> list[tuple[str, int, str]]:
@@ -78,33 +32,15 @@ def _parameters(model: Any) -> list[tuple[str, int, str]]:
 
 
 def _significance(pyhf: Any, data: Any, model: Any) -> tuple[float, float]:
-    p_obs, p_exp = _hypotest(pyhf, 0.0, data, model, test_stat="q0", return_expected=True)
-    return z_from_p(float(p_obs)), z_from_p(float(p_exp))
+    """Observed and expected (Asimov, mu = 1) discovery significance sqrt(q0), from the test statistic
+    itself: its p-value underflows beyond about 8 sigma."""
 
+    def compute() -> tuple[float, float]:
+        calculator = pyhf.infer.calculators.AsymptoticCalculator(data, model, test_stat="q0")
+        observed = calculator.teststatistic(0.0)  # sqrt(q0) - sqrt(q0 of the Asimov data)
+        return float(observed + calculator.sqrtqmuA_v), float(calculator.sqrtqmuA_v)
 
-def _limits(pyhf: Any, data: Any, model: Any, mu_hat: float, sigma: float) -> tuple[float, list[float]]:
-    """Observed and expected (background only: median, +-1 and +-2 sigma) CLs 95% upper limits on mu
-    (qtilde, asymptotic): bracketed from mu_hat + 2 sigma (observed) and 2 sigma (expected), then
-    Brent's method on CLs(mu) - 0.05; every hypothesis test gives all six CLs values."""
-    tested: dict[float, list[float]] = {}
-    highest = model.config.suggested_bounds()[model.config.poi_index][1]
-
-    def f(mu: float, which: int) -> float:
-        if mu not in tested:
-            observed, expected = _hypotest(pyhf, mu, data, model, return_expected_set=True)
-            tested[mu] = [float(observed), *(float(e) for e in expected)]
-        return tested[mu][which] - LEVEL
-
-    def limit(which: int, start: float) -> float:
-        low = high = min(max(start, 1e-3), highest)
-        while f(high, which) > 0 and high < highest:
-            low, high = high, min(high * 1.5, highest)
-        while f(low, which) < 0 and low > 1e-4:
-            low, high = low / 1.5, low
-        return float(optimize.brentq(lambda mu: f(mu, which), low, high, rtol=1e-3))
-
-    observed = limit(0, max(mu_hat, 0.0) + 2 * sigma)
-    return observed, [limit(which, 2 * sigma) for which in range(1, 6)]
+    return robustly(pyhf, model, compute)
 
 
 def _yields(model: Any, pars: np.ndarray) -> dict[str, dict[str, float]]:
@@ -156,7 +92,7 @@ def _pulls(model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, A
 
 def significance(spec: dict[str, Any]) -> tuple[float, float]:
     """Observed and expected discovery significance (q0, asymptotic) of a workspace."""
-    with _pyhf() as pyhf:
+    with pyhf_session() as pyhf:
         ws = pyhf.Workspace(spec)
         model = ws.model(modifier_settings=SMOOTH)
         return _significance(pyhf, ws.data(model), model)
@@ -164,7 +100,7 @@ def significance(spec: dict[str, Any]) -> tuple[float, float]:
 
 def best_fit_mu(spec: dict[str, Any]) -> float:
     """The signal strength that maximises the likelihood of a workspace's data."""
-    with _pyhf() as pyhf:
+    with pyhf_session() as pyhf:
         ws = pyhf.Workspace(spec)
         model = ws.model(modifier_settings=SMOOTH)
         return float(pyhf.infer.mle.fit(ws.data(model), model)[model.config.poi_index])
@@ -185,7 +121,7 @@ def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
 
 def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
     z_obs_stat, z_exp_stat = significance(stat_only)
-    with _pyhf() as pyhf:
+    with pyhf_session() as pyhf:
         ws = pyhf.Workspace(spec)
         model = ws.model(modifier_settings=SMOOTH)
         data = ws.data(model)
@@ -193,7 +129,9 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
         result = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
         best, errors = np.asarray(result[:, 0]), np.asarray(result[:, 1])
         z_obs, z_exp = _significance(pyhf, data, model)
-        limit_obs, limit_band = _limits(pyhf, data, model, float(best[poi]), float(errors[poi]))
+        limits = Limits(pyhf, model, data)
+        limit_obs = limits.observed(max(float(best[poi]), 0.0) + 2 * float(errors[poi]))
+        limit_band = limits.expected(2 * float(errors[poi]))
         return {
             "mu": float(best[poi]),
             "mu_err": float(errors[poi]),
