@@ -104,8 +104,9 @@ def _fit_section(fit: FitSection | None) -> str:
         )
     if fit.distribution_plots:
         figures = "".join(
-            f"<figure><img src='{_e(p.image)}' alt='{_e(p.caption)}'><figcaption>{_e(p.caption)}</figcaption></figure>"
-            for p in fit.distribution_plots
+            f"<figure><img src='{_e(plot.image)}' alt='{_e(plot.caption)}'>"
+            f"<figcaption>{_e(plot.caption)}</figcaption></figure>"
+            for plot in fit.distribution_plots
         )
         body += (
             "<h3 id='fit-distributions'>Pre- and post-fit distributions</h3><p class='note'>Samples stacked, signal "
