@@ -11,6 +11,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import hist
@@ -416,8 +417,9 @@ def test_histfactory_export_fitted_by_root_agrees_with_pyhf(exports):
 
 
 def test_report_shows_the_fit(run, tmp_path):
-    """`run-analysis plot` with a model: how to make the fit while there is none; then the fit's tables
-    (page and files) with the fitted mu and every nuisance parameter's pull of fit.json."""
+    """`run-analysis plot` with a model: how to make the fit while there is none (or an older fit.json); then the
+    fit's tables (page and files) with the fitted mu and every nuisance parameter's pull of fit.json, and the
+    pre- and post-fit plots of every channel."""
     config = _variant(tmp_path, MODEL.replace("mc_stat: true", "mc_stat: false"))
     fit, report = tmp_path / "fit", tmp_path / "report"
     assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(fit)]) == 0
@@ -432,6 +434,10 @@ def test_report_shows_the_fit(run, tmp_path):
 
     assert main(["fit", str(config), "-i", str(run), "-o", str(fit)]) == 0
     result = json.loads((fit / "fit.json").read_text())
+    older = {key: value for key, value in result.items() if key != "distributions"}  # before the fit's plots
+    (stale / "fit.json").write_text(json.dumps(older))
+    assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(stale)]) == 0
+    assert "An unreadable (older) fit result" in (report / "index.html").read_text()
     assert main(["plot", str(config), "-i", str(run), "-o", str(report), "--fit", str(fit)]) == 0
     page = (report / "index.html").read_text()
     tables = report / "tables"
@@ -454,3 +460,116 @@ def test_report_shows_the_fit(run, tmp_path):
     yields = (tables / "fit_yields.csv").read_text()
     post = result["yields"]["postfit"]["m4l_2e2mu"]["H125"]
     assert f"m4l_2e2mu,H125,{result['yields']['prefit']['m4l_2e2mu']['H125']!r},{post!r}" in yields
+    assert len(result["distributions"]) == len(CHANNELS)
+    for channel in result["distributions"]:
+        for stage in ("prefit", "postfit"):
+            image = f"plots/fit_{channel}_{stage}.png"
+            assert (report / image).stat().st_size > 1000 and f"src='{image}'" in page
+
+
+def test_fit_distributions_stack_to_the_yields_and_the_histograms(run, tmp_path):
+    """Per channel and bin: the pre-fit samples are the histograms, the post-fit ones pyhf's expected yields at the
+    best fit of fit.json and sum to its post-fit yields; the pre-fit band holds at least the luminosity's 2.5%.
+    The post-fit plot draws these numbers: signal on top, the band total +- uncertainty."""
+    from framework.present.fit_report import distribution_plot
+    from framework.present.plotting import draw
+
+    config = _variant(tmp_path, MODEL.replace("mc_stat: true", "mc_stat: false"))
+    assert main(["fit", str(config), "-i", str(run), "-o", str(tmp_path / "fit")]) == 0
+    result = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jsonschema's deprecation of pyhf's validator
+        model = pyhf.Workspace(json.loads((tmp_path / "fit" / "workspace.json").read_text())).model(
+            modifier_settings=SMOOTH
+        )
+    best = {p["parameter"]: p["value"] for p in result["pulls"]} | {"mu": result["mu"]}
+    pars = np.array([best[name] for name in model.config.par_order])
+    by_sample = np.asarray(model.main_model.expected_data(pars, return_by_sample=True))
+    assert set(result["distributions"]) == {f"m4l_{c}" for c in CHANNELS}
+    for flavour in CHANNELS:
+        channel = result["distributions"][f"m4l_{flavour}"]
+        assert channel["observable"] == "m4l" and channel["label"] == "$m_{4\\ell}$ [GeV]"
+        np.testing.assert_allclose(channel["edges"], np.linspace(110, 170, 21))
+        np.testing.assert_array_equal(channel["data"], _expected(run, ["data"], flavour))
+        prefit_total = np.zeros(20)
+        for process, samples in PROCESSES.items():
+            np.testing.assert_allclose(channel["prefit"][process], _expected(run, samples, flavour), rtol=1e-9)
+            prefit_total += channel["prefit"][process]
+            postfit = channel["postfit"][process]
+            assert sum(postfit) == pytest.approx(result["yields"]["postfit"][f"m4l_{flavour}"][process], rel=1e-12)
+            expected = by_sample[model.config.samples.index(process), model.config.channel_slices[f"m4l_{flavour}"]]
+            np.testing.assert_allclose(postfit, expected, rtol=1e-9)
+        # every sample carries lumi (fully correlated) and two more independent uncertainties
+        assert np.all(np.asarray(channel["prefit_uncertainty"]) > np.log(1.025) * prefit_total)
+        assert np.all(np.asarray(channel["postfit_uncertainty"]) > 0)
+
+    p = prepare_presentation(config, run)
+    plot, band = distribution_plot(result, "m4l_4mu", "postfit", p.presentation)
+    fig = draw(plot, p.config.spec.style, [band])
+    patches = {a.get_gid(): a for a in fig.axes[0].patches}
+    assert plot.processes == ["Zjets", "ZZ", "H125"] and f"{result['mu']:.2f}" in plot.title
+    total = np.sum([result["distributions"]["m4l_4mu"]["postfit"][s] for s in PROCESSES], axis=0)
+    np.testing.assert_allclose(patches["stack:H (125 GeV)"].get_data().values, total)
+    drawn = patches["fit"].get_data()
+    sigma = np.asarray(result["distributions"]["m4l_4mu"]["postfit_uncertainty"])
+    np.testing.assert_allclose((drawn.values, drawn.baseline), (total + sigma, total - sigma))
+    assert "Post-fit unc." in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _hessian_sigma(spec: dict) -> float:
+    """The total's uncertainty of a one-bin workspace at pyhf's best fit (scipy), propagated with the inverse of
+    the numerical Hessian of pyhf's -log L: independent of MINUIT and of the fit's code."""
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jsonschema's deprecation of pyhf's validator
+        ws = pyhf.Workspace(spec)
+        model = ws.model(modifier_settings=SMOOTH)
+    data = ws.data(model)
+    best = np.asarray(pyhf.infer.mle.fit(data, model), dtype=float)
+    step = 1e-4
+    shifts = step * np.eye(len(best))
+
+    def nll(p: np.ndarray) -> float:
+        return -float(model.logpdf(p, data)[0])
+
+    hessian = np.array(
+        [
+            [nll(best + a + c) - nll(best + a - c) - nll(best - a + c) + nll(best - a - c) for c in shifts]
+            for a in shifts
+        ]
+    ) / (4 * step**2)
+    total = model.expected_actualdata
+    gradient = np.array([(total(best + a)[0] - total(best - a)[0]) / (2 * step) for a in shifts])
+    return float(np.sqrt(gradient @ np.linalg.inv(hessian) @ gradient))
+
+
+@pytest.mark.parametrize("mc_variances", [None, (4.0, 25.0)], ids=["lnN", "lnN+staterror"])
+def test_fit_uncertainty_bands_of_a_counting_experiment(mc_variances):
+    """One bin, s = 20 on b = 100 with a log-normal kappa = 1.1 (and the simulation's statistics, staterror),
+    n = 130 observed. Pre-fit: mu has no uncertainty, the normalisation's derivative is b ln(kappa) (code4 at 0),
+    the staterror's the simulation's sigma. Post-fit (mu free): the total is n to sqrt(n) (in the total and theta
+    the Hessian is diagonal), and the propagation with the Hessian of pyhf's -log L computed here agrees."""
+    from framework.stats.fit import fit
+
+    s, b, kappa, n = 20.0, 100.0, 1.1, 130.0
+    counting = _one_bin(s, b, kappa)
+    channel = replace(counting.channels[0], data=np.array([n]), asimov=False)
+    prefit = b * np.log(kappa)
+    if mc_variances:
+        channel = replace(
+            channel, samples=tuple(replace(x, variance=np.array([v])) for x, v in zip(channel.samples, mc_variances))
+        )
+        prefit = np.hypot(prefit, np.sqrt(sum(mc_variances)))
+    model = replace(counting, channels=(channel,), mc_stat=bool(mc_variances))
+    spec = workspace(model)
+    d = fit(spec, workspace(model.without_systematics()), model.channels)["distributions"]["count"]
+    assert d["edges"] == [0.0, 1.0] and d["signal"] == ["signal"] and d["data"] == [n]
+    assert d["prefit"] == {"signal": [s], "background": [b]}
+    assert d["prefit_uncertainty"][0] == pytest.approx(prefit, rel=1e-6)
+    assert d["postfit"]["signal"][0] + d["postfit"]["background"][0] == pytest.approx(n, rel=1e-3)
+    independent = _hessian_sigma(spec)
+    assert independent == pytest.approx(np.sqrt(n), rel=1e-3)
+    # MINUIT's Hesse (the fit's covariance) is 0.3% off here; without the correlation of mu and theta (-0.64)
+    # the band would be 50% wider
+    assert d["postfit_uncertainty"][0] == pytest.approx(independent, rel=1e-2)

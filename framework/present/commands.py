@@ -107,8 +107,9 @@ def write_folder(target: Path, fill: Callable[[Path], None]) -> None:
 
 
 def fit_section(p: Prepared, run_output: Path, fit_folder: Path | None) -> FitSection | None:
-    """With `model:`, the fit result's tables from `fit_folder` (default: the run's `fit/`), or how to make it."""
-    from framework.present.fit_report import fit_tables, load_fit, missing_fit_html
+    """With `model:`, the fit result's tables and plots from `fit_folder` (default: the run's `fit/`), or how to
+    make it."""
+    from framework.present.fit_report import distribution_plots, fit_tables, load_fit, missing_fit_html
     from framework.present.report import PLOT_FOLDER, FitSection
 
     if p.config.spec.model is None:
@@ -117,18 +118,19 @@ def fit_section(p: Prepared, run_output: Path, fit_folder: Path | None) -> FitSe
     result = load_fit(folder)
     try:
         tables = None if result is None else fit_tables(result)
+        plots = [] if result is None else distribution_plots(result, PLOT_FOLDER)
     except (KeyError, TypeError, AttributeError):  # a fit.json of another version of the framework
         tables = None
     if result is None or tables is None:
         return FitSection([], missing_fit_html(folder, p.config.path, run_output, stale=result is not None))
-    return FitSection(tables, pulls_plot=f"{PLOT_FOLDER}/fit_pulls.png", result=result)
+    return FitSection(tables, pulls_plot=f"{PLOT_FOLDER}/fit_pulls.png", distribution_plots=plots, result=result)
 
 
 def make_report(
     config: Path | LoadedConfig, run_output: Path, target: Path, fit_folder: Path | None = None
 ) -> dict[str, int]:
-    """Plots, tables and the report page `target/index.html`; with `model:`, the fit's tables too."""
-    from framework.present.fit_report import draw_pulls
+    """Plots, tables and the report page `target/index.html`; with `model:`, the fit's tables and plots too."""
+    from framework.present.fit_report import draw_distribution, draw_pulls
     from framework.present.plotting import make_plots
     from framework.present.report import PLOT_FOLDER, TABLE_FOLDER, write_report
     from framework.present.tables import make_tables
@@ -145,6 +147,8 @@ def make_report(
             table.write(folder / TABLE_FOLDER)
         if fit is not None and fit.pulls_plot:
             draw_pulls(fit.result, folder / fit.pulls_plot)
+            for plot in fit.distribution_plots:
+                draw_distribution(fit.result, plot, p.presentation, style, folder)
         title = f"{p.config.spec.analysis}: plots and tables"
         write_report(folder / REPORT, title, p.outputs, plots, style.formats, tables, fit)
         counts.update(plots=len(plots), tables=len(tables) + (len(fit.tables) if fit else 0))

@@ -1,16 +1,25 @@
 """The report page's "Fit" section: the numbers of `fit.json` (`run-analysis fit`) as tables (summary,
-pulls and constraints, impact ranking, pre- and post-fit yields), written as every other table."""
+pulls and constraints, impact ranking, pre- and post-fit yields), written as every other table, the
+pulls plot, and per channel the pre- and post-fit stacked plots with the total's uncertainty band."""
 
 from __future__ import annotations
 
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
+
+from framework.present.plotting import Band, PlotData, draw
 from framework.present.tables import Cell, Table
+from framework.present.views import PALETTE, Presentation
+
+if TYPE_CHECKING:
+    from framework.config.schema.presentation import PlotStyleSpec
 
 FIT_RESULT = "fit.json"  # as framework.stats.commands.FIT, without importing pyhf's side
+STAGES = {"prefit": "pre-fit", "postfit": "post-fit"}
 
 
 def load_fit(folder: Path) -> dict[str, Any] | None:
@@ -101,14 +110,19 @@ def missing_fit_html(folder: Path, config: Path, run_output: Path, stale: bool =
     )
 
 
-def draw_pulls(result: dict[str, Any], path: Path) -> Path:
-    """The pulls plot: per nuisance parameter, its pull with the constraint as error bar, and the
-    bands of one and two pre-fit sigma; `path` (png)."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no window
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def draw_pulls(result: dict[str, Any], path: Path) -> Path:
+    """The pulls plot: per nuisance parameter, its pull with the constraint as error bar, and the
+    bands of one and two pre-fit sigma; `path` (png)."""
+    plt = _pyplot()
     pulls = result["pulls"]
     y = list(range(len(pulls)))[::-1]
     fig, ax = plt.subplots(figsize=(6, 1.0 + 0.3 * max(len(pulls), 1)))
@@ -120,6 +134,82 @@ def draw_pulls(result: dict[str, Any], path: Path) -> Path:
         ax.set_yticks(y, [p["parameter"] for p in pulls])
         ax.set_xlabel("(fitted - nominal) / pre-fit sigma")
         ax.set_xlim(-3, 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
+
+
+class DistributionPlot(NamedTuple):
+    channel: str
+    stage: str  # prefit or postfit
+    image: str  # png, relative to the report page
+
+    @property
+    def caption(self) -> str:
+        return f"{self.channel}, {STAGES[self.stage]}"
+
+
+def distribution_plots(result: dict[str, Any], folder: str) -> list[DistributionPlot]:
+    """The pre- and post-fit plot of every channel of `fit.json`, in `folder`."""
+    return [
+        DistributionPlot(channel, stage, f"{folder}/fit_{channel}_{stage}.png")
+        for channel in result["distributions"]
+        for stage in STAGES
+    ]
+
+
+def distribution_plot(
+    result: dict[str, Any], channel: str, stage: str, presentation: Presentation
+) -> tuple[PlotData, Band]:
+    """One channel at one stage: the samples stacked (backgrounds in the order of the other plots, signal on
+    top), the data with sqrt(n) errors (none where the fit saw Asimov data), the total's uncertainty band."""
+    d = result["distributions"][channel]
+    order = {p: i for i, p in enumerate(presentation.processes)}
+    samples = sorted(d[stage], key=lambda s: (s in d["signal"], order.get(s, len(order))))
+    stack = [d[stage][s] for s in samples]
+    total = np.sum(stack, axis=0)
+    up, down = (total + d[f"{stage}_uncertainty"]).tolist(), (total - d[f"{stage}_uncertainty"]).tolist()
+    data = None if channel in result.get("asimov_channels", []) else np.asarray(d["data"])
+    title = f"{channel}, {STAGES[stage]}" + (f", $\\mu$ = {result['mu']:.2f}" if stage == "postfit" else "")
+    plot = PlotData(
+        name=f"fit_{channel}_{stage}",
+        histogram=channel,
+        axis=d["observable"],
+        title=title,
+        edges=d["edges"],
+        tick_labels=None,
+        processes=samples,
+        labels=[presentation.labels.get(s, s) for s in samples],
+        colors=[presentation.colors.get(s, PALETTE[i % len(PALETTE)]) for i, s in enumerate(samples)],
+        stack=stack,
+        total=total.tolist(),
+        stat_up=total.tolist(),  # no band of its own: the fit's covers the simulation's statistics (staterror)
+        stat_down=total.tolist(),
+        syst_up=up,
+        syst_down=down,
+        data=None if data is None else data.tolist(),
+        data_low=None if data is None else (data - np.sqrt(data)).tolist(),
+        data_high=None if data is None else (data + np.sqrt(data)).tolist(),
+        blinded=[False] * len(total),
+        lumi_inv_pb=presentation.lumi_inv_pb,
+        log=False,
+        xlabel=d["label"],
+        ylabel="Events",
+    )
+    return plot, Band("fit", f"{STAGES[stage].capitalize()} unc.", up, down, hatched=True)
+
+
+def draw_distribution(
+    result: dict[str, Any], which: DistributionPlot, presentation: Presentation, style: PlotStyleSpec, folder: Path
+) -> Path:
+    """The pre- or post-fit plot of one channel: `folder/which.image`."""
+    plt = _pyplot()
+    plot, band = distribution_plot(result, which.channel, which.stage, presentation)
+    path = folder / which.image
+    fig = draw(plot, style, [band])
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100, bbox_inches="tight")
     finally:

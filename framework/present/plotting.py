@@ -10,7 +10,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hist
 import numpy as np
@@ -22,6 +22,16 @@ from framework.present.results import DATA, RunOutputs
 from framework.present.views import Presentation, View
 
 ONE_SIGMA = stats.norm.cdf(1) - stats.norm.cdf(-1)
+
+
+class Band(NamedTuple):
+    """An uncertainty band about the total, drawn filled grey or hatched."""
+
+    gid: str
+    label: str
+    up: list[float]
+    down: list[float]
+    hatched: bool
 
 
 @dataclass
@@ -54,6 +64,13 @@ class PlotData:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, allow_nan=True)
+
+    def bands(self) -> list[Band]:
+        """The systematic band under the statistical one."""
+        return [
+            Band("syst", "Syst. unc.", self.syst_up, self.syst_down, hatched=False),
+            Band("stat", "Stat. unc.", self.stat_up, self.stat_down, hatched=True),
+        ]
 
 
 def poisson_interval(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,23 +135,23 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
     )
 
 
-def _bands(ax: Any, d: PlotData, edges: np.ndarray, scale: np.ndarray, prefix: str) -> None:
-    """The systematic (grey) and statistical (hatched) bands, divided by `scale`."""
-    for kind, up, down, look in (
-        ("syst", d.syst_up, d.syst_down, {"fill": True, "color": "tab:gray", "alpha": 0.35, "label": "Syst. unc."}),
-        (
-            "stat",
-            d.stat_up,
-            d.stat_down,
-            {"fill": False, "hatch": "////", "color": "black", "linewidth": 0, "label": "Stat. unc."},
-        ),
-    ):
-        if prefix:
-            look.pop("label")
-        ax.stairs(np.asarray(up) / scale, edges, baseline=np.asarray(down) / scale, gid=prefix + kind, **look)
+def _bands(ax: Any, bands: list[Band], edges: np.ndarray, scale: np.ndarray, prefix: str) -> None:
+    """The bands divided by `scale`; labelled in the main panel (no `prefix`) only."""
+    for band in bands:
+        look: dict[str, Any] = (
+            {"fill": False, "hatch": "////", "color": "black", "linewidth": 0}
+            if band.hatched
+            else {"fill": True, "color": "tab:gray", "alpha": 0.35}
+        )
+        if not prefix:
+            look["label"] = band.label
+        up, down = np.asarray(band.up) / scale, np.asarray(band.down) / scale
+        ax.stairs(up, edges, baseline=down, gid=prefix + band.gid, **look)
 
 
-def _main_panel(ax: Any, d: PlotData, edges: np.ndarray, centres: np.ndarray, total: np.ndarray) -> None:
+def _main_panel(
+    ax: Any, d: PlotData, bands: list[Band], edges: np.ndarray, centres: np.ndarray, total: np.ndarray
+) -> None:
     """The stack, its total with the uncertainty bands, the data, the y range and the legend."""
     baseline = np.zeros_like(total)
     for stacked, label, color in zip(d.stack, d.labels, d.colors):
@@ -142,12 +159,12 @@ def _main_panel(ax: Any, d: PlotData, edges: np.ndarray, centres: np.ndarray, to
         ax.stairs(top, edges, baseline=baseline, fill=True, label=label, color=color, gid=f"stack:{label}")
         baseline = top
     ax.stairs(total, edges, color="black", linewidth=0.8, gid="total")
-    _bands(ax, d, edges, np.ones_like(total), "")
+    _bands(ax, bands, edges, np.ones_like(total), "")
     if d.data is not None:
         values = np.asarray(d.data, dtype=float)
         errors = [values - np.asarray(d.data_low, dtype=float), np.asarray(d.data_high, dtype=float) - values]
         ax.errorbar(centres, values, yerr=errors, fmt="o", color="black", markersize=4, label="Data", gid="data")
-    highest = float(np.nanmax([*d.syst_up, *(d.data_high or []), 1e-3]))
+    highest = float(np.nanmax([*(u for band in bands for u in band.up), *(d.data_high or []), 1e-3]))
     if d.log:  # room above the highest point for the legend and labels
         ax.set_yscale("log")
         positive = total[total > 0]
@@ -178,11 +195,13 @@ def _experiment_label(ax: Any, d: PlotData, style: PlotStyleSpec) -> None:
         )
 
 
-def _ratio_panel(rax: Any, d: PlotData, edges: np.ndarray, centres: np.ndarray, total: np.ndarray) -> None:
+def _ratio_panel(
+    rax: Any, d: PlotData, bands: list[Band], edges: np.ndarray, centres: np.ndarray, total: np.ndarray
+) -> None:
     """Data and the uncertainty bands divided by the total simulation."""
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(total > 0, total, np.nan)
-        _bands(rax, d, edges, scale, "ratio:")
+        _bands(rax, bands, edges, scale, "ratio:")
         r = np.asarray(d.data, dtype=float) / scale
         rerr = [r - np.asarray(d.data_low, dtype=float) / scale, np.asarray(d.data_high, dtype=float) / scale - r]
     rax.errorbar(centres, r, yerr=rerr, fmt="o", color="black", markersize=4, gid="ratio:data")
@@ -191,8 +210,9 @@ def _ratio_panel(rax: Any, d: PlotData, edges: np.ndarray, centres: np.ndarray, 
     rax.set_ylabel("Data / MC")
 
 
-def draw(d: PlotData, style: PlotStyleSpec) -> Any:
-    """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter."""
+def draw(d: PlotData, style: PlotStyleSpec, bands: list[Band] | None = None) -> Any:
+    """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter.
+    `bands` about the total: the plot's statistical and systematic ones unless given (fits: their own)."""
     import matplotlib.pyplot as plt
     import mplhep
 
@@ -206,11 +226,12 @@ def draw(d: PlotData, style: PlotStyleSpec) -> Any:
     edges = np.asarray(d.edges)
     centres = (edges[1:] + edges[:-1]) / 2
     total = np.asarray(d.total)
-    _main_panel(ax, d, edges, centres, total)
+    bands = d.bands() if bands is None else bands
+    _main_panel(ax, d, bands, edges, centres, total)
     _experiment_label(ax, d, style)
     bottom = rax if rax is not None else ax
     if rax is not None:
-        _ratio_panel(rax, d, edges, centres, total)
+        _ratio_panel(rax, d, bands, edges, centres, total)
     bottom.set_xlabel(d.xlabel)
     bottom.set_xlim(edges[0], edges[-1])
     if d.tick_labels is not None:

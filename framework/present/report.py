@@ -10,11 +10,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.present.plotting import PlotData
 from framework.present.results import RunOutputs
 from framework.present.tables import Table
+
+if TYPE_CHECKING:
+    from framework.present.fit_report import DistributionPlot
 
 PLOT_FOLDER = "plots"
 TABLE_FOLDER = "tables"
@@ -99,6 +102,19 @@ def _fit_section(fit: FitSection | None) -> str:
             f"<figure><img src='{fit.pulls_plot}' alt='pulls'><figcaption>Pulls of the nuisance parameters, "
             "post-fit / pre-fit sigma as error bars; bands: 1 and 2 pre-fit sigma</figcaption></figure>"
         )
+    if fit.distribution_plots:
+        figures = "".join(
+            f"<figure><img src='{_e(plot.image)}' alt='{_e(plot.caption)}'>"
+            f"<figcaption>{_e(plot.caption)}</figcaption></figure>"
+            for plot in fit.distribution_plots
+        )
+        body += (
+            "<h3 id='fit-distributions'>Pre- and post-fit distributions</h3><p class='note'>Samples stacked, signal "
+            "on top: pre-fit at the nominal parameters (mu = 1), post-fit at the best fit. Hatched: the total's "
+            "uncertainty, propagated linearly from the parameters' pre-fit widths (uncorrelated, none on mu) or "
+            "the fit's covariance. Data with sqrt(n) errors; none in channels fitted to Asimov data.</p>"
+            f"<div class='plots'>{figures}</div>"
+        )
     return f"<section id='fit'><h2>Fit</h2>{body}</section>"
 
 
@@ -109,6 +125,7 @@ class FitSection:
     tables: list[Table]
     missing: str = ""
     pulls_plot: str = ""  # relative to the page
+    distribution_plots: list[DistributionPlot] = field(default_factory=list)  # pre- and post-fit, per channel
     result: dict[str, Any] = field(default_factory=dict)  # fit.json
 
 

@@ -57,7 +57,7 @@ def make_fit(config: Path | LoadedConfig, run_output: Path, target: Path) -> dic
             "the configuration declares no statistical model", p.config.locate(), "add 'model:' (see the README)"
         )
     spec = workspace(model)
-    result = fit(spec, workspace(model.without_systematics()))
+    result = fit(spec, workspace(model.without_systematics()), model.channels)
     result["asimov_channels"] = [c.name for c in model.channels if c.asimov]
 
     def write(folder: Path) -> None:

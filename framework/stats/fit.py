@@ -1,12 +1,15 @@
 """Fits of a pyhf workspace (numpy backend, MINUIT): best-fit mu and its uncertainty, discovery
 significance (q0, observed and expected), CLs 95% upper limits (qtilde, observed and expected),
 pulls and constraints of the nuisance parameters, impacts on mu (refits with each nuisance
-parameter fixed at its fitted value +- its uncertainty), pre- and post-fit yields. Statistics
-only: the same channels without any nuisance parameter."""
+parameter fixed at its fitted value +- its uncertainty), pre- and post-fit yields, and per channel
+and bin the yields of every sample pre- and post-fit with the uncertainty of their total (linear
+propagation of the parameters' pre-fit widths or post-fit covariance). Statistics only: the same
+channels without any nuisance parameter."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,7 +17,11 @@ from framework.errors import ExecutionError
 from framework.stats.limits import Limits
 from framework.stats.minimise import SMOOTH, pyhf_session, robustly
 
+if TYPE_CHECKING:
+    from framework.stats.model import Channel
+
 RANKED = ("normsys", "histosys", "shapesys")  # nuisance parameters ranked by impact (not the per-bin staterrors)
+STEP = 1e-3  # of a parameter's uncertainty: central differences of the expected yields, exact to ~1e-7 relative
 
 
 def _parameters(model: Any) -> list[tuple[str, int, str]]:
@@ -43,12 +50,87 @@ def _significance(pyhf: Any, data: Any, model: Any) -> tuple[float, float]:
     return robustly(pyhf, model, compute)
 
 
-def _yields(model: Any, pars: np.ndarray) -> dict[str, dict[str, float]]:
+def _widths(model: Any) -> np.ndarray:
+    """Per parameter, the width of its constraint term (its pre-fit sigma); 0 where unconstrained (mu)."""
+    widths = np.zeros(len(model.config.suggested_init()))
+    for name in model.config.par_order:
+        param_set = model.config.param_set(name)
+        if param_set.constrained:
+            widths[model.config.par_slice(name)] = param_set.width()
+    return widths
+
+
+def _per_bin(model: Any, pars: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Channel -> sample -> expected yield per bin."""
     by_sample = np.asarray(model.main_model.expected_data(pars, return_by_sample=True))
     return {
-        c: {s: float(by_sample[i, model.config.channel_slices[c]].sum()) for i, s in enumerate(model.config.samples)}
+        c: {s: by_sample[i, model.config.channel_slices[c]] for i, s in enumerate(model.config.samples)}
         for c in model.config.channels
     }
+
+
+def _total_sigma(model: Any, pars: np.ndarray, sigmas: np.ndarray, correlations: np.ndarray) -> np.ndarray:
+    """Per bin (all channels), the standard deviation of the total expected yield at `pars`, propagated
+    linearly: J C J^T with C = correlations * outer(sigmas, sigmas), the derivatives J by central differences."""
+    scaled = np.zeros((len(model.main_model.expected_data(pars)), len(pars)))  # J * sigmas, bins x parameters
+    for i in np.flatnonzero(sigmas):
+        shift = np.zeros_like(pars)
+        shift[i] = STEP * sigmas[i]
+        up, down = model.main_model.expected_data(pars + shift), model.main_model.expected_data(pars - shift)
+        scaled[:, i] = (np.asarray(up) - np.asarray(down)) / (2 * STEP)
+    return np.sqrt(np.einsum("bi,ij,bj->b", scaled, correlations, scaled))
+
+
+def _distributions(
+    model: Any,
+    observed: np.ndarray,
+    best: np.ndarray,
+    errors: np.ndarray,
+    correlations: np.ndarray,
+    channels: Sequence[Channel],
+) -> dict[str, dict[str, Any]]:
+    """Per channel and bin: the data, every sample's yield pre-fit (nominal parameters, mu = 1) and post-fit,
+    and the total's uncertainty: pre-fit from the constraints' widths (uncorrelated; mu none), post-fit from
+    the fit's covariance. Edges and observables from `channels` (the StatModel's), else bin numbers."""
+    nominal = np.asarray(model.config.suggested_init(), dtype=float)
+    prefit_sigmas = np.where(model.config.suggested_fixed(), 0.0, _widths(model))
+    stages = {"prefit": (nominal, prefit_sigmas, np.eye(len(nominal))), "postfit": (best, errors, correlations)}
+    yields = {stage: _per_bin(model, pars) for stage, (pars, _, _) in stages.items()}
+    sigmas = {stage: _total_sigma(model, *parameters) for stage, parameters in stages.items()}
+    poi = ("normfactor", model.config.poi_name)
+    signal = sorted(
+        {
+            s["name"]
+            for c in model.spec["channels"]
+            for s in c["samples"]
+            for m in s["modifiers"]
+            if (m["type"], m["name"]) == poi
+        }
+    )
+    binning = {c.name: c for c in channels}
+    found = {}
+    for c, bins in model.config.channel_slices.items():
+        known = binning.get(c)
+        found[c] = {
+            "observable": known.observable if known else "bin",
+            "label": known.label if known else "bin",
+            "edges": known.edges.tolist() if known else list(range(bins.stop - bins.start + 1)),
+            "signal": signal,  # stacked on top
+            "data": observed[bins].tolist(),
+        }
+        for stage in stages:
+            found[c][stage] = {s: y.tolist() for s, y in yields[stage][c].items()}
+            found[c][f"{stage}_uncertainty"] = sigmas[stage][bins].tolist()
+    return found
+
+
+def _summed(distributions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per channel, the pre- and post-fit yield of every sample and the data: the sums of the distributions."""
+    summed = {
+        stage: {c: {s: float(np.sum(y)) for s, y in d[stage].items()} for c, d in distributions.items()}
+        for stage in ("prefit", "postfit")
+    }
+    return {**summed, "data": {c: float(np.sum(d["data"])) for c, d in distributions.items()}}
 
 
 def _impacts(pyhf: Any, data: Any, model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, Any]]:
@@ -72,12 +154,10 @@ def _impacts(pyhf: Any, data: Any, model: Any, best: np.ndarray, errors: np.ndar
 def _pulls(model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, Any]]:
     """(fitted - nominal) / pre-fit sigma, and post-fit sigma / pre-fit sigma."""
     init = np.asarray(model.config.suggested_init())
+    widths = _widths(model)
     found = []
     for label, index, kind in _parameters(model):
-        name = label.split("[")[0]
-        sigmas = getattr(model.config.param_set(name), "sigmas", None) or [1.0]
-        sl = model.config.par_slice(name)
-        sigma = float(sigmas[index - sl.start]) if len(sigmas) > index - sl.start else 1.0
+        sigma = float(widths[index]) or 1.0  # a free normalisation: its shift itself
         found.append(
             {
                 "parameter": label,
@@ -106,12 +186,13 @@ def best_fit_mu(spec: dict[str, Any]) -> float:
         return float(pyhf.infer.mle.fit(ws.data(model), model)[model.config.poi_index])
 
 
-def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
-    """Every number of `fit.json` for a workspace, and its statistics-only twin (no nuisance parameter)."""
+def fit(spec: dict[str, Any], stat_only: dict[str, Any], channels: Sequence[Channel] = ()) -> dict[str, Any]:
+    """Every number of `fit.json` for a workspace, and its statistics-only twin (no nuisance parameter);
+    `channels` (the model's) give the bin edges and observables of the distributions."""
     import pyhf
 
     try:
-        return _fit(spec, stat_only)
+        return _fit(spec, stat_only, channels)
     except pyhf.exceptions.FailedMinimization as err:
         raise ExecutionError(
             f"the fit did not converge: {str(err).splitlines()[0]}",
@@ -119,15 +200,17 @@ def fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
         ) from None
 
 
-def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
+def _fit(spec: dict[str, Any], stat_only: dict[str, Any], channels: Sequence[Channel]) -> dict[str, Any]:
     z_obs_stat, z_exp_stat = significance(stat_only)
     with pyhf_session() as pyhf:
         ws = pyhf.Workspace(spec)
         model = ws.model(modifier_settings=SMOOTH)
         data = ws.data(model)
         poi = model.config.poi_index
-        result = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
+        result, correlations = pyhf.infer.mle.fit(data, model, return_uncertainties=True, return_correlations=True)
         best, errors = np.asarray(result[:, 0]), np.asarray(result[:, 1])
+        observed = np.asarray(ws.data(model, include_auxdata=False))
+        distributions = _distributions(model, observed, best, errors, np.asarray(correlations), channels)
         z_obs, z_exp = _significance(pyhf, data, model)
         limits = Limits(pyhf, model, data)
         limit_obs = limits.observed(max(float(best[poi]), 0.0) + 2 * float(errors[poi]))
@@ -144,11 +227,6 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any]) -> dict[str, Any]:
             "cls_limit_exp_band": limit_band,  # -2, -1, 0, +1, +2 sigma
             "pulls": _pulls(model, best, errors),
             "impacts": _impacts(pyhf, data, model, best, errors),
-            "yields": {
-                "prefit": _yields(model, np.asarray(model.config.suggested_init())),
-                "postfit": _yields(model, best),
-                "data": {
-                    c: float(np.asarray(data)[model.config.channel_slices[c]].sum()) for c in model.config.channels
-                },
-            },
+            "yields": _summed(distributions),
+            "distributions": distributions,
         }

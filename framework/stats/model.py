@@ -12,7 +12,7 @@ A sample with no events in a channel carries no modifier there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,6 +63,7 @@ class Channel:
     samples: tuple[Sample, ...]
     data: np.ndarray
     asimov: bool  # data is the expected total (blinded, or asked for, or no data sample)
+    label: str = ""  # the observable's axis label (with its unit), for plots
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,7 @@ class StatModel:
     def without_systematics(self) -> StatModel:
         """The same channels with no nuisance parameter: statistics only."""
         channels = tuple(
-            Channel(
-                c.name,
-                c.observable,
-                c.edges,
-                tuple(Sample(s.name, s.signal, s.nominal, s.variance, (), ()) for s in c.samples),
-                c.data,
-                c.asimov,
-            )
+            replace(c, samples=tuple(Sample(s.name, s.signal, s.nominal, s.variance, (), ()) for s in c.samples))
             for c in self.channels
         )
         return StatModel(channels, self.signal, self.background, False)
@@ -183,5 +177,6 @@ def build_model(outputs: RunOutputs, presentation: Presentation, plan: ModelPlan
         _check_background(channel, edges, np.sum([s.nominal for s in samples if not s.signal], axis=0))
         expected = np.sum([s.nominal for s in samples], axis=0)
         data, asimov = _data(outputs, presentation, channel, np.asarray(expected), plan.asimov)
-        channels.append(Channel(channel.name, channel.axis, edges, tuple(samples), np.asarray(data), asimov))
+        label = p.axes[0].label or channel.axis
+        channels.append(Channel(channel.name, channel.axis, edges, tuple(samples), np.asarray(data), asimov, label))
     return StatModel(tuple(channels), plan.signal, plan.background, plan.mc_stat)
