@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import time
 from pathlib import Path
 
+import matplotlib
 import nbformat
 import numpy as np
 import pytest
 from nbclient import NotebookClient
 
+from framework.app.fit_result import FitResult
 from framework.app.notebook import Analysis
-from framework.errors import ConfigError, FrameworkError
+from framework.errors import ConfigError, FrameworkError, InputError
 from framework.present.results import load_histograms
 
 REPO = Path(__file__).resolve().parent.parent
+HIGGS = REPO / "analyses" / "higgs_4l" / "config.yaml"
 
 
 def test_tutorial_notebook_executes(tmp_path, monkeypatch):
@@ -98,3 +104,62 @@ def test_api_runs_on_dask_with_progress(generated, write_config, tmp_path):
     progress = run.progress()
     assert progress["stage"] == "done" and progress["events"] == 11000 and progress["tasks"] == 1
     assert run.result(by="sample")["data"]["met"].sum(flow=True).value == 11000
+
+
+@pytest.fixture(scope="module")
+def higgs(tmp_path_factory) -> tuple[Path, Path]:
+    """The Higgs example run once (configuration, output folder), written elsewhere with absolute paths;
+    its model without per-bin MC-statistics parameters (a quick fit), no report after the run."""
+    folder = tmp_path_factory.mktemp("higgs_notebook")
+    config = folder / "config.yaml"
+    text = HIGGS.read_text().replace("../../", f"{REPO}/")
+    config.write_text(text.replace("report: true", "report: false", 1).replace("mc_stat: true", "mc_stat: false"))
+    run = Analysis.from_yaml(config).run(folder / "out", wait=True)
+    assert run.status() == "done", run.log("WARNING")
+    return config, folder / "out"
+
+
+def test_fit_returns_the_result_with_its_display(higgs, tmp_path):
+    config, out = higgs
+    result = Analysis.from_yaml(config).fit(out)
+    assert result.folder == out / "fit"
+    written = json.loads((out / "fit" / "fit.json").read_text())
+    # every number, pull, impact and yield as in fit.json (whatever other keys it may have)
+    assert result.to_dict() == {key: written[key] for key in result.to_dict()}
+    assert result.mu == written["mu"] and result.impacts[0].up == written["impacts"][0]["up"]
+    assert 0.5 < result.mu < 1.5 and 0 < result.mu_err < 0.5 and 5 < result.z_obs < result.z_obs_stat_only
+    assert result.cls_limit_obs > result.mu > result.cls_limit_exp == result.cls_limit_exp_band[2] > 0
+    parameters = {"lumi", "lepton_sf", "lepton_scale"}
+    assert {p.parameter for p in result.pulls} == {i.parameter for i in result.impacts} == parameters
+    assert FitResult.load(out / "fit") == result
+
+    assert repr(result) == (
+        f"mu = {result.mu:.3f} ± {result.mu_err:.3f}, Z = {result.z_obs:.2f} (exp {result.z_exp:.2f}), "
+        f"CLs 95% limit on mu {result.cls_limit_obs:.3f} (exp {result.cls_limit_exp:.3f})"
+    )
+    backend = matplotlib.get_backend()
+    matplotlib.use("pdf")  # as a kernel's inline backend: drawing the pulls plot must not take it away
+    try:
+        page = result._repr_html_()
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        matplotlib.use(backend)
+    assert f"{result.mu:.3f} ± {result.mu_err:.3f}" in page
+    image = re.search(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert image and base64.b64decode(image.group(1)).startswith(b"\x89PNG")
+    for pull in result.pulls:
+        assert f"<td>{pull.parameter}</td><td>{pull.type}</td><td>{pull.value:.4g}</td>" in page
+    assert all(f"<td>{i.parameter}</td><td>{i.up:.4g}</td>" in page for i in result.impacts)
+
+    without_model = tmp_path / "config.yaml"
+    without_model.write_text(config.read_text().split("\nmodel:")[0] + "\n")
+    with pytest.raises(ConfigError, match="declares no statistical model"):
+        Analysis.from_yaml(without_model).fit(out, tmp_path / "fit")
+
+
+def test_fit_result_load_names_the_missing_or_unreadable_file(tmp_path):
+    with pytest.raises(InputError, match=re.escape(f"no fit result {tmp_path / 'fit.json'}")):
+        FitResult.load(tmp_path)
+    (tmp_path / "fit.json").write_text('{"mu": 1.0}')
+    with pytest.raises(InputError, match=re.escape(f"unreadable fit result {tmp_path / 'fit.json'}")):
+        FitResult.load(tmp_path)

@@ -8,6 +8,7 @@ run it in the background with live progress, and get the histograms as `hist.His
     run.show()                                # live: stage, events, rate, time left
     results = run.result()                    # waits; {"DY": {"ht": Hist, ...}, ...}
     results["ttbar"]["ht"][{"systematic": "jesUp", "nbtag": sum}].project("HT").plot()
+    fit = analysis.fit("OUT")                 # with 'model:': mu, significance, limits, pulls (FitResult)
 
 A run is a `run-analysis` command executed in a warm worker process (`framework.app.worker`), so
 a crash or a cancel never takes the kernel with it, its log is kept line by line with a level,
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from framework.app.fit_result import FitResult
 from framework.app.worker import Worker, WorkerDied
 from framework.config.load import LoadedConfig, load_config
 from framework.errors import FrameworkError
@@ -151,6 +153,15 @@ class Analysis:
         if wait:
             run.wait()
         return run
+
+    def fit(self, run_output: str | Path, output: str | Path | None = None) -> FitResult:
+        """Fit the model under 'model:' to a run's outputs, as `run-analysis fit` does, in this process
+        (pyhf, no event loop); `output/fit.json` (default: `run_output/fit`)."""
+        from framework.stats.commands import make_fit
+
+        run_output = Path(run_output)
+        folder = run_output / "fit" if output is None else Path(output)
+        return FitResult.from_dict(make_fit(self.config, run_output, folder), folder)
 
     def _repr_html_(self) -> str:
         spec = self.config.spec

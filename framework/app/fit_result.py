@@ -1,0 +1,137 @@
+"""The result of a fit (`run-analysis fit`, `Analysis.fit`) as an object: the numbers of `fit.json` as
+typed attributes, and in Jupyter a display with the summary, the pulls plot, the impacts and the yields.
+
+    result = analysis.fit("OUT")              # or FitResult.load("OUT/fit")
+    result                                     # tables and the pulls plot
+    result.mu, result.mu_err, result.z_obs     # floats
+    [p.parameter for p in result.pulls if abs(p.pull) > 1]
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from framework.errors import InputError
+from framework.present.fit_report import FIT_RESULT, draw_pulls, fit_tables
+from framework.present.tables import Table
+
+
+@dataclass(frozen=True)
+class Pull:
+    """A nuisance parameter after the fit: (fitted - nominal) / pre-fit sigma, post-fit / pre-fit sigma."""
+
+    parameter: str
+    type: str  # its pyhf modifier: normsys, histosys, shapesys, staterror, ...
+    value: float
+    pull: float
+    constraint: float
+
+
+@dataclass(frozen=True)
+class Impact:
+    """The shift of mu when a nuisance parameter is fixed at its fitted value +1 (up) or -1 (down) sigma."""
+
+    parameter: str
+    up: float
+    down: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The numbers of `folder/fit.json`; pulls in the fit's parameter order, impacts largest first."""
+
+    folder: Path
+    mu: float
+    mu_err: float
+    z_obs: float
+    z_exp: float
+    z_obs_stat_only: float
+    z_exp_stat_only: float
+    cls_limit_obs: float
+    cls_limit_exp: float
+    cls_limit_exp_band: list[float]  # expected limits at -2, -1, 0, +1, +2 sigma
+    pulls: list[Pull]
+    impacts: list[Impact]
+    yields: dict[str, dict[str, Any]]  # prefit and postfit {channel: {sample: yield}}, data {channel: yield}
+    asimov_channels: list[str]  # channels fitted to Asimov data instead of the observed
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: str | Path) -> FitResult:
+        """From the contents of `fit.json` (keys it does not know are left out)."""
+        return cls(
+            folder=Path(folder),
+            mu=data["mu"],
+            mu_err=data["mu_err"],
+            z_obs=data["z_obs"],
+            z_exp=data["z_exp"],
+            z_obs_stat_only=data["z_obs_stat_only"],
+            z_exp_stat_only=data["z_exp_stat_only"],
+            cls_limit_obs=data["cls_limit_obs"],
+            cls_limit_exp=data["cls_limit_exp"],
+            cls_limit_exp_band=list(data["cls_limit_exp_band"]),
+            pulls=[Pull(**p) for p in data["pulls"]],
+            impacts=[Impact(**i) for i in data["impacts"]],
+            yields=data["yields"],
+            asimov_channels=list(data["asimov_channels"]),
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> FitResult:
+        """The result `run-analysis fit` (or `Analysis.fit`) wrote into `folder`."""
+        path = Path(folder) / FIT_RESULT
+        if not path.is_file():
+            raise InputError(f"no fit result {path}", hint="make it with 'run-analysis fit' or Analysis.fit")
+        try:
+            return cls.from_dict(json.loads(path.read_text()), folder)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputError(
+                f"unreadable fit result {path}: {type(err).__name__} {err}",
+                hint="an older or damaged file: make it again with 'run-analysis fit' or Analysis.fit",
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As in `fit.json`."""
+        data = asdict(self)
+        del data["folder"]
+        return data
+
+    def __repr__(self) -> str:
+        return (
+            f"mu = {self.mu:.3f} ± {self.mu_err:.3f}, Z = {self.z_obs:.2f} (exp {self.z_exp:.2f}), "
+            f"CLs 95% limit on mu {self.cls_limit_obs:.3f} (exp {self.cls_limit_exp:.3f})"
+        )
+
+    def _pulls_png(self) -> bytes:
+        import matplotlib
+
+        # draw_pulls switches matplotlib to Agg (files only): the kernel's own backend (inline) is put back,
+        # or the notebook's later plots would no longer show
+        backend = matplotlib.get_backend()
+        try:
+            with tempfile.TemporaryDirectory(prefix="rdf-analysis-pulls-") as folder:
+                return draw_pulls(self.to_dict(), Path(folder) / "pulls.png").read_bytes()
+        finally:
+            matplotlib.use(backend)
+
+    def _repr_html_(self) -> str:
+        summary, pulls, *others = fit_tables(self.to_dict())  # others: impacts, yields
+        image = base64.b64encode(self._pulls_png()).decode("ascii")
+        plot = f"<img src='data:image/png;base64,{image}' alt='pulls of the nuisance parameters'>"
+        return (
+            f"<div><b>Fit</b> <code>{html.escape(str(self.folder / FIT_RESULT))}</code>"
+            + _titled(summary)
+            + _titled(pulls, plot)
+            + "".join(_titled(t) for t in others)
+            + "</div>"
+        )
+
+
+def _titled(table: Table, figure: str = "") -> str:
+    """The table under its title, with a figure (HTML) between them."""
+    return f"<h4>{html.escape(table.title)}</h4>{figure}{table.html()}"
