@@ -124,8 +124,8 @@ def test_fit_returns_the_result_with_its_display(higgs, tmp_path):
     result = Analysis.from_yaml(config).fit(out)
     assert result.folder == out / "fit"
     written = json.loads((out / "fit" / "fit.json").read_text())
-    # every number, pull, impact and yield as in fit.json (whatever other keys it may have)
-    assert result.to_dict() == {key: written[key] for key in result.to_dict()}
+    # every number, pull, impact, yield and distribution as in fit.json
+    assert result.to_dict() == written
     assert result.mu == written["mu"] and result.impacts[0].up == written["impacts"][0]["up"]
     assert 0.5 < result.mu < 1.5 and 0 < result.mu_err < 0.5 and 5 < result.z_obs < result.z_obs_stat_only
     assert result.cls_limit_obs > result.mu > result.cls_limit_exp == result.cls_limit_exp_band[2] > 0

@@ -60,6 +60,8 @@ class FitResult:
     impacts: list[Impact]
     yields: dict[str, dict[str, Any]]  # prefit and postfit {channel: {sample: yield}}, data {channel: yield}
     asimov_channels: list[str]  # channels fitted to Asimov data instead of the observed
+    # per channel: edges, data, per-bin yields of every sample and the total's uncertainty, pre- and post-fit
+    distributions: dict[str, dict[str, Any]]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: str | Path) -> FitResult:
@@ -79,6 +81,7 @@ class FitResult:
             impacts=[Impact(**i) for i in data["impacts"]],
             yields=data["yields"],
             asimov_channels=list(data["asimov_channels"]),
+            distributions=data["distributions"],
         )
 
     @classmethod
