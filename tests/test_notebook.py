@@ -134,7 +134,8 @@ def test_fit_returns_the_result_with_its_display(higgs, tmp_path):
     assert FitResult.load(out / "fit") == result
 
     assert repr(result) == (
-        f"mu = {result.mu:.3f} ± {result.mu_err:.3f}, Z = {result.z_obs:.2f} (exp {result.z_exp:.2f}), "
+        f"mu = {result.mu:.3f} -{result.mu_err_down:.3f}/+{result.mu_err_up:.3f}, "
+        f"Z = {result.z_obs:.2f} (exp {result.z_exp:.2f}), "
         f"CLs 95% limit on mu {result.cls_limit_obs:.3f} (exp {result.cls_limit_exp:.3f})"
     )
     backend = matplotlib.get_backend()
@@ -144,7 +145,7 @@ def test_fit_returns_the_result_with_its_display(higgs, tmp_path):
         assert matplotlib.get_backend() == "pdf"
     finally:
         matplotlib.use(backend)
-    assert f"{result.mu:.3f} ± {result.mu_err:.3f}" in page
+    assert f"{result.mu:.3f} -{result.mu_err_down:.3f}/+{result.mu_err_up:.3f}" in page
     image = re.search(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert image and base64.b64decode(image.group(1)).startswith(b"\x89PNG")
     for pull in result.pulls:

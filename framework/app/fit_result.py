@@ -48,7 +48,11 @@ class FitResult:
 
     folder: Path
     mu: float
-    mu_err: float
+    mu_err: float  # mean of the profile likelihood's down and up uncertainties
+    mu_err_down: float
+    mu_err_up: float
+    mu_err_hesse: float  # from MINUIT's Hesse matrix
+    hesse_reliable: bool  # it agrees with the profile likelihood on mu (the constraints and impacts use it)
     z_obs: float
     z_exp: float
     z_obs_stat_only: float
@@ -70,6 +74,10 @@ class FitResult:
             folder=Path(folder),
             mu=data["mu"],
             mu_err=data["mu_err"],
+            mu_err_down=data["mu_err_down"],
+            mu_err_up=data["mu_err_up"],
+            mu_err_hesse=data["mu_err_hesse"],
+            hesse_reliable=data["hesse_reliable"],
             z_obs=data["z_obs"],
             z_exp=data["z_exp"],
             z_obs_stat_only=data["z_obs_stat_only"],
@@ -106,7 +114,8 @@ class FitResult:
 
     def __repr__(self) -> str:
         return (
-            f"mu = {self.mu:.3f} ± {self.mu_err:.3f}, Z = {self.z_obs:.2f} (exp {self.z_exp:.2f}), "
+            f"mu = {self.mu:.3f} -{self.mu_err_down:.3f}/+{self.mu_err_up:.3f}, "
+            f"Z = {self.z_obs:.2f} (exp {self.z_exp:.2f}), "
             f"CLs 95% limit on mu {self.cls_limit_obs:.3f} (exp {self.cls_limit_exp:.3f})"
         )
 

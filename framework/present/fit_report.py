@@ -30,9 +30,12 @@ def load_fit(folder: Path) -> dict[str, Any] | None:
 
 def summary_table(result: dict[str, Any]) -> Table:
     rows: list[list[Cell]] = [
-        ["mu ± uncertainty", f"{result['mu']:.3f} ± {result['mu_err']:.3f}"],
+        ["mu with its uncertainty", f"{result['mu']:.3f} -{result['mu_err_down']:.3f}/+{result['mu_err_up']:.3f}"],
         ["signal strength mu", result["mu"]],
-        ["uncertainty on mu", result["mu_err"]],
+        ["uncertainty on mu (profile likelihood, mean of down and up)", result["mu_err"]],
+        ["uncertainty on mu, down", result["mu_err_down"]],
+        ["uncertainty on mu, up", result["mu_err_up"]],
+        ["uncertainty on mu from MINUIT's Hesse matrix", result["mu_err_hesse"]],
         ["observed significance Z", result["z_obs"]],
         ["expected significance Z", result["z_exp"]],
         ["observed significance Z, statistics only", result["z_obs_stat_only"]],
@@ -50,6 +53,11 @@ def summary_table(result: dict[str, Any]) -> Table:
     note = "Asymptotic: significance from q0, upper limits from qtilde (median expected, background only)."
     if asimov:
         note += f" Channels fitted to Asimov data (blinded): {', '.join(asimov)}."
+    if not result["hesse_reliable"]:
+        note += (
+            " MINUIT's Hesse matrix disagrees with the profile likelihood on mu's uncertainty by more than 20%:"
+            " the constraints, impacts and post-fit band computed from it are unreliable."
+        )
     return Table("fit_summary", "Fit result", ["quantity", "value"], rows, note)
 
 

@@ -8,18 +8,25 @@ channels without any nuisance parameter."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import optimize
 
 from framework.errors import ExecutionError
 from framework.stats.limits import Limits
 from framework.stats.minimise import SMOOTH, pyhf_session, robustly
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from framework.stats.model import Channel
 
+HESSE_AGREEMENT = 0.2  # relative difference of MINUIT's Hesse error on mu and the profile likelihood's, beyond which
+# the Hesse matrix (constraints, impacts, post-fit band) is reported as unreliable
 RANKED = ("normsys", "histosys", "shapesys")  # nuisance parameters ranked by impact (not the per-bin staterrors)
 STEP = 1e-3  # of a parameter's uncertainty: central differences of the expected yields, exact to ~1e-7 relative
 
@@ -170,6 +177,36 @@ def _pulls(model: Any, best: np.ndarray, errors: np.ndarray) -> list[dict[str, A
     return found
 
 
+def _profile_interval(pyhf: Any, data: Any, model: Any, best: np.ndarray, guess: float) -> tuple[float, float]:
+    """The 68% interval of mu from the profile likelihood, where 2 (NLL(mu) - NLL(mu-hat)) = 1 (MINOS's
+    errors): down and up distances from mu-hat, each bracketed from `guess` (clipped at mu's bounds)."""
+    poi = model.config.poi_index
+    low_bound, high_bound = model.config.suggested_bounds()[poi]
+    mu_hat = float(best[poi])
+    _, lowest = robustly(pyhf, model, lambda: pyhf.infer.mle.fit(data, model, return_fitted_val=True))
+
+    @functools.cache
+    def excess(mu: float) -> float:
+        _, twice_nll = robustly(
+            pyhf, model, lambda: pyhf.infer.mle.fixed_poi_fit(mu, data, model, return_fitted_val=True)
+        )
+        return float(twice_nll - lowest) - 1.0
+
+    def distance(sign: float, bound: float) -> float:
+        step = max(guess, 1e-3)
+        while True:
+            far = mu_hat + sign * step
+            if sign * (far - bound) >= 0:  # the interval may end at the bound
+                far = bound
+                if excess(far) <= 0:
+                    return abs(bound - mu_hat)
+            if excess(far) > 0:
+                return abs(float(optimize.brentq(excess, min(mu_hat, far), max(mu_hat, far), rtol=1e-4)) - mu_hat)
+            step *= 2
+
+    return distance(-1.0, low_bound), distance(1.0, high_bound)
+
+
 def significance(spec: dict[str, Any]) -> tuple[float, float]:
     """Observed and expected discovery significance (q0, asymptotic) of a workspace."""
     with pyhf_session() as pyhf:
@@ -211,13 +248,27 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any], channels: Sequence[Cha
         best, errors = np.asarray(result[:, 0]), np.asarray(result[:, 1])
         observed = np.asarray(ws.data(model, include_auxdata=False))
         distributions = _distributions(model, observed, best, errors, np.asarray(correlations), channels)
+        down, up = _profile_interval(pyhf, data, model, best, float(errors[poi]))
+        hesse_reliable = abs(errors[poi] - (up + down) / 2) <= HESSE_AGREEMENT * (up + down) / 2
+        if not hesse_reliable:
+            log.warning(
+                "MINUIT's Hesse matrix gives mu an uncertainty of %.3g where the profile likelihood gives -%.3g/+%.3g: "
+                "the constraints, impacts and post-fit band, which come from it, are unreliable",
+                errors[poi],
+                down,
+                up,
+            )
         z_obs, z_exp = _significance(pyhf, data, model)
         limits = Limits(pyhf, model, data)
         limit_obs = limits.observed(max(float(best[poi]), 0.0) + 2 * float(errors[poi]))
         limit_band = limits.expected(2 * float(errors[poi]))
         return {
             "mu": float(best[poi]),
-            "mu_err": float(errors[poi]),
+            "mu_err": (up + down) / 2,  # of the profile likelihood's interval
+            "mu_err_up": up,
+            "mu_err_down": down,
+            "mu_err_hesse": float(errors[poi]),
+            "hesse_reliable": bool(hesse_reliable),
             "z_obs": z_obs,
             "z_exp": z_exp,
             "z_obs_stat_only": z_obs_stat,

@@ -12,7 +12,10 @@ DESCRIPTION = "fit the statistical model ('model:') with pyhf: mu, significance,
 
 def summary(result: dict[str, Any]) -> list[str]:
     lines = [
-        f"  mu = {result['mu']:.3f} +- {result['mu_err']:.3f}",
+        (
+            f"  mu = {result['mu']:.3f} -{result['mu_err_down']:.3f}/+{result['mu_err_up']:.3f} "
+            f"(profile likelihood; MINUIT's Hesse matrix: +-{result['mu_err_hesse']:.3f})"
+        ),
         (
             f"  discovery significance: observed {result['z_obs']:.2f}, expected {result['z_exp']:.2f} "
             f"(statistics only: observed {result['z_obs_stat_only']:.2f}, expected {result['z_exp_stat_only']:.2f})"
