@@ -13,7 +13,7 @@ import base64
 import html
 import json
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -70,26 +70,12 @@ class FitResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: str | Path) -> FitResult:
         """From the contents of `fit.json` (keys it does not know are left out)."""
+        plain = {f.name for f in fields(cls)} - {"folder", "pulls", "impacts"}
         return cls(
             folder=Path(folder),
-            mu=data["mu"],
-            mu_err=data["mu_err"],
-            mu_err_down=data["mu_err_down"],
-            mu_err_up=data["mu_err_up"],
-            mu_err_hesse=data["mu_err_hesse"],
-            hesse_reliable=data["hesse_reliable"],
-            z_obs=data["z_obs"],
-            z_exp=data["z_exp"],
-            z_obs_stat_only=data["z_obs_stat_only"],
-            z_exp_stat_only=data["z_exp_stat_only"],
-            cls_limit_obs=data["cls_limit_obs"],
-            cls_limit_exp=data["cls_limit_exp"],
-            cls_limit_exp_band=list(data["cls_limit_exp_band"]),
             pulls=[Pull(**p) for p in data["pulls"]],
             impacts=[Impact(**i) for i in data["impacts"]],
-            yields=data["yields"],
-            asimov_channels=list(data["asimov_channels"]),
-            distributions=data["distributions"],
+            **{name: data[name] for name in plain},
         )
 
     @classmethod
