@@ -18,7 +18,7 @@ from scipy import optimize
 
 from framework.errors import ExecutionError
 from framework.stats.limits import Limits
-from framework.stats.minimise import SMOOTH, pyhf_session, robustly
+from framework.stats.minimise import SMOOTH, pyhf_session, robustly, twice_nll
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _profile_interval(pyhf: Any, data: Any, model: Any, best: np.ndarray, guess:
     poi = model.config.poi_index
     low_bound, high_bound = model.config.suggested_bounds()[poi]
     mu_hat = float(best[poi])
-    _, lowest = robustly(pyhf, model, lambda: pyhf.infer.mle.fit(data, model, return_fitted_val=True))
+    lowest = twice_nll(model, best, data)
 
     @functools.cache
     def excess(mu: float) -> float:
@@ -259,7 +259,7 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any], channels: Sequence[Cha
                 up,
             )
         z_obs, z_exp = _significance(pyhf, data, model)
-        limits = Limits(pyhf, model, data)
+        limits = Limits(pyhf, model, data, best)
         limit_obs = limits.observed(max(float(best[poi]), 0.0) + 2 * float(errors[poi]))
         limit_band = limits.expected(2 * float(errors[poi]))
         return {

@@ -48,3 +48,8 @@ def robustly(pyhf: Any, model: Any, compute: Callable[[], T]) -> T:
         return compute()
     finally:
         pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer())
+
+
+def twice_nll(model: Any, pars: Any, data: Any) -> float:
+    """-2 ln L of `data` at the parameters `pars`."""
+    return float(-2 * model.logpdf(pars, data)[0])
