@@ -17,6 +17,7 @@ from xrootd_server import CLIENT_TIMEOUTS, XRootDServer, serve_copy, xrootd_serv
 from framework.app.cli import main as run_analysis
 from framework.app.samples import update_samples_file
 from framework.errors import InputError
+from framework.execute import pipeline
 from framework.execute.pipeline import RunOptions, RunReport, execute
 from framework.inputs.parquet import export
 
@@ -100,12 +101,22 @@ def test_a_missing_file_or_an_empty_glob_is_named(server, generated, write_confi
     assert not (tmp_path / "out").exists()
 
 
-def test_a_stopped_server_fails_the_run_after_the_retries(server, generated, write_config, tmp_path, capsys):
-    """A server that was there when the config was written and is gone when the run starts (the
-    module's server keeps running: this one is started and stopped here)."""
+def test_a_server_stopped_during_or_before_the_run_fails_it(generated, write_config, tmp_path, capsys, monkeypatch):
+    """A second server (the module's keeps running), stopped after the run read its files' facts
+    and before the event loop; then, stopped, pointed to by a run with --retries."""
     with xrootd_server() as gone:
         url = serve_copy(gone, generated["zmumu"], "zmumu.root")
-    config = write_config(zmumu_and_data("x", 1.0, url, generated["data"], 1.0, BODY))
+        config = write_config(zmumu_and_data("x", 1.0, url, generated["data"], 1.0, BODY))
+        build_graph = pipeline.build_graph
+
+        def stop_then_build(*args: object, **kwargs: object) -> object:
+            gone.stop()
+            return build_graph(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, "build_graph", stop_then_build)
+        with pytest.raises(InputError, match=rf"sample 'zmumu': cannot open {url}, which was readable when the run"):
+            run(config, tmp_path / "out")
+        assert "/served/zmumu.root" in gone.opened()
     started = time.monotonic()
     code = run_analysis([str(config), "-o", str(tmp_path / "out"), "--retries", "2"])
     seconds = time.monotonic() - started
