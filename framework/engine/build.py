@@ -12,6 +12,7 @@ step joins the job that compiles it for the next run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
@@ -21,7 +22,7 @@ from framework.config.expressions import checked_indexing, referenced_names
 from framework.engine.compiled import Job, lookup, session_key, session_library
 from framework.engine.interpreter import Interpreter, run_interpreted
 from framework.engine.rootenv import root
-from framework.engine.session import Session
+from framework.engine.session import Session, SessionError
 from framework.engine.stepsource import (
     Correction,
     StepSources,
@@ -30,7 +31,7 @@ from framework.engine.stepsource import (
     filter_code,
     vary_code,
 )
-from framework.errors import ConfigError, Location
+from framework.errors import ConfigError, InputError, Location
 from framework.plan.axes import AxisPlan
 from framework.plan.model import (
     CUTFLOW_WEIGHTS,
@@ -323,9 +324,29 @@ def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: Sequence[Sequence
     return d.is_data and bool(d.constants) and fill.weights_column == WEIGHTS and not fill.filters and not any(axes)
 
 
+UNOPENED_FILE = re.compile(r'could not open file "([^"]+)"')
+
+
+def _opened_dataset(g: _GraphBuilder, d: DatasetPlan) -> int:
+    """The dataset's source node. A file read when the run began and gone now (a remote server
+    stopped since) is named with its sample rather than as RDataFrame's bare message."""
+    try:
+        return g.session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN, DATASET_COLUMN, d.index)
+    except SessionError as err:
+        found = UNOPENED_FILE.search(str(err))
+        if found is None or found.group(1) not in d.files:
+            raise
+        url = found.group(1)
+        sample = g.plan.sample(d.samples[d.file_samples[d.files.index(url)]])
+        raise InputError(
+            f"sample {sample.parent or sample.name!r}: cannot open {url}, which was readable when the run began",
+            hint="is the server still up? nothing was written; run again when it is",
+        ) from None
+
+
 def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None) -> BookedDataset:
     session = g.session
-    node = session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN, DATASET_COLUMN, d.index)
+    node = _opened_dataset(g, d)
     if progress:
         session.progress_bar(node)
     if progress_file is not None:

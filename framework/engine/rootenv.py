@@ -31,6 +31,9 @@ def root() -> Any:
 
     ROOT.gROOT.SetBatch(True)
     ROOT.gErrorIgnoreLevel = ROOT.kWarning
+    # A root:// URL whose host is this machine is otherwise read from the local disk at the URL's
+    # path (RDataFrame: "file /path does not exist"), bypassing the server and its name mapping.
+    ROOT.gEnv.SetValue("TFile.ForceRemote", 1)
     # ROOT 6.40's plugin for http(s):// names its constructor with the namespace of the class
     # (ROOT::Deprecated::TWebFile), which the plugin manager cannot call; the same plugin with
     # the plain constructor name works. Load the shipped handlers first, then replace that one.

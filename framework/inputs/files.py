@@ -3,18 +3,17 @@
 Opens files (no event loop), once: what a file holds (entries, format, column names and
 types, first-event array lengths, per-sample values stored in branches) is kept in the
 cache (`framework.cache`, area `inputs`) keyed by the file's path, size and modification
-time (for http(s) URLs: size and ETag), and read from there while the file is unchanged.
-Globs and relative paths are resolved against the YAML file that declared them; `root://`
-and other URLs are passed through.
+time (for URLs what their server reports, `framework.inputs.locations`), and read from there while
+the file is unchanged. Globs and relative paths are resolved against the YAML file that declared
+them; a glob in a `root://` URL is expanded by listing the folder on the server; other URLs are
+passed through.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
-import os
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from framework.config.load import LoadedConfig
 from framework.config.schema.systematics import WeightSystematic
 from framework.engine.rootenv import root
 from framework.errors import InputError, Location, did_you_mean
+from framework.inputs.locations import URL, kind_of
 from framework.inputs.model import SampleInputs
 from framework.plan.systematics import literal_subscripts
 
@@ -31,14 +31,28 @@ log = logging.getLogger(__name__)
 FACTS_VERSION = 1  # of the cached per-file entry
 
 
-def _is_url(entry: str) -> bool:
-    return "://" in entry
+def _expand_url(url_kind: URL, entry: str, sample: str, place: Location) -> list[str]:
+    try:
+        matches = url_kind.expand(entry)
+    except OSError as err:
+        raise InputError(
+            f"sample {sample!r}: cannot expand {entry!r}: {err}",
+            place,
+            "is the server up and the folder there? (XRD_CONNECTIONRETRY, XRD_REQUESTTIMEOUT bound the wait)",
+        ) from None
+    if not matches:
+        raise InputError(
+            f"sample {sample!r}: no file matches {entry!r} on its server", place, "check the folder and pattern"
+        )
+    return matches
 
 
 def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[str]:
-    """Files of one `files:` entry: a URL as is, a glob, a path, or a `.txt` list of them (one per line)."""
-    if _is_url(entry):
-        return [entry]
+    """Files of one `files:` entry: a URL (a glob in a root:// URL listed on the server), a glob, a
+    path, or a `.txt` list of them (one per line)."""
+    url_kind = kind_of(entry)
+    if isinstance(url_kind, URL):
+        return _expand_url(url_kind, entry, sample, place)
     pattern = base / entry
     if entry.endswith(".txt") and pattern.is_file():
         listed = [ln.strip() for ln in pattern.read_text().splitlines()]
@@ -55,12 +69,15 @@ def expand_entry(base: Path, entry: str, sample: str, place: Location) -> list[s
     return [str(Path(m).resolve()) for m in matches]
 
 
-def _readable(path: str, tree: str) -> str:
+def _readable(path: str, tree: str, sample: str, place: Location) -> str:
     """What ROOT reads for one file: a Parquet file's cached ROOT conversion, anything else as is."""
     if path.split("?", 1)[0].endswith(".parquet"):
         from framework.inputs.parquet import converted
 
-        return str(converted(path if _is_url(path) else Path(path), tree))
+        try:
+            return str(converted(path if isinstance(kind_of(path), URL) else Path(path), tree))
+        except InputError as err:
+            raise InputError(f"sample {sample!r}: {err.message}", place, err.hint) from None
     return path
 
 
@@ -69,9 +86,8 @@ def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
     tree = config.spec.samples[sample].tree
     for i, entry in enumerate(config.spec.samples[sample].files):
         base = config.source.file_of(("samples", sample, "files", i)).parent
-        files.extend(
-            _readable(f, tree) for f in expand_entry(base, entry, sample, config.locate("samples", sample, "files", i))
-        )
+        place = config.locate("samples", sample, "files", i)
+        files.extend(_readable(f, tree, sample, place) for f in expand_entry(base, entry, sample, place))
     return files
 
 
@@ -81,7 +97,7 @@ def _open(
     """Entries and format ('TTree' or 'RNTuple') of `tree` in one file. A remote file that
     cannot be opened is tried again `retries` times, 1, 2, 4 ... seconds apart."""
     r = root()
-    remote = "://" in path
+    remote = kind_of(path).remote
     handle = None
     for attempt in range(retries + 1 if remote else 1):
         level = r.gErrorIgnoreLevel
@@ -119,32 +135,12 @@ def _open(
         handle.Close()
 
 
-def _identity(path: str) -> list[Any] | None:
-    """What says a file is unchanged: size and modification time; for http(s) URLs, the size and
-    ETag (or Last-Modified) the server reports. None when it cannot be told (never cached)."""
-    if "://" not in path:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        return [stat.st_size, stat.st_mtime_ns]
-    if path.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(urllib.request.Request(path, method="HEAD"), timeout=10) as response:
-                size = response.headers.get("Content-Length")
-                tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
-        except (OSError, ValueError):
-            return None
-        return [size, tag] if size and tag else None
-    return None
-
-
 class FileFacts:
     """What one input file holds: read once, then from the cache while the file is unchanged."""
 
     def __init__(self, path: str, tree: str) -> None:
         self.path, self.tree = path, tree
-        identity = _identity(path)
+        identity = kind_of(path).identity(path)
         key = cache.key_of(FACTS_VERSION, path, tree, identity)
         self._entry = cache.entry_path("inputs", key) if identity is not None else None
         self._data: dict[str, Any] = (cache.read_entry(self._entry) if self._entry else None) or {}

@@ -6,20 +6,25 @@ RNTuple written by uproot, one cluster per batch (RDataFrame reads clusters in p
 list columns become collections (RVecs in RDataFrame), so collections and every other part
 of the YAML work unchanged. The converted file lives in the cache folder
 ($RDF_ANALYSIS_CACHE, default ~/.cache/rdf-analysis, area `parquet`), keyed by the Parquet
-file's path, size and modification time, and is reused until the Parquet file changes.
+file's path, size and modification time, and is reused until the Parquet file changes. A root://
+URL is read through fsspec-xrootd in a child process: the XRootD Python bindings it uses cannot
+share a process with ROOT's own XRootD client (`framework.inputs.locations`).
 
     python -m framework.inputs.parquet export FILE.root TREE OUT.parquet     # Parquet copies of ROOT files
+    python -m framework.inputs.parquet convert URL OUT.root TREE             # what a root:// conversion runs
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from framework import cache
 from framework.errors import InputError
+from framework.inputs.locations import XRootDURL, kind_of
 
 BATCH_ROWS = 100_000  # rows per written basket: the memory bound of a conversion
 
@@ -27,11 +32,11 @@ BATCH_ROWS = 100_000  # rows per written basket: the memory bound of a conversio
 def converted(path: Path | str, tree: str) -> Path:
     """The ROOT file holding the Parquet file's rows as tree `tree`, made on first use. `path`
     may be an fsspec URL (https://, s3://, ...): keyed by its size and ETag or modification time."""
-    if isinstance(path, str) and "://" in path:
-        import fsspec
-
-        info = fsspec.filesystem(path.split("://", 1)[0]).info(path)
-        identity = f"{path}|{info.get('size')}|{info.get('ETag') or info.get('mtime') or ''}"
+    if isinstance(path, str):
+        facts = kind_of(path).identity(path)
+        if facts is None:
+            raise InputError(f"cannot read the Parquet file {path}", hint="is the server up and the file there?")
+        identity = f"{path}|{facts[0]}|{facts[1] or ''}"
         stem = Path(path.split("?", 1)[0]).stem
     else:
         path = Path(path)
@@ -41,8 +46,23 @@ def converted(path: Path | str, tree: str) -> Path:
     key = hashlib.sha256(f"{identity}|{tree}|rntuple".encode()).hexdigest()[:24]
     target = cache.folder("parquet") / f"{stem}-{key}.root"
     if not target.exists():
-        convert(path, target, tree)
+        if isinstance(kind_of(str(path)), XRootDURL):
+            _convert_in_child(str(path), target, tree)
+        else:
+            convert(path, target, tree)
     return target
+
+
+def _convert_in_child(url: str, target: Path, tree: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "framework.inputs.parquet", "convert", url, str(target), tree],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise InputError(f"cannot convert the Parquet file {url}: {last}", hint="is the server up and the file there?")
 
 
 def convert(source: Path | str, target: Path, tree: str) -> None:
@@ -58,9 +78,10 @@ def convert(source: Path | str, target: Path, tree: str) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         if isinstance(source, str):  # a URL: read through fsspec, row group by row group
-            import fsspec
+            from fsspec.core import url_to_fs
 
-            parquet = pq.ParquetFile(fsspec.open(source, "rb").open())
+            filesystem, remote_path = url_to_fs(source)
+            parquet = pq.ParquetFile(filesystem.open(remote_path, "rb"))
         else:
             parquet = pq.ParquetFile(source)
         with uproot.recreate(tmp) as f:
@@ -96,6 +117,12 @@ def export(root_file: Path, tree: str, target: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "export":
-        sys.exit("usage: python -m framework.inputs.parquet export FILE.root TREE OUT.parquet")
-    export(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
+    if len(sys.argv) == 5 and sys.argv[1] == "export":
+        export(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "convert":
+        convert(sys.argv[2], Path(sys.argv[3]), sys.argv[4])
+    else:
+        sys.exit(
+            "usage: python -m framework.inputs.parquet export FILE.root TREE OUT.parquet\n"
+            "       python -m framework.inputs.parquet convert URL OUT.root TREE"
+        )
