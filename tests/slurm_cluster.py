@@ -149,8 +149,8 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
     daemons: list[subprocess.Popen[bytes]] = []
     try:
         for command in (munged, ["/usr/sbin/slurmctld", "-D", "-i"], ["/usr/sbin/slurmd", "-D"]):
-            log = (folder / f"{Path(command[0]).name}.out").open("wb")
-            daemons.append(subprocess.Popen(command, env=cluster.env, stdout=log, stderr=subprocess.STDOUT))
+            with (folder / f"{Path(command[0]).name}.out").open("wb") as log:
+                daemons.append(subprocess.Popen(command, env=cluster.env, stdout=log, stderr=subprocess.STDOUT))
             if command is munged:
                 _wait_for(munge_socket)
         _wait_until_idle(cluster, daemons)
