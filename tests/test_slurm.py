@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["slurm_cluster"]  # the session's cluster fixture (tests/ is on the path)
 
-WAIT_TIMEOUT = 150.0  # seconds for a job set to leave the queue (4 jobs of ~5 s on 2 cores take ~15 s)
+WAIT_TIMEOUT = 150.0  # seconds for a job set to leave the queue (2 jobs of 5-20 s on 2 busy cores)
 
 HISTOGRAMS = """
 selection:
@@ -85,12 +85,11 @@ def assert_merged_equal_threaded(parts: Path, threaded: dict[str, dict]) -> None
             np.testing.assert_allclose(merged[name].view(flow=True).variance, h.view(flow=True).variance, rtol=1e-12)
 
 
-def submit(config: Path, tmp_path: Path, cluster: SlurmCluster, per: str) -> tuple[Path, Path]:
+def submit(config: Path, tmp_path: Path, cluster: SlurmCluster, *how: str) -> tuple[Path, Path]:
     jobdir, parts = tmp_path / "jobs", tmp_path / "parts"
     proc = run_analysis(
-        "submit", config, "--backend", "slurm", "--per", per, "--jobs-dir", jobdir, "-o", parts, "--submit",
-        env=cluster.env,
-    )  # fmt: skip
+        "submit", config, "--backend", "slurm", *how, "--jobs-dir", jobdir, "-o", parts, "--submit", env=cluster.env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "follow them with: run-analysis status" in proc.stdout
     return jobdir, parts
@@ -104,21 +103,21 @@ def slurm_env(slurm_cluster: SlurmCluster, monkeypatch: pytest.MonkeyPatch) -> S
 
 
 def test_jobs_run_on_slurm_and_merge_to_the_threaded_run(config, threaded, tmp_path, slurm_env):
-    jobdir, parts = submit(config, tmp_path, slurm_env, "sample")
+    jobdir, parts = submit(config, tmp_path, slurm_env, "--per", "sample", "--files-per-job", "2")  # 2 jobs
     sbatch = (jobdir / "submit.sbatch").read_text()
-    for line in ("--array=0-3", "--mem=1024M", "--time=10", "--cpus-per-task=1", "--requeue"):
+    for line in ("--array=0-1", "--mem=1024M", "--time=10", "--cpus-per-task=1", "--requeue"):
         assert f"#SBATCH {line}\n" in sbatch
     wait_for(jobdir, settled, "the jobs to finish")
     status = run_analysis("status", jobdir, env=slurm_env.env)
     assert status.returncode == 0, status.stdout + status.stderr
-    assert "4 job(s): 4 done" in status.stdout
+    assert "2 job(s): 2 done" in status.stdout
     merged = run_analysis("merge", parts)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert_merged_equal_threaded(parts, threaded)
 
 
 def test_cancelled_job_fails_merge_refuses_then_resubmitted(config, threaded, tmp_path, slurm_env):
-    jobdir, parts = submit(config, tmp_path, slurm_env, "era")  # no eras: 2 jobs, each both samples
+    jobdir, parts = submit(config, tmp_path, slurm_env, "--per", "era")  # no eras: 2 jobs, each both samples
     states = wait_for(jobdir, lambda states: states[0].state is JobState.RUNNING, "job 0 to start")
     slurm_env.run("scancel", states[0].task_id)
     states = wait_for(jobdir, settled, "the jobs to end")
@@ -131,6 +130,7 @@ def test_cancelled_job_fails_merge_refuses_then_resubmitted(config, threaded, tm
     merged = run_analysis("merge", parts)
     assert merged.returncode == 1
     assert "zmumu: missing part(s) 1" in merged.stdout and "data: missing part(s) 1" in merged.stdout
+    assert "run-analysis submit --resubmit JOBDIR" in merged.stdout
     assert not (parts / "zmumu.hist.zip").exists()
 
     again = run_analysis("submit", "--resubmit", jobdir, env=slurm_env.env)

@@ -38,6 +38,10 @@ class MergeReport:
             lines.append(f"  {sample}: missing part(s) {', '.join(map(str, parts))}")
         if self.resubmit:
             lines.append(f"  commands for the missing parts: {self.resubmit}")
+            lines.append(  # a killed job writes no part (outputs are renamed into place when complete)
+                "  for batch jobs, 'run-analysis status JOBDIR' names the jobs that failed and "
+                "'run-analysis submit --resubmit JOBDIR' queues them again"
+            )
         return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
         )
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        print(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]).rstrip())
     counts = Counter(s.state for s in states)
     print(
         f"{len(states)} job(s): " + ", ".join(f"{counts[state]} {state.value}" for state in JobState if counts[state])
