@@ -127,10 +127,10 @@ def test_cancelled_job_fails_merge_refuses_then_resubmitted(config, threaded, tm
     assert "CANCELLED" in status.stdout and "1 done, 1 failed" in status.stdout
     assert f"run-analysis submit --resubmit {jobdir}" in status.stdout
     assert not list(parts.glob("*.part-1-of-2.hist.zip"))  # the killed job left no file under a final name
-    merged = run_analysis("merge", parts)
+    merged = run_analysis("merge", jobdir)  # the job folder: merge names the job
     assert merged.returncode == 1
     assert "zmumu: missing part(s) 1" in merged.stdout and "data: missing part(s) 1" in merged.stdout
-    assert "run-analysis submit --resubmit JOBDIR" in merged.stdout
+    assert "job 0 (zmumu data, part 1/2) wrote no complete output" in merged.stdout
     assert not (parts / "zmumu.hist.zip").exists()
 
     again = run_analysis("submit", "--resubmit", jobdir, env=slurm_env.env)
@@ -138,7 +138,7 @@ def test_cancelled_job_fails_merge_refuses_then_resubmitted(config, threaded, tm
     wait_for(jobdir, settled, "the resubmitted job to finish")
     status = run_analysis("status", jobdir, env=slurm_env.env)
     assert status.returncode == 0 and "2 job(s): 2 done" in status.stdout, status.stdout
-    assert run_analysis("merge", parts).returncode == 0
+    assert run_analysis("merge", jobdir).returncode == 0
     assert_merged_equal_threaded(parts, threaded)
 
 
