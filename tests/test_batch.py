@@ -151,3 +151,20 @@ def test_unreadable_file_is_an_error_or_skipped_on_request(config, tmp_path):
         assert report.result.samples[0].events == 3 * 30000
     finally:
         bad.unlink()
+
+
+def test_merge_of_a_job_folder_names_the_job_that_wrote_nothing(config, tmp_path):
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
+
+    jobs = write_jobs(load_config(config), RunSelection(), "slurm", tmp_path / "jobs", tmp_path / "parts", "sample", 3)
+    assert [job.samples for job in jobs.jobs] == [("zmumu",), ("data",)]
+    proc = subprocess.run(["bash", str(jobs.folder / "run_job.sh"), "1"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    merged = subprocess.run(
+        [sys.executable, "-m", "framework", "merge", str(jobs.folder)], capture_output=True, text=True, check=False
+    )
+    assert merged.returncode == 1
+    assert "zmumu: missing part(s) 1" in merged.stdout  # no part of zmumu at all: known from the job folder only
+    assert "job 0 (zmumu, part 1/1) wrote no complete output" in merged.stdout
+    assert (tmp_path / "parts" / "data.hist.zip").exists() and not (tmp_path / "parts" / "zmumu.hist.zip").exists()

@@ -1,70 +1,126 @@
-"""`run-analysis submit CONFIG.yaml`: job files for HTCondor or Slurm, one job per sample/era and file chunk.
+"""`run-analysis submit CONFIG.yaml`: job files for HTCondor or Slurm, one job per sample/era and file chunk;
+`run-analysis status JOBDIR`: what became of each job; `submit --resubmit JOBDIR`: the failed ones again.
 
 The framework writes the jobs; the site's scheduler runs them. Each job is one
 `run-analysis CONFIG --samples X | --eras E --part I/N -o OUT` command, listed in
-`jobs.txt`; `run_job.sh K` runs line K. The submit file asks for the resources of the
-config's `batch:` block. Outputs are added together by `run-analysis merge OUT`.
+`jobs.txt` (and with its samples and part in `jobs.json`); `run_job.sh K` runs line K. The submit file
+asks for the resources of the config's `batch:` block. Each submission's scheduler id is appended to
+`submitted.json`. A job is done when its part files are in OUT (the run writes them atomically, so a
+part file there is complete); outputs are added together by `run-analysis merge OUT`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import shutil
-import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from framework.config.load import LoadedConfig
-from framework.errors import FrameworkError
+from framework.errors import InputError
+from framework.execute.schedulers import SCHEDULERS, JobState, Scheduler
 from framework.inputs.files import resolve_files
+from framework.output.format import read_provenance
+from framework.output.write import output_name
 from framework.plan.model import RunSelection
 from framework.plan.select import select_samples
 
-BACKENDS = ("htcondor", "slurm")
+BACKENDS = tuple(SCHEDULERS)
+JOBS_FILE = "jobs.json"
+SUBMITTED_FILE = "submitted.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One line of jobs.txt: the samples it runs, which part of their files, and the command."""
+
+    samples: tuple[str, ...]
+    part: tuple[int, int]
+    command: tuple[str, ...]
+
+    def outputs(self, output: Path) -> list[Path]:
+        return [output / output_name(sample, self.part) for sample in self.samples]
+
+    def is_complete(self, output: Path) -> bool:
+        """Every part file of the job is in `output` and was made as this part (an interrupted run leaves
+        only hidden temporaries, so a file under the final name is whole)."""
+        for path in self.outputs(output):
+            try:
+                part = read_provenance(path).part
+            except (OSError, ValueError, KeyError):
+                return False
+            if part is None or tuple(part) != self.part:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
 class JobSet:
+    """A job folder: its scheduler, where the jobs write, and the jobs (numbered from 0)."""
+
     folder: Path
-    commands: list[list[str]]
-    submit_file: Path
+    scheduler: Scheduler
+    output: Path
+    jobs: tuple[Job, ...]
+
+    @property
+    def commands(self) -> list[list[str]]:
+        return [list(job.command) for job in self.jobs]
+
+    @property
+    def submit_file(self) -> Path:
+        return self.folder / self.scheduler.submit_file_name
+
+    def save(self) -> None:
+        record = {
+            "backend": self.scheduler.name,
+            "output": str(self.output),
+            "jobs": [{"samples": j.samples, "part": j.part, "command": j.command} for j in self.jobs],
+        }
+        (self.folder / JOBS_FILE).write_text(json.dumps(record, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> JobSet:
+        try:
+            record = json.loads((folder / JOBS_FILE).read_text())
+            jobs = tuple(Job(tuple(j["samples"]), tuple(j["part"]), tuple(j["command"])) for j in record["jobs"])
+            return cls(folder.resolve(), SCHEDULERS[record["backend"]], Path(record["output"]), jobs)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputError(
+                f"{folder} is not a job folder ({JOBS_FILE}: {err})",
+                hint="give the folder `run-analysis submit CONFIG --backend slurm` wrote (its --jobs-dir)",
+            ) from None
 
 
-def _job_commands(
+def _jobs(
     config: LoadedConfig, selection: RunSelection, per: str, files_per_job: int, output: Path, systematics: str
-) -> list[list[str]]:
+) -> tuple[Job, ...]:
     names = select_samples(config, selection)
     groups: dict[str | None, list[str]] = {}
     for name in names:
         key = name if per == "sample" else config.spec.samples[name].era
         groups.setdefault(key, []).append(name)
     base = [_run_analysis(), str(config.path), "-o", str(output), "--systematics", systematics]
-    commands = []
+    jobs = []
     for key, members in groups.items():
         most_files = max(len(resolve_files(config, name)) for name in members)
         n = max(1, math.ceil(most_files / files_per_job))
         which = ["--samples", *members] if key is None or per == "sample" else ["--eras", key, "--samples", *members]
         for i in range(1, n + 1):
-            commands.append([*base, *which, "--part", f"{i}/{n}", "-j", str(config.spec.batch.threads)])
-    return commands
+            command = (*base, *which, "--part", f"{i}/{n}", "-j", str(config.spec.batch.threads))
+            jobs.append(Job(tuple(members), (i, n), command))
+    return tuple(jobs)
 
 
 def _run_analysis() -> str:
     """The `run-analysis` of this installation (the jobs use the same environment)."""
     beside = Path(sys.executable).parent / "run-analysis"
     return str(beside) if beside.exists() else shutil.which("run-analysis") or "run-analysis"
-
-
-def _minutes(text: str) -> int:
-    value, unit = int(text[:-1]), text[-1]
-    return max(1, math.ceil(value * {"s": 1 / 60, "m": 1, "h": 60, "d": 1440}[unit]))
-
-
-def _megabytes(text: str) -> int:
-    number = float(text[:-2].strip())
-    return math.ceil(number * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[text[-2].upper()])
 
 
 def write_jobs(
@@ -77,12 +133,18 @@ def write_jobs(
     files_per_job: int | None = None,
 ) -> JobSet:
     batch = config.spec.batch
-    commands = _job_commands(
-        config, selection, per, files_per_job or batch.files_per_job, output.resolve(), selection.systematics
+    output = output.resolve()
+    jobs = JobSet(
+        folder.resolve(),
+        SCHEDULERS[backend],
+        output,
+        _jobs(config, selection, per, files_per_job or batch.files_per_job, output, selection.systematics),
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
-    (folder / "jobs.txt").write_text("".join(shlex.join(c) + "\n" for c in commands))
+    (folder / "jobs.txt").write_text("".join(shlex.join(c) + "\n" for c in jobs.commands))
+    jobs.save()
+    (folder / SUBMITTED_FILE).unlink(missing_ok=True)  # ids of an earlier job set here are not of these jobs
     script = folder / "run_job.sh"
     script.write_text(
         "#!/usr/bin/env bash\n"
@@ -93,46 +155,61 @@ def write_jobs(
         'eval "$line"\n'
     )
     script.chmod(0o755)
-    if backend == "htcondor":
-        submit = folder / "submit.sub"
-        submit.write_text(
-            f"executable = {script.resolve()}\n"
-            "arguments = $(ProcId)\n"
-            f"output = {folder.resolve()}/logs/job_$(ProcId).out\n"
-            f"error = {folder.resolve()}/logs/job_$(ProcId).err\n"
-            f"log = {folder.resolve()}/logs/condor.log\n"
-            f"request_memory = {_megabytes(batch.memory)}\n"
-            f"request_cpus = {batch.threads}\n"
-            f"+MaxRuntime = {_minutes(batch.time) * 60}\n"
-            "getenv = True\n"
-            f"queue {len(commands)}\n"
-        )
-    else:
-        submit = folder / "submit.sbatch"
-        submit.write_text(
-            "#!/usr/bin/env bash\n"
-            f"#SBATCH --job-name={config.spec.analysis}\n"
-            f"#SBATCH --array=0-{len(commands) - 1}\n"
-            f"#SBATCH --mem={_megabytes(batch.memory)}M\n"
-            f"#SBATCH --time={_minutes(batch.time)}\n"
-            f"#SBATCH --cpus-per-task={batch.threads}\n"
-            f"#SBATCH --output={folder.resolve()}/logs/job_%a.out\n"
-            f"#SBATCH --error={folder.resolve()}/logs/job_%a.err\n"
-            f'{script.resolve()} "$SLURM_ARRAY_TASK_ID"\n'
-        )
-    return JobSet(folder, commands, submit)
+    text = jobs.scheduler.submit_file_text(jobs.folder, script.resolve(), batch, config.spec.analysis, len(jobs.jobs))
+    jobs.submit_file.write_text(text)
+    return jobs
 
 
-def submit_jobs(jobs: JobSet, backend: str) -> str:
-    """Hand the submit file to the scheduler, when its command is installed here."""
-    tool = "condor_submit" if backend == "htcondor" else "sbatch"
-    if shutil.which(tool) is None:
-        raise FrameworkError(
-            f"'{tool}' is not installed on this machine: nothing was submitted",
-            hint=f"the job files are ready in {jobs.folder}; "
-            f"submit {jobs.submit_file.name} from a {backend} login node",
-        )
-    proc = subprocess.run([tool, str(jobs.submit_file)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise FrameworkError(f"{tool} failed: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+def _submissions(jobs: JobSet) -> list[dict[str, Any]]:
+    path = jobs.folder / SUBMITTED_FILE
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def submit_jobs(jobs: JobSet, which: list[int] | None = None) -> str:
+    """Queue the jobs `which` (default all) and record the scheduler's id in submitted.json; returns the id."""
+    which = list(range(len(jobs.jobs))) if which is None else which
+    array_id = jobs.scheduler.submit(jobs.submit_file, which)
+    record = [*_submissions(jobs), {"id": array_id, "jobs": which, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    (jobs.folder / SUBMITTED_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return array_id
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: int
+    state: JobState
+    task_id: str  # the scheduler's id of the job's latest submission ("" if never submitted)
+    detail: str = ""
+
+
+def job_states(jobs: JobSet) -> list[JobStatus]:
+    """Each job's state: done from its outputs, queued or running from the scheduler's queue, else failed."""
+    latest: dict[int, str] = {}
+    for submission in _submissions(jobs):
+        for job in submission["jobs"]:
+            latest[job] = jobs.scheduler.task_id(submission["id"], job)
+    live = jobs.scheduler.live_states() if latest else {}
+    states = []
+    for k, job in enumerate(jobs.jobs):
+        task = latest.get(k, "")
+        if job.is_complete(jobs.output):
+            states.append(JobStatus(k, JobState.DONE, task))
+        elif not task:
+            states.append(JobStatus(k, JobState.NOT_SUBMITTED, task))
+        elif task in live:
+            states.append(JobStatus(k, live[task], task))
+        else:
+            ended = jobs.scheduler.ended(task)
+            states.append(
+                JobStatus(k, JobState.FAILED, task, f"{ended}; no output; log {jobs.folder}/logs/job_{k}.err")
+            )
+    return states
+
+
+def resubmit(folder: Path) -> tuple[list[int], str | None]:
+    """Queue again the jobs of `folder` that failed (or were lost); returns them and the new scheduler id."""
+    jobs = JobSet.load(folder)
+    failed = [s.job for s in job_states(jobs) if s.state is JobState.FAILED]
+    if not failed:
+        return [], None
+    return failed, submit_jobs(jobs, failed)

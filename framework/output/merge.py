@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,10 @@ class MergeReport:
             lines.append(f"  {sample}: missing part(s) {', '.join(map(str, parts))}")
         if self.resubmit:
             lines.append(f"  commands for the missing parts: {self.resubmit}")
+            lines.append(  # a killed job writes no part (outputs are renamed into place when complete)
+                "  for batch jobs, 'run-analysis status JOBDIR' names the jobs that failed and "
+                "'run-analysis submit --resubmit JOBDIR' queues them again"
+            )
         return "\n".join(lines)
 
 
@@ -181,19 +186,23 @@ def find_parts(outdir: Path) -> dict[str, tuple[int, dict[int, Path]]]:
     return parts
 
 
-def merge_outputs(outdir: Path, target: Path | None = None) -> MergeReport:
-    """Merge every sample's parts found in `outdir` into `target` (default: `outdir`)."""
+def merge_outputs(outdir: Path, target: Path | None = None, expected: Mapping[str, int] | None = None) -> MergeReport:
+    """Merge every sample's parts found in `outdir` into `target` (default: `outdir`); `expected`: {sample: N}
+    of the job set that writes `outdir`, so that a sample none of whose parts was written is missing too."""
     target = target or outdir
     report = MergeReport()
     files: dict[str, tuple[dict[str, object], dict[str, hist.Hist]]] = {}
     config_hash: str | None = None
     commands: list[str] = []
-    for sample, (n, found) in find_parts(outdir).items():
+    files_of: dict[str, tuple[int, dict[int, Path]]] = {sample: (n, {}) for sample, n in (expected or {}).items()}
+    files_of.update(find_parts(outdir) if not expected or any(outdir.glob(f"*.part-*-of-*{SUFFIX}")) else {})
+    for sample, (n, found) in files_of.items():
         missing = [i for i in range(1, n + 1) if i not in found]
         if missing:
             report.missing[sample] = missing
-            first = _provenance(next(iter(found.values())))
-            commands += [_resubmit_command(first, i, n) for i in missing]
+            if found:  # else no part tells the command: the job folder has it
+                first = _provenance(next(iter(found.values())))
+                commands += [_resubmit_command(first, i, n) for i in missing]
             continue
         parts = [Part.read(found[i]) for i in range(1, n + 1)]
         config_hash = config_hash or parts[0].provenance.config_hash

@@ -1,4 +1,5 @@
-"""`run-analysis submit`: HTCondor or Slurm job files for a config (`framework.execute.submit`)."""
+"""`run-analysis submit`: HTCondor or Slurm job files for a config, queued on request; `--resubmit JOBDIR`
+queues again the jobs that failed (`framework.execute.submit`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ def _parser() -> argparse.ArgumentParser:
     from framework.execute.submit import BACKENDS
 
     p = argparse.ArgumentParser(prog="run-analysis submit", description=DESCRIPTION)
-    p.add_argument("config", type=Path)
-    p.add_argument("--backend", choices=BACKENDS, required=True)
+    p.add_argument("config", type=Path, nargs="?")
+    p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("--per", choices=("sample", "era"), default="sample", help="one job set per sample or per era")
     p.add_argument("--files-per-job", type=int, help="input files per job (default: the config's batch.files_per_job)")
     p.add_argument("--samples", nargs="+", default=[], metavar="NAME")
@@ -23,16 +24,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="where the jobs write (default: results/<analysis>/parts)")
     p.add_argument("--jobs-dir", type=Path, help="where the job files go (default: jobs/<analysis>)")
     p.add_argument("--submit", action="store_true", help="also hand them to condor_submit / sbatch")
+    p.add_argument("--resubmit", type=Path, metavar="JOBDIR", help="queue again the failed jobs of JOBDIR (no CONFIG)")
     return p
 
 
 def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.resubmit:
+        if args.config:
+            parser.error("--resubmit JOBDIR takes no CONFIG: the job folder has its jobs")
+        return _resubmit(args.resubmit)
+    if not args.config or not args.backend:
+        parser.error("CONFIG and --backend are required (or --resubmit JOBDIR)")
+    return _write(args)
+
+
+def _write(args: argparse.Namespace) -> int:
     from framework.config.load import load_config
     from framework.execute.folders import output_folder
     from framework.execute.submit import submit_jobs, write_jobs
     from framework.plan.model import RunSelection
 
-    args = _parser().parse_args(argv)
     config = load_config(args.config)
     name = config.spec.analysis
     jobs = write_jobs(
@@ -44,9 +57,21 @@ def main(argv: list[str]) -> int:
         args.per,
         args.files_per_job,
     )
-    print(f"{len(jobs.commands)} job(s) in {jobs.folder}: submit file {jobs.submit_file}")
+    print(f"{len(jobs.jobs)} job(s) in {jobs.folder}: submit file {jobs.submit_file}")
     if args.submit:
-        print(submit_jobs(jobs, args.backend))
+        array_id = submit_jobs(jobs)
+        print(f"submitted as {jobs.scheduler.name} job {array_id}; follow them with: run-analysis status {jobs.folder}")
     else:
         print("nothing submitted (add --submit to hand them to the scheduler)")
+    return 0
+
+
+def _resubmit(folder: Path) -> int:
+    from framework.execute.submit import resubmit
+
+    jobs, array_id = resubmit(folder)
+    if array_id is None:
+        print(f"no failed job in {folder}: nothing resubmitted")
+    else:
+        print(f"resubmitted job(s) {', '.join(map(str, jobs))} as {array_id}")
     return 0

@@ -1,0 +1,38 @@
+"""`run-analysis status JOBDIR`: each batch job queued, running, done or failed (`framework.execute.submit`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+COMMAND = "status JOBDIR"
+DESCRIPTION = "the state of each batch job of a job folder (exit code 1 if any failed)"
+
+
+def main(argv: list[str]) -> int:
+    from framework.execute.schedulers import JobState
+    from framework.execute.submit import JobSet, job_states
+
+    p = argparse.ArgumentParser(prog="run-analysis status", description=DESCRIPTION)
+    p.add_argument("jobdir", type=Path)
+    args = p.parse_args(argv)
+    jobs = JobSet.load(args.jobdir)
+    states = job_states(jobs)
+    rows = [("job", "samples", "part", "state", "id", "")]
+    for s in states:
+        job = jobs.jobs[s.job]
+        rows.append(
+            (str(s.job), " ".join(job.samples), f"{job.part[0]}/{job.part[1]}", s.state.value, s.task_id, s.detail)
+        )
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]).rstrip())
+    counts = Counter(s.state for s in states)
+    print(
+        f"{len(states)} job(s): " + ", ".join(f"{counts[state]} {state.value}" for state in JobState if counts[state])
+    )
+    if counts[JobState.FAILED]:
+        print(f"queue the failed ones again with: run-analysis submit --resubmit {args.jobdir}")
+        return 1
+    return 0
