@@ -38,7 +38,7 @@ def test_local_cluster_equals_threads(engine, generated, tmp_path):
     )
     threads = execute(RunOptions(config=config, output=tmp_path / "threads"))
     run = execute_on_dask if engine == "dask" else execute_on_spark
-    done = run(RunOptions(config=config, output=tmp_path / engine), workers=2)
+    done = run(RunOptions(config=config, output=tmp_path / engine), workers=2, task_retries=0)
     assert sorted(p.name for p in done["outputs"]) == ["data.hist.zip", "zmumu.hist.zip"]
     assert done["events"] == 2 * 30000 + 11000
     for sample in threads.result.samples:
