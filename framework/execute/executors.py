@@ -4,7 +4,12 @@ like batch parts.
 ROOT 6.40's Distributed RDataFrame runs only its fixed list of operations (our fill is
 a custom action) and its workers crash on dataset specs; so each task runs this framework's
 own graph on one sample's `--part I/N` in a worker process, and the parts are added and
-normalised by `framework.output.merge`. The client loads the configuration, inspects the inputs and
+normalised by `framework.output.merge`. A worker writes its part into a temporary folder of its own
+and sends the files back as bytes with the task's result (as coffea returns results through
+futures): workers on HTCondor pools or batch-launched Dask share no file system with the client,
+and the client writes each part into its parts folder as it arrives. A task whose worker is lost
+runs again elsewhere (`--task-retries`); each task's output arrives once however often it ran, so
+nothing is counted twice. The client loads the configuration, inspects the inputs and
 makes every task's plan (plain data) once; a task only builds, runs and writes that plan.
 Worker processes live on between tasks: ROOT, the session and the compiled steps a worker
 loaded (from the cache, `framework.engine.compiled`) serve its next tasks. Tasks run one thread each:
@@ -37,21 +42,39 @@ from framework.plan.model import Plan
 
 
 @dataclass(frozen=True)
+class TaskOutput:
+    """What a task sends back: its result and its part's files, {name: bytes as written} (compressed
+    already), for the client to write."""
+
+    result: TaskResult
+    files: dict[str, bytes]
+
+
+@dataclass(frozen=True)
 class Task:
     """One sample's chunk `part` of `parts` of its files, planned by the client."""
 
     plan: Plan
-    options: RunOptions  # output, threads and compile mode of the task
+    options: RunOptions  # threads and compile mode of the task; its output folder is the worker's own
     sample: str
     part: int
     parts: int
 
 
-def run_task(task: Task) -> TaskResult:
-    """What a worker does with a task: build, run and write its plan (a batch part)."""
+def run_task(task: Task) -> TaskOutput | FrameworkError:
+    """What a worker does with a task: build, run and write its plan (a batch part) into a temporary
+    folder of its own (removed after the task), and send the part's files back. This framework's
+    errors are returned, not raised: they recur on every try, so the executor retries only the
+    others (a file server gone, a full disk)."""
     start = time.perf_counter()
-    report = execute_plan(task.plan, task.options)  # compile "off": the client submits one job for all tasks
-    return TaskResult(
+    with tempfile.TemporaryDirectory(prefix="rdf-analysis-task-") as folder:
+        try:
+            # compile "off": the client submits one job for all tasks
+            report = execute_plan(task.plan, replace(task.options, output=Path(folder)))
+        except FrameworkError as err:
+            return err
+        files = {path.name: path.read_bytes() for path in report.outputs}
+    result = TaskResult(
         sample=task.sample,
         part=task.part,
         events=report.events,
@@ -61,14 +84,13 @@ def run_task(task: Task) -> TaskResult:
         missed=report.missed.to_json(),
         worker=os.getpid(),
     )
+    return TaskOutput(result, files)
 
 
-def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int, folder: str) -> list[Task]:
+def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int) -> list[Task]:
     """Every task's plan, made here once: the workers load no configuration and inspect no file."""
     inspected = inspect(options, config=config)
-    task_options = replace(
-        options, output=Path(folder), force=True, progress=False, progress_file=None, threads=1, compile="off"
-    )
+    task_options = replace(options, force=True, progress=False, progress_file=None, threads=1, compile="off")
     tasks = []
     for name in inspected.samples:
         n = max(1, math.ceil(len(inspected.inputs[name].files) / files_per_task))
@@ -80,13 +102,15 @@ def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int, folde
 
 class Executor:
     """Where tasks run. `start` brings workers up (and warms them while the client plans), `run`
-    yields each task's result as it finishes, `stop` ends what `start` began."""
+    yields each task's output as it finishes, `stop` ends what `start` began. A task that failed
+    or whose worker was lost is tried again `retries` times."""
 
     name = "tasks"
     module = ""  # what it imports, and the extra that installs it
     extra = ""
 
-    def __init__(self) -> None:
+    def __init__(self, retries: int) -> None:
+        self.retries = retries
         try:
             importlib.import_module(self.module)
         except ImportError as err:
@@ -97,7 +121,7 @@ class Executor:
     def start(self) -> None:
         return None
 
-    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
+    def run(self, tasks: list[Task]) -> Iterable[TaskOutput | FrameworkError]:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -117,26 +141,29 @@ class DaskExecutor(Executor):
 
     name, module, extra = "Dask", "dask.distributed", "dask"
 
-    def __init__(self, address: str | None, workers: int) -> None:
-        super().__init__()
+    def __init__(self, address: str | None, workers: int, retries: int) -> None:
+        super().__init__(retries)
         self.address, self.workers = address, workers
         self.cluster: Any = None
         self.client: Any = None
         self.warming: list[Any] = []
 
     def start(self) -> None:
+        import dask
         from dask.distributed import Client, LocalCluster
 
         if self.address is None:
             # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
-            # as soon as two runs share a machine
-            self.cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            )
+            # as soon as two runs share a machine. A lost worker's tasks are retried by the scheduler
+            # (allowed-failures; a site's scheduler has its own setting), a raised error by `retries=`.
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+                self.cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
+                )
         self.client = Client(self.address or self.cluster)
         if self.cluster is not None:
             self.client.wait_for_workers(self.workers, timeout=120)
@@ -146,7 +173,7 @@ class DaskExecutor(Executor):
             for address in self.client.scheduler_info()["workers"]
         ]
 
-    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
+    def run(self, tasks: list[Task]) -> Iterable[TaskOutput | FrameworkError]:
         from dask.distributed import as_completed
 
         # the largest first: a worker left with one long task at the end is time lost
@@ -157,11 +184,14 @@ class DaskExecutor(Executor):
                 pure=False,
                 key=f"{t.sample}-part-{t.part}-of-{t.parts}",
                 priority=sum(sum(s.entries) for s in t.plan.samples),
+                retries=self.retries,
             )
             for t in tasks
         ]
         for future in as_completed(futures):
             yield future.result()
+            # its files leave the worker's memory, and a worker lost later does not run it again
+            future.release()
 
     def stop(self) -> None:
         if self.client is not None:
@@ -172,12 +202,12 @@ class DaskExecutor(Executor):
 
 class SparkExecutor(Executor):
     """A local master with `workers` cores, or the cluster at `master` (its executors need this
-    package installed and the output folder on a shared file system)."""
+    package installed)."""
 
     name, module, extra = "Spark", "pyspark", "spark"
 
-    def __init__(self, master: str | None, workers: int) -> None:
-        super().__init__()
+    def __init__(self, master: str | None, workers: int, retries: int) -> None:
+        super().__init__(retries)
         self.master, self.workers = master, workers
         self.spark: Any = None
 
@@ -185,15 +215,17 @@ class SparkExecutor(Executor):
         from pyspark.sql import SparkSession
 
         self.spark = (
-            SparkSession.builder.master(self.master or f"local[{self.workers}]")
+            # local[N, F]: a local master tries a task F times (the cluster setting is ignored there)
+            SparkSession.builder.master(self.master or f"local[{self.workers},{self.retries + 1}]")
             .appName("rdf-analysis")
+            .config("spark.task.maxFailures", str(self.retries + 1))
             .config("spark.ui.enabled", "false")
             .config("spark.python.worker.reuse", "true")  # a worker's ROOT and compiled steps serve its next tasks
             .getOrCreate()
         )
         self.spark.sparkContext.setLogLevel("ERROR")
 
-    def run(self, tasks: list[Task]) -> Iterable[TaskResult]:
+    def run(self, tasks: list[Task]) -> Iterable[TaskOutput | FrameworkError]:
         yield from self.spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
 
     def stop(self) -> None:
@@ -212,17 +244,17 @@ def execute_in_tasks(
     outdir = output_folder(options.output, config.spec.analysis)
     check_writable(outdir)
     created = not outdir.exists()
-    outdir.mkdir(parents=True, exist_ok=True)  # the tasks' parts are written inside it
+    outdir.mkdir(parents=True, exist_ok=True)  # the client writes the tasks' parts inside it
     executor.start()
     try:
-        with tempfile.TemporaryDirectory(prefix=".parts-", dir=outdir) as tmp:
+        with tempfile.TemporaryDirectory(prefix=".parts-", dir=outdir) as parts:
             started = time.perf_counter()
-            tasks = _tasks(options, config, files_per_task, tmp)
+            tasks = _tasks(options, config, files_per_task)
             planned = time.perf_counter()
-            done = _run_tasks(executor, tasks, options.progress_file, start)
+            done = _run_tasks(executor, tasks, Path(parts), options.progress_file, start)
             execution = time.perf_counter() - planned
             merge_start = time.perf_counter()
-            report = merge_outputs(Path(tmp), outdir)
+            report = merge_outputs(Path(parts), outdir)
             if report.missing:
                 raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
     except BaseException:
@@ -243,12 +275,18 @@ def execute_in_tasks(
     }
 
 
-def _run_tasks(executor: Executor, tasks: list[Task], progress_file: Path | None, start: float) -> list[TaskResult]:
-    """Every task's result, progress reported as each arrives."""
+def _run_tasks(
+    executor: Executor, tasks: list[Task], parts: Path, progress_file: Path | None, start: float
+) -> list[TaskResult]:
+    """Every task's result; its files written into `parts` and progress reported as each arrives."""
     done: list[TaskResult] = []
     try:
-        for result in executor.run(tasks):
-            done.append(result)
+        for output in executor.run(tasks):
+            if isinstance(output, FrameworkError):
+                raise output
+            for name, content in output.files.items():
+                (parts / name).write_bytes(content)
+            done.append(output.result)
             report_progress(
                 progress_file,
                 "event loop",
@@ -282,9 +320,12 @@ def execute_on_dask(
     workers: int = 2,
     files_per_task: int = 1,
     config: LoadedConfig | None = None,
+    *,
+    task_retries: int,
 ) -> dict[str, Any]:
-    """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
-    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers), config)
+    """Run the analysis as Dask tasks (a local cluster, or `scheduler`); a task whose worker is lost
+    (preempted, killed) or that fails is run again up to `task_retries` times."""
+    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers, task_retries), config)
 
 
 def execute_on_spark(
@@ -293,6 +334,9 @@ def execute_on_spark(
     workers: int = 2,
     files_per_task: int = 1,
     config: LoadedConfig | None = None,
+    *,
+    task_retries: int,
 ) -> dict[str, Any]:
-    """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`."""
-    return execute_in_tasks(options, files_per_task, SparkExecutor(master, workers), config)
+    """Run the analysis as Spark tasks: a local master with `workers` cores, or the cluster at `master`;
+    `task_retries` as for Dask."""
+    return execute_in_tasks(options, files_per_task, SparkExecutor(master, workers, task_retries), config)

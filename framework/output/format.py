@@ -5,7 +5,7 @@ An output file `<sample>.hist.zip` holds the histograms (UHI JSON), `provenance.
 (`RunSummary`). `provenance.json` and `run.json` carry `format_version`: a reader refuses a
 file of another version, whose fields may mean something else, instead of misreading it. The
 cutflow is the format of its file's provenance (its bytes stay those of a plain list of rows).
-`TaskResult` is what a Dask or Spark task sends back to the client.
+`TaskResult` is what a Dask or Spark task reports to the client (beside its part's files).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class RunSummary(Timing):
 
 
 class TaskResult(Frozen):
-    """What a Dask or Spark task sends back: which part it made, how long it took, on which worker."""
+    """What a Dask or Spark task reports: which part it made, how long it took, on which worker."""
 
     sample: str
     part: int

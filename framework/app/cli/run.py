@@ -69,6 +69,14 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)"
     )
     p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
+    p.add_argument(
+        "--task-retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="run a Dask or Spark task again up to N times when its worker is lost (preempted, killed) or it fails "
+        "(default 2)",
+    )
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument(
         "--compile",
@@ -195,10 +203,8 @@ def _run_in_threads(args: argparse.Namespace, options: RunOptions, config: Loade
 def _run_in_tasks(args: argparse.Namespace, options: RunOptions, config: LoadedConfig) -> None:
     from framework.execute.executors import execute_on_dask, execute_on_spark
 
-    if args.executor == "dask":
-        done = execute_on_dask(options, args.scheduler, args.workers, args.files_per_task, config)
-    else:
-        done = execute_on_spark(options, args.master, args.workers, args.files_per_task, config)
+    run, where = (execute_on_dask, args.scheduler) if args.executor == "dask" else (execute_on_spark, args.master)
+    done = run(options, where, args.workers, args.files_per_task, config, task_retries=args.task_retries)
     print(
         f"{done['events']} events in {len(done['tasks'])} {args.executor.capitalize()} tasks: workers started "
         f"{done['start_seconds']:.2f} s, planning {done['planning_seconds']:.2f} s, execution "
