@@ -28,6 +28,7 @@ from typing import Any
 from framework.config.load import LoadedConfig
 from framework.engine.compiled import Job, submit
 from framework.errors import ExecutionError, FrameworkError
+from framework.execute.clusters import ClusterOptions
 from framework.execute.folders import output_folder
 from framework.execute.pipeline import RunOptions, execute_plan, inspect, load, report_progress
 from framework.output.format import TaskResult
@@ -117,17 +118,23 @@ class DaskExecutor(Executor):
 
     name, module, extra = "Dask", "dask.distributed", "dask"
 
-    def __init__(self, address: str | None, workers: int) -> None:
+    def __init__(
+        self, address: str | None, workers: int, jobs: ClusterOptions | None = None, client: Any = None
+    ) -> None:
         super().__init__()
         self.address, self.workers = address, workers
+        self.jobs = jobs  # workers as batch jobs (dask-jobqueue) instead of a local cluster
         self.cluster: Any = None
-        self.client: Any = None
+        self.client: Any = client  # a client made by the caller: used, and left open
+        self.own_client = client is None
         self.warming: list[Any] = []
 
     def start(self) -> None:
         from dask.distributed import Client, LocalCluster
 
-        if self.address is None:
+        if self.jobs is not None:
+            self.cluster = self.jobs.make_cluster()
+        elif self.address is None and self.own_client:
             # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
             # as soon as two runs share a machine
             self.cluster = LocalCluster(
@@ -137,8 +144,11 @@ class DaskExecutor(Executor):
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
             )
-        self.client = Client(self.address or self.cluster)
-        if self.cluster is not None:
+        if self.own_client:
+            self.client = Client(self.address or self.cluster)
+        if self.jobs is not None:
+            self.jobs.wait_for_workers(self.client)
+        elif self.cluster is not None:
             self.client.wait_for_workers(self.workers, timeout=120)
         # one warm-up task per worker, first in its queue: ROOT starts while the client plans
         self.warming = [
@@ -164,7 +174,7 @@ class DaskExecutor(Executor):
             yield future.result()
 
     def stop(self) -> None:
-        if self.client is not None:
+        if self.client is not None and self.own_client:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -282,9 +292,12 @@ def execute_on_dask(
     workers: int = 2,
     files_per_task: int = 1,
     config: LoadedConfig | None = None,
+    jobs: ClusterOptions | None = None,
+    client: Any = None,
 ) -> dict[str, Any]:
-    """Run the analysis as Dask tasks (a local cluster, or `scheduler`)."""
-    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers), config)
+    """Run the analysis as Dask tasks: a local cluster, `scheduler`, worker `jobs` on a batch system,
+    or the caller's `client` (a dask.distributed.Client, left open)."""
+    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers, jobs, client), config)
 
 
 def execute_on_spark(
