@@ -37,6 +37,19 @@ def _hours_minutes(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{(seconds + 59) // 60 % 60:02d}"  # LSF's -W has no seconds: rounded up
 
 
+def _submit_file_settings(directives: tuple[str, ...]) -> dict[str, str]:
+    """HTCondor's extra directives are settings of the submit file: 'KEY = VALUE' lines."""
+    settings = {}
+    for line in directives:
+        key, equals, value = line.partition("=")
+        if not equals or not key.strip():
+            raise FrameworkError(
+                f"HTCondor directive {line!r} is not KEY = VALUE", hint="e.g. '+ProjectName = \"physics\"'"
+            )
+        settings[key.strip()] = value.strip()
+    return settings
+
+
 @dataclass(frozen=True)
 class Kind:
     """One batch system: its dask-jobqueue cluster class, submit command, and what it names its options."""
@@ -44,12 +57,13 @@ class Kind:
     cluster_class: str
     submit_command: str
     walltime: Callable[[int], str] | None = None  # seconds -> the job file's wall time; None: takes none (HTCondor)
+    directives: Callable[[tuple[str, ...]], Any] = list  # the extra directives as the cluster class takes them
     uses_disk: bool = False
 
 
 KINDS = {
     "slurm": Kind("SLURMCluster", "sbatch", walltime=_hours_minutes_seconds),
-    "htcondor": Kind("HTCondorCluster", "condor_submit", uses_disk=True),
+    "htcondor": Kind("HTCondorCluster", "condor_submit", directives=_submit_file_settings, uses_disk=True),
     "lsf": Kind("LSFCluster", "bsub", walltime=_hours_minutes),
     "pbs": Kind("PBSCluster", "qsub", walltime=_hours_minutes_seconds),
 }
@@ -103,7 +117,7 @@ class ClusterOptions:
             "processes": self.cores,  # one thread per worker process
             "memory": self.memory,
             "python": sys.executable,
-            "job_extra_directives": list(self.directives),
+            "job_extra_directives": kind.directives(self.directives),
             "job_script_prologue": [f"export {k}={shlex.quote(v)}" for k, v in sorted(self.environment.items())],
             # a free dashboard port: the default 8787 is taken as soon as two runs share a machine
             "scheduler_options": {"dashboard_address": ":0", **({"host": self.host} if self.host else {})},
@@ -116,8 +130,8 @@ class ClusterOptions:
         arguments.update({k: str(v) if isinstance(v, Path) else v for k, v in optional.items() if v is not None})
         return arguments
 
-    def make_cluster(self) -> Any:
-        """The job-queue cluster, scaling adaptively; clear errors when it cannot be made here."""
+    def check(self) -> Any:
+        """The dask_jobqueue module, once it and the submit command are found (clear errors if not)."""
         kind = KINDS[self.kind]
         try:
             jobqueue = importlib.import_module("dask_jobqueue")
@@ -131,9 +145,14 @@ class ClusterOptions:
                 f"--cluster {self.kind} submits worker jobs with {kind.submit_command}, which is not on PATH",
                 hint=f"run on a node where {self.kind} jobs can be submitted, or add its commands to PATH",
             )
+        return jobqueue
+
+    def make_cluster(self) -> Any:
+        """The job-queue cluster, scaling adaptively between the minimum and maximum of workers."""
+        jobqueue = self.check()
         if self.log_directory is not None:
             self.log_directory.mkdir(parents=True, exist_ok=True)
-        cluster = getattr(jobqueue, kind.cluster_class)(**self.cluster_arguments())
+        cluster = getattr(jobqueue, KINDS[self.kind].cluster_class)(**self.cluster_arguments())
         cluster.adapt(minimum=self.min_workers, maximum=self.max_workers)
         return cluster
 

@@ -124,6 +124,8 @@ class DaskExecutor(Executor):
         super().__init__()
         self.address, self.workers = address, workers
         self.jobs = jobs  # workers as batch jobs (dask-jobqueue) instead of a local cluster
+        if jobs is not None:
+            jobs.check()
         self.cluster: Any = None
         self.client: Any = client  # a client made by the caller: used, and left open
         self.own_client = client is None
