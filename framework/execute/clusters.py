@@ -85,7 +85,7 @@ class ClusterOptions:
     host: str | None = None  # where the scheduler listens; None: the address of `interface` or of this host
     interface: str | None = None  # the network interface of the scheduler and the workers, e.g. ib0
     log_directory: Path | None = None  # the jobs' stdout and stderr (default: the system's, e.g. ./slurm-N.out)
-    start_timeout: float = 120.0  # seconds for the first worker to connect
+    start_timeout: float = 120.0  # seconds for the minimum of workers to connect
     environment: dict[str, str] = field(default_factory=dict)  # exported in the job script before the worker
 
     @classmethod
@@ -157,14 +157,14 @@ class ClusterOptions:
         return cluster
 
     def wait_for_workers(self, client: Any) -> None:
-        """Until the first worker is connected, at most `start_timeout` seconds."""
+        """Until the minimum of workers is connected (the run starts as it would go on), at most `start_timeout` s."""
         try:
-            client.wait_for_workers(1, timeout=self.start_timeout)
+            client.wait_for_workers(self.min_workers, timeout=self.start_timeout)
         except TimeoutError as err:
             logs = self.log_directory or "the job output files"
             raise ExecutionError(
-                f"no {self.kind} worker connected within {self.start_timeout:.0f} s to the scheduler at "
-                f"{client.scheduler.address}",
+                f"not {self.min_workers} {self.kind} worker(s) connected within {self.start_timeout:.0f} s "
+                f"to the scheduler at {client.scheduler.address}",
                 hint=f"check that the worker jobs run (the {self.kind} queue), their logs ({logs}), and that "
                 "the nodes reach that address (--scheduler-host, --interface)",
             ) from err
