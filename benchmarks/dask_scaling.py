@@ -61,7 +61,7 @@ def samples_file(folder: Path, events: int, files: int) -> Path:
                 spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={seed})"
             code = (
                 f"from pathlib import Path; from framework.testing.generate import write_events; "
-                f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"
+                f"from framework.testing.spec import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"
             )
             subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
         listing = ", ".join(json.dumps(str(p)) for p in paths)
