@@ -97,7 +97,7 @@ def test_client_of_the_caller_is_used_and_left_open(config, threaded, tmp_path):
     from dask.distributed import Client, LocalCluster
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster,
+        LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         done = execute_on_dask(RunOptions(config=config, output=tmp_path / "out"), client=client)
