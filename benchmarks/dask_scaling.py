@@ -10,7 +10,12 @@ the overhead of a task besides its event loop (a worker's later tasks: ROOT, the
 the compiled steps are already loaded; workers start ROOT while the client plans). Histograms
 must equal the threaded run's.
 
+With `--cluster slurm` the workers are Slurm jobs (`run-analysis --cluster slurm`, dask-jobqueue, one
+single-core worker per job, `--min-workers` = `--max-workers`) on a one-node Slurm started for the
+benchmark (framework.testing.slurm; as root, slurm-wlm and munge installed).
+
     python benchmarks/dask_scaling.py --events 2000000 --json OUT.json
+    python benchmarks/dask_scaling.py --events 2000000 --cluster slurm
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +61,7 @@ def samples_file(folder: Path, events: int, files: int) -> Path:
                 spec = f"GeneratorSpec(process={name!r}, events={per_file}, seed={seed})"
             code = (
                 f"from pathlib import Path; from framework.testing.generate import write_events; "
-                f"from framework.config.schema.analysis import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"
+                f"from framework.testing.spec import GeneratorSpec; write_events({spec}, Path({str(path)!r}))"
             )
             subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
         listing = ", ".join(json.dumps(str(p)) for p in paths)
@@ -98,28 +104,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--files", type=int, default=10, help="files per sample (one task each)")
+    parser.add_argument("--cluster", choices=("local", "slurm"), default="local", help="where the workers run")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from framework.present.results import differences
+    from framework.testing.slurm import running_slurm
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        env = {**os.environ, "RDF_ANALYSIS_CACHE": str(folder / "cache"), "RDF_ANALYSIS_COMPILE": "now"}
-        cfg = config(folder, samples_file(folder, args.events, args.files))
-        base = [sys.executable, "-m", "framework", str(cfg), "--force", "--no-progress"]
-        threads = run([*base, "-o", str(folder / "threads"), "-j", "2"], env, folder / "threads.json")
-        results = {}
-        for workers in (1, 2):
-            out = folder / f"dask{workers}"
-            results[workers] = run(
-                [*base, "-o", str(out), "--executor", "dask", "--workers", str(workers)],
-                env,
-                folder / f"dask{workers}.json",
-            )
+        (folder / "slurm").mkdir()
+        slurm = running_slurm(folder / "slurm") if args.cluster == "slurm" else nullcontext()
+        with slurm as cluster:
+            env = {
+                **(cluster.env if cluster else os.environ),
+                "RDF_ANALYSIS_CACHE": str(folder / "cache"),
+                "RDF_ANALYSIS_COMPILE": "now",
+            }
+            cfg = config(folder, samples_file(folder, args.events, args.files))
+            base = [sys.executable, "-m", "framework", str(cfg), "--force", "--no-progress"]
+            threads = run([*base, "-o", str(folder / "threads"), "-j", "2"], env, folder / "threads.json")
+            results = {}
+            for workers in (1, 2):
+                out = folder / f"dask{workers}"
+                where = ["--workers", str(workers)]
+                if cluster:
+                    where = ["--cluster", "slurm", "--scheduler-host", "127.0.0.1", "--job-logs", str(folder / "logs")]
+                    where += ["--min-workers", str(workers), "--max-workers", str(workers), "--memory", "2GB"]
+                results[workers] = run(
+                    [*base, "-o", str(out), "--executor", "dask", *where], env, folder / f"dask{workers}.json"
+                )
         equal = all(not differences(folder / "threads", folder / f"dask{w}", rel=1e-12) for w in (1, 2))
     one, two = results[1], results[2]
     result = {
+        "cluster": args.cluster,
         "events": args.events,
         "tasks": len(one["tasks"]),
         "threaded_s": threads["wall_s"],

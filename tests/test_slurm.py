@@ -21,7 +21,7 @@ from framework.execute.submit import JobSet, job_states
 from framework.output.write import read_histograms
 
 if TYPE_CHECKING:
-    from slurm_cluster import SlurmCluster
+    from framework.testing.slurm import SlurmCluster
 
 pytest_plugins = ["slurm_cluster"]  # the session's cluster fixture (tests/ is on the path)
 

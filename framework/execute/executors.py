@@ -33,6 +33,7 @@ from typing import Any
 from framework.config.load import LoadedConfig
 from framework.engine.compiled import Job, submit
 from framework.errors import ExecutionError, FrameworkError
+from framework.execute.clusters import ClusterOptions
 from framework.execute.folders import output_folder
 from framework.execute.pipeline import RunOptions, execute_plan, inspect, load, report_progress
 from framework.output.format import TaskResult
@@ -141,18 +142,31 @@ class DaskExecutor(Executor):
 
     name, module, extra = "Dask", "dask.distributed", "dask"
 
-    def __init__(self, address: str | None, workers: int, retries: int) -> None:
+    def __init__(
+        self,
+        address: str | None,
+        workers: int,
+        retries: int,
+        jobs: ClusterOptions | None = None,
+        client: Any = None,
+    ) -> None:
         super().__init__(retries)
         self.address, self.workers = address, workers
+        self.jobs = jobs  # workers as batch jobs (dask-jobqueue) instead of a local cluster
+        if jobs is not None:
+            jobs.check()
         self.cluster: Any = None
-        self.client: Any = None
+        self.client: Any = client  # a client made by the caller: used, and left open
+        self.own_client = client is None
         self.warming: list[Any] = []
 
     def start(self) -> None:
         import dask
         from dask.distributed import Client, LocalCluster
 
-        if self.address is None:
+        if self.jobs is not None:
+            self.cluster = self.jobs.make_cluster()
+        elif self.address is None and self.own_client:
             # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
             # as soon as two runs share a machine. A lost worker's tasks are retried by the scheduler
             # (allowed-failures; a site's scheduler has its own setting), a raised error by `retries=`.
@@ -164,8 +178,11 @@ class DaskExecutor(Executor):
                     host="127.0.0.1",
                     dashboard_address="127.0.0.1:0",
                 )
-        self.client = Client(self.address or self.cluster)
-        if self.cluster is not None:
+        if self.own_client:
+            self.client = Client(self.address or self.cluster)
+        if self.jobs is not None:
+            self.jobs.wait_for_workers(self.client)
+        elif self.cluster is not None:
             self.client.wait_for_workers(self.workers, timeout=120)
         # one warm-up task per worker, first in its queue: ROOT starts while the client plans
         self.warming = [
@@ -194,7 +211,7 @@ class DaskExecutor(Executor):
             future.release()
 
     def stop(self) -> None:
-        if self.client is not None:
+        if self.client is not None and self.own_client:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -320,12 +337,17 @@ def execute_on_dask(
     workers: int = 2,
     files_per_task: int = 1,
     config: LoadedConfig | None = None,
+    jobs: ClusterOptions | None = None,
+    client: Any = None,
     *,
     task_retries: int,
 ) -> dict[str, Any]:
-    """Run the analysis as Dask tasks (a local cluster, or `scheduler`); a task whose worker is lost
-    (preempted, killed) or that fails is run again up to `task_retries` times."""
-    return execute_in_tasks(options, files_per_task, DaskExecutor(scheduler, workers, task_retries), config)
+    """Run the analysis as Dask tasks: a local cluster, `scheduler`, worker `jobs` on a batch system, or the
+    caller's `client` (a dask.distributed.Client, left open); a task whose worker is lost (preempted,
+    killed) or that fails is run again up to `task_retries` times."""
+    return execute_in_tasks(
+        options, files_per_task, DaskExecutor(scheduler, workers, task_retries, jobs, client), config
+    )
 
 
 def execute_on_spark(

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from framework.engine.compiled import COMPILE_ENV, MODES
+from framework.errors import FrameworkError
 from framework.timing import Timer, process_age
 
 if TYPE_CHECKING:
     from framework.config.load import LoadedConfig
+    from framework.execute.clusters import ClusterOptions
     from framework.execute.pipeline import RunOptions
 
 
@@ -77,6 +79,7 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
         help="run a Dask or Spark task again up to N times when its worker is lost (preempted, killed) or it fails "
         "(default 2)",
     )
+    _add_cluster_arguments(p)
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument(
         "--compile",
@@ -120,6 +123,31 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """Dask workers as batch jobs; the resources default to the config's `batch:` block."""
+    from framework.execute.clusters import KINDS
+
+    g = p.add_argument_group("Dask workers as batch jobs (dask-jobqueue; defaults from the config's batch: block)")
+    g.add_argument("--cluster", choices=tuple(KINDS), help="submit the Dask workers as jobs of this batch system")
+    g.add_argument("--min-workers", type=int, metavar="N", help="workers kept running (batch: min_workers)")
+    g.add_argument("--max-workers", type=int, metavar="N", help="workers at most, as tasks queue (batch: max_workers)")
+    g.add_argument("--cores", type=int, metavar="N", help="single-threaded workers per job (batch: threads)")
+    g.add_argument("--memory", metavar="SIZE", help="memory per job, e.g. 4GB (batch: memory)")
+    g.add_argument("--walltime", metavar="TIME", help="wall time per job, e.g. 90m, 2h (batch: time)")
+    g.add_argument("--disk", metavar="SIZE", help="disk per job, HTCondor (batch: disk)")
+    g.add_argument(
+        "--job-directive",
+        action="append",
+        dest="directives",
+        metavar="LINE",
+        help="extra job-file directive, repeatable, e.g. --job-directive=--qos=short (batch: directives)",
+    )
+    g.add_argument("--queue", help="queue or partition of the worker jobs")
+    g.add_argument("--scheduler-host", metavar="HOST", help="address the scheduler listens on (the nodes reach)")
+    g.add_argument("--interface", metavar="NAME", help="network interface of the scheduler and workers, e.g. ib0")
+    g.add_argument("--job-logs", type=Path, metavar="DIR", help="folder of the worker jobs' output files")
+
+
 def _size(text: str) -> int:
     """'8GB', '512MB', '1.5GiB' or bytes."""
     units = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
@@ -159,6 +187,30 @@ def _options(args: argparse.Namespace, argv: list[str]) -> RunOptions:
     )
 
 
+def _cluster_options(args: argparse.Namespace, config: LoadedConfig) -> ClusterOptions:
+    from framework.execute.clusters import ClusterOptions
+
+    if args.memory is not None and not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]B", args.memory):
+        raise FrameworkError(f"--memory {args.memory!r}: expected a size such as 4GB")
+    if args.walltime is not None and not re.fullmatch(r"\d+[smhd]", args.walltime):
+        raise FrameworkError(f"--walltime {args.walltime!r}: expected a time such as 90m or 2h")
+    return ClusterOptions.from_batch(
+        args.cluster,
+        config.spec.batch,
+        cores=args.cores,
+        memory=args.memory,
+        walltime=args.walltime,
+        disk=args.disk,
+        directives=tuple(args.directives) if args.directives else None,
+        min_workers=args.min_workers,
+        max_workers=args.max_workers,
+        queue=args.queue,
+        host=args.scheduler_host,
+        interface=args.interface,
+        log_directory=args.job_logs,
+    )
+
+
 def main(argv: list[str], warm: bool = False, epilog: str = "") -> int:
     """Run the analysis of `argv`; `warm`: this process has run before (a worker), so no start-up time."""
     from framework.execute.folders import output_folder
@@ -171,6 +223,11 @@ def main(argv: list[str], warm: bool = False, epilog: str = "") -> int:
         from framework.app.watch import watch
 
         return watch(args.config, [a for a in argv if a != "--watch"])
+    if args.cluster and (args.executor != "dask" or args.scheduler):
+        raise FrameworkError(
+            "--cluster starts Dask workers as batch jobs: it goes with --executor dask, without --scheduler",
+            hint="run-analysis CONFIG --executor dask --cluster slurm",
+        )
     options = _options(args, argv)
     config = load(options, timer)  # the one parse of the run: every stage below is handed it
     if args.dry_run or args.plan_json:
@@ -203,8 +260,15 @@ def _run_in_threads(args: argparse.Namespace, options: RunOptions, config: Loade
 def _run_in_tasks(args: argparse.Namespace, options: RunOptions, config: LoadedConfig) -> None:
     from framework.execute.executors import execute_on_dask, execute_on_spark
 
-    run, where = (execute_on_dask, args.scheduler) if args.executor == "dask" else (execute_on_spark, args.master)
-    done = run(options, where, args.workers, args.files_per_task, config, task_retries=args.task_retries)
+    if args.executor == "dask":
+        jobs = _cluster_options(args, config) if args.cluster else None
+        done = execute_on_dask(
+            options, args.scheduler, args.workers, args.files_per_task, config, jobs, task_retries=args.task_retries
+        )
+    else:
+        done = execute_on_spark(
+            options, args.master, args.workers, args.files_per_task, config, task_retries=args.task_retries
+        )
     print(
         f"{done['events']} events in {len(done['tasks'])} {args.executor.capitalize()} tasks: workers started "
         f"{done['start_seconds']:.2f} s, planning {done['planning_seconds']:.2f} s, execution "
