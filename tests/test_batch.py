@@ -168,3 +168,93 @@ def test_merge_of_a_job_folder_names_the_job_that_wrote_nothing(config, tmp_path
     assert "zmumu: missing part(s) 1" in merged.stdout  # no part of zmumu at all: known from the job folder only
     assert "job 0 (zmumu, part 1/1) wrote no complete output" in merged.stdout
     assert (tmp_path / "parts" / "data.hist.zip").exists() and not (tmp_path / "parts" / "zmumu.hist.zip").exists()
+
+
+def _submit_descriptions(text: str) -> list[dict[str, str]]:
+    """The settings each job of an HTCondor submit file gets: `key = value` lines hold until set again, and
+    each `queue [N]` statement queues N jobs (default 1) with the settings so far."""
+    settings: dict[str, str] = {}
+    jobs: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if line.split()[0] == "queue":
+            jobs += [dict(settings)] * int(line.split()[1] if len(line.split()) > 1 else 1)
+        else:
+            key, _, value = line.partition(" = ")
+            settings[key] = value
+    return jobs
+
+
+def _batch_config(config, name, inputs, batch):
+    """The test config as `name`.yaml with its samples' files at `inputs` and a `batch:` block."""
+    path = config.parent / f"{name}.yaml"
+    text = config.read_text()
+    if inputs:
+        text = text.replace(f"{config.parent}/zmumu_*.root", f"{inputs}/zmumu.root")
+        text = text.replace(f"{config.parent}/data_*.root", f"{inputs}/data.root")
+    path.write_text(text + "batch:\n" + "".join(f"  {line}\n" for line in batch))
+    return path
+
+
+def test_htcondor_file_of_local_inputs_asks_for_resources_only(config, tmp_path):
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
+
+    local = load_config(_batch_config(config, "local", None, ["threads: 2", "memory: 3GB", "disk: 1GB"]))
+    jobs = write_jobs(local, RunSelection(), "htcondor", tmp_path / "jobs", tmp_path / "parts", "sample", 2)
+    descriptions = _submit_descriptions(jobs.submit_file.read_text())
+    assert len(descriptions) == 4 and all(d == descriptions[0] for d in descriptions)
+    job = descriptions[0]
+    assert job["request_cpus"] == "2" and job["request_memory"] == "3072" and job["request_disk"] == str(1024**2)
+    assert job["max_retries"] == "3" and job["arguments"] == "$(ProcId)"
+    for absent in ("use_x509userproxy", "+SingularityImage", "should_transfer_files", "+MaxRuntime"):
+        assert absent not in job  # a local file needs no proxy; site attributes come only from the config
+
+
+def test_htcondor_file_of_remote_inputs_carries_proxy_container_transfers_and_site_lines(config, tmp_path):
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
+
+    image = "/cvmfs/unpacked.cern.ch/registry.hub.docker.com/library/almalinux:9"
+    site = ["+MaxRuntime = 7200", '+JobFlavour = "longlunch"', '+AccountingGroup = "group_u_CMS.u_zh"']
+    batch = [f"container: {image}", "shared_filesystem: false", "max_retries: 5", f"directives: {site!r}"]
+    remote = load_config(_batch_config(config, "remote", "root://eos.example.org//store/user/x", batch))
+    out = tmp_path / "parts"
+    jobs = write_jobs(remote, RunSelection(), "htcondor", tmp_path / "jobs", out, "sample", 2)
+    descriptions = _submit_descriptions(jobs.submit_file.read_text())
+    assert len(descriptions) == 2  # one file per sample: one job each
+    for job, sample in zip(descriptions, ("zmumu", "data"), strict=True):
+        assert job["use_x509userproxy"] == "true" and job["+SingularityImage"] == f'"{image}"'
+        assert job["max_retries"] == "5" and job["arguments"] == "$(ProcId) ."  # written in the scratch folder
+        assert job["+MaxRuntime"] == "7200" and job["+JobFlavour"] == '"longlunch"'
+        assert job["+AccountingGroup"] == '"group_u_CMS.u_zh"'
+        assert job["should_transfer_files"] == "YES" and job["when_to_transfer_output"] == "ON_EXIT"
+        part = f"{sample}.part-1-of-1.hist.zip"
+        assert job["transfer_output_files"] == part
+        assert job["transfer_output_remaps"] == f'"{part} = {out / part}"'
+    assert out.is_dir()  # HTCondor copies into it, it does not make it
+
+
+def test_job_without_shared_filesystem_writes_into_the_folder_it_is_given(config, tmp_path):
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
+
+    loaded = load_config(_batch_config(config, "scratch", None, ["shared_filesystem: false"]))
+    jobs = write_jobs(loaded, RunSelection(samples=("data",)), "htcondor", tmp_path / "jobs", tmp_path / "parts")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = subprocess.run(
+        ["bash", str(jobs.folder / "run_job.sh"), "0", "."], cwd=scratch, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (scratch / "data.part-1-of-1.hist.zip").exists() and not list((tmp_path / "parts").iterdir())
+
+
+def test_slurm_file_keeps_its_resources_and_adds_the_config_directives(config, tmp_path):
+    from framework.config.load import load_config
+    from framework.execute.submit import write_jobs
+
+    loaded = load_config(_batch_config(config, "slurm", None, ["threads: 4", "directives: ['--qos=short', '-A cms']"]))
+    jobs = write_jobs(loaded, RunSelection(), "slurm", tmp_path / "jobs", tmp_path / "parts", "sample", 2)
+    sbatch = [ln for ln in jobs.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
+    for line in ("--array=0-3", "--cpus-per-task=4", "--mem=2048M", "--time=120", "--requeue", "--qos=short", "-A cms"):
+        assert f"#SBATCH {line}" in sbatch

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -38,14 +39,31 @@ def _megabytes(text: str) -> int:
     return math.ceil(number * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[text[-2].upper()])
 
 
+@dataclass(frozen=True)
+class JobArray:
+    """What a submit file describes: `len(outputs)` jobs, job K running `script K` and writing `outputs[K]`."""
+
+    folder: Path
+    script: Path
+    batch: BatchSpec
+    analysis: str
+    output: Path  # the folder the part files end up in
+    outputs: tuple[tuple[str, ...], ...]  # each job's part file names
+    remote_inputs: bool  # some job reads files over the network (root://, https://, ...)
+
+    @property
+    def count(self) -> int:
+        return len(self.outputs)
+
+
 class Scheduler(ABC):
     name: str
     submit_tool: str
     submit_file_name: str
 
     @abstractmethod
-    def submit_file_text(self, folder: Path, script: Path, batch: BatchSpec, analysis: str, count: int) -> str:
-        """The submit file of `count` jobs, each running `script K`."""
+    def submit_file_text(self, jobs: JobArray) -> str:
+        """The submit file of `jobs`."""
 
     @abstractmethod
     def submit_command(self, submit_file: Path, jobs: Sequence[int]) -> list[str]:
@@ -94,18 +112,20 @@ class Slurm(Scheduler):
     submit_tool = "sbatch"
     submit_file_name = "submit.sbatch"
 
-    def submit_file_text(self, folder: Path, script: Path, batch: BatchSpec, analysis: str, count: int) -> str:
+    def submit_file_text(self, jobs: JobArray) -> str:
+        batch, folder = jobs.batch, jobs.folder
         return (
             "#!/usr/bin/env bash\n"
-            f"#SBATCH --job-name={analysis}\n"
-            f"#SBATCH --array=0-{count - 1}\n"
+            f"#SBATCH --job-name={jobs.analysis}\n"
+            f"#SBATCH --array=0-{jobs.count - 1}\n"
             f"#SBATCH --mem={_megabytes(batch.memory)}M\n"
             f"#SBATCH --time={_minutes(batch.time)}\n"
             f"#SBATCH --cpus-per-task={batch.threads}\n"
             "#SBATCH --requeue\n"  # a job whose node fails runs again (its output is written atomically)
             f"#SBATCH --output={folder}/logs/job_%a.out\n"
             f"#SBATCH --error={folder}/logs/job_%a.err\n"
-            f'{script} "$SLURM_ARRAY_TASK_ID"\n'
+            + "".join(f"#SBATCH {directive}\n" for directive in batch.directives)
+            + f'{jobs.script} "$SLURM_ARRAY_TASK_ID"\n'
         )
 
     def submit_command(self, submit_file: Path, jobs: Sequence[int]) -> list[str]:
@@ -141,19 +161,35 @@ class HTCondor(Scheduler):
     submit_tool = "condor_submit"
     submit_file_name = "submit.sub"
 
-    def submit_file_text(self, folder: Path, script: Path, batch: BatchSpec, analysis: str, count: int) -> str:
-        return (
-            f"executable = {script}\n"
-            "arguments = $(ProcId)\n"
-            f"output = {folder}/logs/job_$(ProcId).out\n"
-            f"error = {folder}/logs/job_$(ProcId).err\n"
-            f"log = {folder}/logs/condor.log\n"
-            f"request_memory = {_megabytes(batch.memory)}\n"
-            f"request_cpus = {batch.threads}\n"
-            f"+MaxRuntime = {_minutes(batch.time) * 60}\n"
-            "getenv = True\n"
-            f"queue {count}\n"
-        )
+    def submit_file_text(self, jobs: JobArray) -> str:
+        batch, folder = jobs.batch, jobs.folder
+        lines = [
+            f"executable = {jobs.script}",
+            # without a shared file system the job writes into its scratch folder (where it starts)
+            "arguments = $(ProcId)" + ("" if batch.shared_filesystem else " ."),
+            f"output = {folder}/logs/job_$(ProcId).out",
+            f"error = {folder}/logs/job_$(ProcId).err",
+            f"log = {folder}/logs/condor.log",
+            f"request_cpus = {batch.threads}",
+            f"request_memory = {_megabytes(batch.memory)}",  # HTCondor's unit of memory: MB
+            f"request_disk = {_megabytes(batch.disk) * 1024}",  # HTCondor's unit of disk: KiB
+            f"max_retries = {batch.max_retries}",
+            "getenv = True",
+        ]
+        if jobs.remote_inputs:
+            lines.append("use_x509userproxy = true")  # the grid proxy the storage asks for travels with the job
+        if batch.container:
+            # the attribute sites' SINGULARITY_IMAGE_EXPR reads (CERN, OSG) in the vanilla universe, also with
+            # HTCondor before 9; `container_image` would need a startd offering the container universe
+            lines.append(f'+SingularityImage = "{batch.container}"')
+        lines += batch.directives  # after ours: a site's setting of the same command wins
+        if batch.shared_filesystem:
+            return "".join(f"{line}\n" for line in [*lines, f"queue {jobs.count}"])
+        lines += ["should_transfer_files = YES", "when_to_transfer_output = ON_EXIT"]
+        for names in jobs.outputs:  # one queue statement per job: each job brings back its own part files
+            remaps = "; ".join(f"{name} = {jobs.output / name}" for name in names)
+            lines += [f"transfer_output_files = {', '.join(names)}", f'transfer_output_remaps = "{remaps}"', "queue"]
+        return "".join(f"{line}\n" for line in lines)
 
     def submit_command(self, submit_file: Path, jobs: Sequence[int]) -> list[str]:
         if list(jobs) != list(range(len(jobs))):

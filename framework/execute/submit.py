@@ -23,8 +23,9 @@ from typing import Any
 
 from framework.config.load import LoadedConfig
 from framework.errors import InputError
-from framework.execute.schedulers import SCHEDULERS, JobState, Scheduler
+from framework.execute.schedulers import SCHEDULERS, JobArray, JobState, Scheduler
 from framework.inputs.files import resolve_files
+from framework.inputs.locations import kind_of
 from framework.output.format import read_provenance
 from framework.output.write import output_name
 from framework.plan.model import RunSelection
@@ -98,17 +99,17 @@ class JobSet:
 
 
 def _jobs(
-    config: LoadedConfig, selection: RunSelection, per: str, files_per_job: int, output: Path, systematics: str
+    config: LoadedConfig, files: dict[str, list[str]], per: str, files_per_job: int, output: Path, systematics: str
 ) -> tuple[Job, ...]:
-    names = select_samples(config, selection)
+    """The jobs over `files` (each selected sample's files)."""
     groups: dict[str | None, list[str]] = {}
-    for name in names:
+    for name in files:
         key = name if per == "sample" else config.spec.samples[name].era
         groups.setdefault(key, []).append(name)
     base = [_run_analysis(), str(config.path), "-o", str(output), "--systematics", systematics]
     jobs = []
     for key, members in groups.items():
-        most_files = max(len(resolve_files(config, name)) for name in members)
+        most_files = max(len(files[name]) for name in members)
         n = max(1, math.ceil(most_files / files_per_job))
         which = ["--samples", *members] if key is None or per == "sample" else ["--eras", key, "--samples", *members]
         for i in range(1, n + 1):
@@ -134,11 +135,12 @@ def write_jobs(
 ) -> JobSet:
     batch = config.spec.batch
     output = output.resolve()
+    files = {name: resolve_files(config, name) for name in select_samples(config, selection)}
     jobs = JobSet(
         folder.resolve(),
         SCHEDULERS[backend],
         output,
-        _jobs(config, selection, per, files_per_job or batch.files_per_job, output, selection.systematics),
+        _jobs(config, files, per, files_per_job or batch.files_per_job, output, selection.systematics),
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
@@ -149,14 +151,20 @@ def write_jobs(
     script.write_text(
         "#!/usr/bin/env bash\n"
         "# Runs line K (0-based) of jobs.txt: one sample/era and file chunk of the analysis.\n"
+        "# A second argument, a folder, is where it writes instead (a batch job's scratch folder, sent back).\n"
         "set -euo pipefail\n"
+        'output=${2:+$(realpath "$2")}\n'
         f"cd {shlex.quote(str(Path.cwd()))}\n"
         f'line=$(sed -n "$(( $1 + 1 ))p" {shlex.quote(str((folder / "jobs.txt").resolve()))})\n'
-        'eval "$line"\n'
+        """eval "$line" '${output:+-o "$output"}'\n"""  # the last -o given is the one taken
     )
     script.chmod(0o755)
-    text = jobs.scheduler.submit_file_text(jobs.folder, script.resolve(), batch, config.spec.analysis, len(jobs.jobs))
-    jobs.submit_file.write_text(text)
+    if not batch.shared_filesystem:
+        output.mkdir(parents=True, exist_ok=True)  # the scheduler copies the part files into it
+    outputs = tuple(tuple(path.name for path in job.outputs(output)) for job in jobs.jobs)
+    remote = any(kind_of(path).remote for paths in files.values() for path in paths)
+    array = JobArray(jobs.folder, script.resolve(), batch, config.spec.analysis, output, outputs, remote)
+    jobs.submit_file.write_text(jobs.scheduler.submit_file_text(array))
     return jobs
 
 
