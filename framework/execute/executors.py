@@ -245,10 +245,11 @@ class DaskExecutor(Executor):
         from dask.distributed import as_completed
 
         # a topic of this run's own: runs sharing a scheduler do not see each other's events
-        topic = f"rdf-analysis-progress-{uuid.uuid4().hex}"
-        self.client.subscribe_topic(
-            topic, lambda event: progress.running(event[1]["sample"], event[1]["part"], event[1]["events"])
-        )
+        topic = f"rdf-analysis-progress-{uuid.uuid4().hex}" if progress.shown else None
+        if topic is not None:
+            self.client.subscribe_topic(
+                topic, lambda event: progress.running(event[1]["sample"], event[1]["part"], event[1]["events"])
+            )
         try:
             # the largest first: a worker left with one long task at the end is time lost
             futures = [
@@ -269,7 +270,8 @@ class DaskExecutor(Executor):
                 # its files leave the worker's memory, and a worker lost later does not run it again
                 future.release()
         finally:
-            self.client.unsubscribe_topic(topic)
+            if topic is not None:
+                self.client.unsubscribe_topic(topic)
 
     def stop(self) -> None:
         if self.client is not None and self.own_client:

@@ -30,6 +30,11 @@ class TaskProgress:
         self.lock = threading.Lock()  # Dask reports arrive on the client's event-loop thread
         self.rendered_at = float("-inf")  # the first report is shown at once
 
+    @property
+    def shown(self) -> bool:
+        """Whether anyone sees it: if not, running tasks need not send their events."""
+        return self.bar or self.path is not None
+
     def running(self, sample: str, part: int, events: int) -> None:
         """A running task's count so far (a late report of a task already finished is ignored)."""
         with self.lock:
