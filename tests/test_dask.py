@@ -4,6 +4,7 @@ killed in the middle of a task."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on 
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from framework.execute.executors import DaskExecutor, execute_in_tasks, execute_on_dask, execute_on_spark
-from framework.execute.pipeline import RunOptions, RunReport, execute
+from framework.execute.pipeline import RunOptions, RunReport, execute, report_progress
 from framework.output.write import read_histograms, read_member
 
 HISTOGRAMS = """
@@ -184,3 +185,30 @@ def test_worker_killed_mid_task_is_retried_without_double_counting(analysis, tmp
     killed = int(marker.read_text())
     assert killed not in {t.worker for t in done["tasks"]}
     assert_equal_to_threads(done, outdir, threads)
+
+
+def test_dask_progress_shows_events_as_tasks_run(analysis, cluster, tmp_path, monkeypatch, capsys):
+    """The progress file and the terminal bar count events while tasks run, not only when they end:
+    every write of the file is recorded, and the count ends at every event the plan reads."""
+    from framework.execute import progress
+
+    written: list[dict[str, Any]] = []
+
+    def record(path: Path | None, stage: str, **values: Any) -> None:
+        written.append(values)
+        report_progress(path, stage, **values)
+
+    monkeypatch.setattr(progress, "report_progress", record)
+    config, _ = analysis
+    progress_file = tmp_path / "progress.json"
+    options = RunOptions(config=config, output=tmp_path / "dask", progress=True, progress_file=progress_file)
+    executor = DaskExecutor(cluster.scheduler_address, 2, 0)
+    executor.send_every = 0.01  # these tasks' event loops take less than the default's half second
+    done = bounded(lambda: execute_in_tasks(options, 1, executor))
+    total = 2 * 30000 + 11000
+    assert all(w["total"] == total for w in written)
+    assert any(w["tasks"] == 0 and w["events"] > 0 for w in written)  # from the workers, before any task ended
+    assert any(0 < w["events"] < total for w in written)
+    assert written[-1]["events"] == done["events"] == total
+    assert json.loads(progress_file.read_text())["events"] == total
+    assert f"{total:,} / {total:,} events" in capsys.readouterr().out

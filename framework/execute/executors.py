@@ -21,21 +21,27 @@ with `--scheduler`.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from framework.config.load import LoadedConfig
+from framework.engine.build import events_to_read
 from framework.engine.compiled import Job, submit
 from framework.errors import ExecutionError, FrameworkError
 from framework.execute.clusters import ClusterOptions
 from framework.execute.folders import output_folder
-from framework.execute.pipeline import RunOptions, execute_plan, inspect, load, report_progress
+from framework.execute.pipeline import RunOptions, execute_plan, inspect, load
+from framework.execute.progress import TaskProgress
 from framework.output.format import TaskResult
 from framework.output.merge import merge_outputs
 from framework.output.write import check_writable
@@ -62,16 +68,26 @@ class Task:
     parts: int
 
 
-def run_task(task: Task) -> TaskOutput | FrameworkError:
+SEND_EVERY = 0.5  # seconds between two progress events of a task: each one goes through the scheduler
+
+
+def run_task(
+    task: Task, progress_topic: str | None = None, send_every: float = SEND_EVERY
+) -> TaskOutput | FrameworkError:
     """What a worker does with a task: build, run and write its plan (a batch part) into a temporary
     folder of its own (removed after the task), and send the part's files back. This framework's
     errors are returned, not raised: they recur on every try, so the executor retries only the
-    others (a file server gone, a full disk)."""
+    others (a file server gone, a full disk). On a Dask worker, with `progress_topic`, the task's
+    events done so far go to the client every `send_every` seconds as it runs."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rdf-analysis-task-") as folder:
+        progress_file = Path(folder) / "progress.json" if progress_topic else None
         try:
-            # compile "off": the client submits one job for all tasks
-            report = execute_plan(task.plan, replace(task.options, output=Path(folder)))
+            with _events_sent(task, progress_file, progress_topic, send_every):
+                # compile "off": the client submits one job for all tasks
+                report = execute_plan(
+                    task.plan, replace(task.options, output=Path(folder), progress_file=progress_file)
+                )
         except FrameworkError as err:
             return err
         files = {path.name: path.read_bytes() for path in report.outputs}
@@ -86,6 +102,38 @@ def run_task(task: Task) -> TaskOutput | FrameworkError:
         worker=os.getpid(),
     )
     return TaskOutput(result, files)
+
+
+@contextmanager
+def _events_sent(task: Task, progress_file: Path | None, topic: str | None, every: float) -> Iterator[None]:
+    """While the task runs: its event count, read from the progress file its event loop keeps (the threaded
+    run's callback), sent to the client as a Dask worker event on `topic` `every` seconds."""
+    if progress_file is None or topic is None:
+        yield
+        return
+    from dask.distributed import get_worker
+
+    worker = get_worker()
+    done = threading.Event()
+
+    def send() -> None:
+        sent = 0
+        while not done.wait(every):
+            try:
+                events = int(json.loads(progress_file.read_text())["events"])
+            except (OSError, ValueError, KeyError):
+                continue  # the loop has not written it yet
+            if events != sent:
+                worker.log_event(topic, {"sample": task.sample, "part": task.part, "events": events})
+                sent = events
+
+    sender = threading.Thread(target=send, name="task-progress", daemon=True)
+    sender.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sender.join()
 
 
 def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int) -> list[Task]:
@@ -122,7 +170,9 @@ class Executor:
     def start(self) -> None:
         return None
 
-    def run(self, tasks: list[Task]) -> Iterable[TaskOutput | FrameworkError]:
+    def run(self, tasks: list[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
+        """Each task's output as it finishes; `progress` is told of running tasks' events where the
+        executor can send them (the caller reports finished tasks)."""
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -141,6 +191,7 @@ class DaskExecutor(Executor):
     """A local cluster of single-threaded worker processes on loopback, or the scheduler at `address`."""
 
     name, module, extra = "Dask", "dask.distributed", "dask"
+    send_every = SEND_EVERY  # tests send more often
 
     def __init__(
         self,
@@ -190,25 +241,37 @@ class DaskExecutor(Executor):
             for address in self.client.scheduler_info()["workers"]
         ]
 
-    def run(self, tasks: list[Task]) -> Iterable[TaskOutput | FrameworkError]:
+    def run(self, tasks: list[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
         from dask.distributed import as_completed
 
-        # the largest first: a worker left with one long task at the end is time lost
-        futures = [
-            self.client.submit(
-                run_task,
-                t,
-                pure=False,
-                key=f"{t.sample}-part-{t.part}-of-{t.parts}",
-                priority=sum(sum(s.entries) for s in t.plan.samples),
-                retries=self.retries,
+        # a topic of this run's own: runs sharing a scheduler do not see each other's events
+        topic = f"rdf-analysis-progress-{uuid.uuid4().hex}" if progress.shown else None
+        if topic is not None:
+            self.client.subscribe_topic(
+                topic, lambda event: progress.running(event[1]["sample"], event[1]["part"], event[1]["events"])
             )
-            for t in tasks
-        ]
-        for future in as_completed(futures):
-            yield future.result()
-            # its files leave the worker's memory, and a worker lost later does not run it again
-            future.release()
+        try:
+            # the largest first: a worker left with one long task at the end is time lost
+            futures = [
+                self.client.submit(
+                    run_task,
+                    t,
+                    topic,
+                    self.send_every,
+                    pure=False,
+                    key=f"{t.sample}-part-{t.part}-of-{t.parts}",
+                    priority=sum(sum(s.entries) for s in t.plan.samples),
+                    retries=self.retries,
+                )
+                for t in tasks
+            ]
+            for future in as_completed(futures):
+                yield future.result()
+                # its files leave the worker's memory, and a worker lost later does not run it again
+                future.release()
+        finally:
+            if topic is not None:
+                self.client.unsubscribe_topic(topic)
 
     def stop(self) -> None:
         if self.client is not None and self.own_client:
@@ -242,7 +305,9 @@ class SparkExecutor(Executor):
         )
         self.spark.sparkContext.setLogLevel("ERROR")
 
-    def run(self, tasks: list[Task]) -> Iterable[TaskOutput | FrameworkError]:
+    def run(self, tasks: list[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
+        # no channel from a running Spark task to the driver (an accumulator is read after tasks end), and
+        # collect() returns once all are done: progress counts the events of finished tasks, at the end
         yield from self.spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
 
     def stop(self) -> None:
@@ -268,7 +333,7 @@ def execute_in_tasks(
             started = time.perf_counter()
             tasks = _tasks(options, config, files_per_task)
             planned = time.perf_counter()
-            done = _run_tasks(executor, tasks, Path(parts), options.progress_file, start)
+            done = _run_tasks(executor, tasks, Path(parts), options)
             execution = time.perf_counter() - planned
             merge_start = time.perf_counter()
             report = merge_outputs(Path(parts), outdir)
@@ -292,31 +357,26 @@ def execute_in_tasks(
     }
 
 
-def _run_tasks(
-    executor: Executor, tasks: list[Task], parts: Path, progress_file: Path | None, start: float
-) -> list[TaskResult]:
-    """Every task's result; its files written into `parts` and progress reported as each arrives."""
+def _run_tasks(executor: Executor, tasks: list[Task], parts: Path, options: RunOptions) -> list[TaskResult]:
+    """Every task's result; its files written into `parts` as each arrives, and the events done shown
+    (`options.progress`, `options.progress_file`) as the tasks run."""
+    total = sum(events_to_read(t.plan) for t in tasks)
+    progress = TaskProgress(options.progress_file, options.progress, total, len(tasks))
     done: list[TaskResult] = []
     try:
-        for output in executor.run(tasks):
+        for output in executor.run(tasks, progress):
             if isinstance(output, FrameworkError):
                 raise output
             for name, content in output.files.items():
                 (parts / name).write_bytes(content)
             done.append(output.result)
-            report_progress(
-                progress_file,
-                "event loop",
-                events=sum(d.events for d in done),
-                total=0,
-                tasks=len(done),
-                tasks_total=len(tasks),
-                seconds=time.perf_counter() - start,
-            )
+            progress.finished(output.result.sample, output.result.part, output.result.events)
     except FrameworkError:
         raise
     except Exception as err:  # a worker died or a task failed outside our own errors
         raise ExecutionError(f"a {executor.name} task failed: {err}") from err
+    finally:
+        progress.close()
     return done
 
 
