@@ -77,5 +77,7 @@ def test_demo_over_http(local, tmp_path):
 
 def test_demo_on_spark(local, tmp_path):
     files = {s: str(REPO / "data" / "demo" / f"{s}.root") for s in ("zmumu", "ttbar", "data")}
-    execute_on_spark(RunOptions(config=_config(tmp_path, "spark", files), output=tmp_path / "out"), workers=2)
+    execute_on_spark(
+        RunOptions(config=_config(tmp_path, "spark", files), output=tmp_path / "out"), workers=2, task_retries=0
+    )
     _same(local, tmp_path / "out")
