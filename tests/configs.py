@@ -3,8 +3,10 @@ data, and the blocks that go with them. Bodies are plain YAML (single braces).""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
+from typing import Any
 
 # Muons of the generated samples, loosely selected
 GOOD_MUON = 'collections:\n  GoodMuon: {from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}\n'
@@ -27,3 +29,23 @@ def zmumu_and_data(analysis: str, lumi: float, zmumu: str | Path, data: str | Pa
         f'  data: {{files: ["{data}"], is_data: true}}\n'
     )
     return head + "".join(textwrap.dedent(b) for b in body)
+
+
+def two_files_each(generated: dict[str, Path], folder: Path, analysis: str, histograms: str) -> Path:
+    """`folder/config.yaml`: generated Z->mumu and data, two copies of each file (so two jobs or tasks
+    per sample), the muon selection and systematics, and the YAML blocks `histograms`."""
+    for name in ("zmumu", "data"):
+        for i in range(2):
+            shutil.copy(generated[name], folder / f"{name}_{i}.root")
+    path = folder / "config.yaml"
+    zmumu, data = f"{folder}/zmumu_*.root", f"{folder}/data_*.root"
+    path.write_text(zmumu_and_data(analysis, 10.0, zmumu, data, 2000.0, GOOD_MUON, MUON_SYSTEMATICS, histograms))
+    return path
+
+
+def threaded_histograms(config: Path, output: Path) -> dict[str, dict[str, Any]]:
+    """{sample: {histogram: hist.Hist}} of one threaded run of `config` into `output`."""
+    from framework.execute.pipeline import RunOptions, execute
+
+    report = execute(RunOptions(config=config, output=output, threads=2))
+    return {s.sample.name: s.histograms for s in report.result.samples}

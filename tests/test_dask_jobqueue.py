@@ -4,7 +4,6 @@ for bin; HTCondor's job file (no daemons here) carries the options; a caller's C
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
+from configs import threaded_histograms, two_files_each  # tests/ is on the path
 
 from framework.config.schema.batch import BatchSpec
 from framework.errors import FrameworkError
 from framework.execute.clusters import ClusterOptions
 from framework.execute.executors import execute_on_dask
-from framework.execute.pipeline import RunOptions, execute
+from framework.execute.pipeline import RunOptions
 from framework.output.write import read_histograms
 
 if TYPE_CHECKING:
@@ -36,21 +35,12 @@ batch: {memory: 1GB, time: 10m, min_workers: 1, max_workers: 1}
 
 @pytest.fixture(scope="module")
 def config(generated, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("jobqueue_config")
-    for name in ("zmumu", "data"):
-        for i in range(2):
-            shutil.copy(generated[name], folder / f"{name}_{i}.root")
-    path = folder / "config.yaml"
-    zmumu, data = f"{folder}/zmumu_*.root", f"{folder}/data_*.root"
-    path.write_text(zmumu_and_data("jobqueue", 10.0, zmumu, data, 2000.0, GOOD_MUON, MUON_SYSTEMATICS, HISTOGRAMS))
-    return path
+    return two_files_each(generated, tmp_path_factory.mktemp("jobqueue_config"), "jobqueue", HISTOGRAMS)
 
 
 @pytest.fixture(scope="module")
 def threaded(config, tmp_path_factory) -> dict[str, dict]:
-    """{sample: {histogram: hist.Hist}} of one threaded run of the config."""
-    report = execute(RunOptions(config=config, output=tmp_path_factory.mktemp("threaded"), threads=2))
-    return {s.sample.name: s.histograms for s in report.result.samples}
+    return threaded_histograms(config, tmp_path_factory.mktemp("threaded"))
 
 
 def assert_equal_threaded(outdir: Path, threaded: dict[str, dict]) -> None:

@@ -4,7 +4,6 @@ and the merged histograms equal a threaded run's bin for bin."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
+from configs import threaded_histograms, two_files_each  # tests/ is on the path
 
-from framework.execute.pipeline import RunOptions, execute
 from framework.execute.schedulers import JobState
 from framework.execute.submit import JobSet, job_states
 from framework.output.write import read_histograms
@@ -39,21 +37,12 @@ batch: {memory: 1GB, time: 10m, threads: 1, files_per_job: 1}
 
 @pytest.fixture(scope="module")
 def config(generated, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("slurm_config")
-    for name in ("zmumu", "data"):
-        for i in range(2):
-            shutil.copy(generated[name], folder / f"{name}_{i}.root")
-    path = folder / "config.yaml"
-    zmumu, data = f"{folder}/zmumu_*.root", f"{folder}/data_*.root"
-    path.write_text(zmumu_and_data("slurm", 10.0, zmumu, data, 2000.0, GOOD_MUON, MUON_SYSTEMATICS, HISTOGRAMS))
-    return path
+    return two_files_each(generated, tmp_path_factory.mktemp("slurm_config"), "slurm", HISTOGRAMS)
 
 
 @pytest.fixture(scope="module")
 def threaded(config, tmp_path_factory) -> dict[str, dict]:
-    """{sample: {histogram: hist.Hist}} of one threaded run of the config."""
-    report = execute(RunOptions(config=config, output=tmp_path_factory.mktemp("threaded"), threads=2))
-    return {s.sample.name: s.histograms for s in report.result.samples}
+    return threaded_histograms(config, tmp_path_factory.mktemp("threaded"))
 
 
 def run_analysis(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
