@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import uproot
 from configs import threaded_histograms, two_files_each  # tests/ is on the path
 
 from framework.execute.schedulers import JobState
@@ -100,6 +101,9 @@ def test_jobs_run_on_slurm_and_merge_to_the_threaded_run(config, threaded, tmp_p
     status = run_analysis("status", jobdir, env=slurm_env.env)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "2 job(s): 2 done" in status.stdout
+    # each job's progress file: every event of its files read; together, every entry of the inputs
+    entries = sum(uproot.open(path)["Events"].num_entries for path in config.parent.glob("*.root"))
+    assert f"events read {entries:,} / {entries:,}" in status.stdout, status.stdout
     merged = run_analysis("merge", parts)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert_merged_equal_threaded(parts, threaded)

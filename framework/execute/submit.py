@@ -99,21 +99,30 @@ class JobSet:
 
 
 def _jobs(
-    config: LoadedConfig, files: dict[str, list[str]], per: str, files_per_job: int, output: Path, systematics: str
+    config: LoadedConfig,
+    files: dict[str, list[str]],
+    per: str,
+    files_per_job: int,
+    output: Path,
+    systematics: str,
+    progress: Path | None,
 ) -> tuple[Job, ...]:
-    """The jobs over `files` (each selected sample's files)."""
+    """The jobs over `files` (each selected sample's files); with a `progress` folder each job keeps its
+    events read in `progress/job_K.json` as it runs."""
     groups: dict[str | None, list[str]] = {}
     for name in files:
         key = name if per == "sample" else config.spec.samples[name].era
         groups.setdefault(key, []).append(name)
     base = [_run_analysis(), str(config.path), "-o", str(output), "--systematics", systematics]
-    jobs = []
+    jobs: list[Job] = []
     for key, members in groups.items():
         most_files = max(len(files[name]) for name in members)
         n = max(1, math.ceil(most_files / files_per_job))
         which = ["--samples", *members] if key is None or per == "sample" else ["--eras", key, "--samples", *members]
         for i in range(1, n + 1):
             command = (*base, *which, "--part", f"{i}/{n}", "-j", str(config.spec.batch.threads))
+            if progress is not None:
+                command = (*command, "--progress-file", str(progress_file(progress.parent, len(jobs))))
             jobs.append(Job(tuple(members), (i, n), command))
     return tuple(jobs)
 
@@ -136,14 +145,20 @@ def write_jobs(
     batch = config.spec.batch
     output = output.resolve()
     files = {name: resolve_files(config, name) for name in select_samples(config, selection)}
+    # the events read so far, per job, where the nodes share the job folder's file system
+    progress = progress_file(folder.resolve(), 0).parent if batch.shared_filesystem else None
     jobs = JobSet(
         folder.resolve(),
         SCHEDULERS[backend],
         output,
-        _jobs(config, files, per, files_per_job or batch.files_per_job, output, selection.systematics),
+        _jobs(config, files, per, files_per_job or batch.files_per_job, output, selection.systematics, progress),
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
+    if progress is not None:
+        progress.mkdir(exist_ok=True)
+        for old in progress.glob("job_*.json"):  # of an earlier job set here
+            old.unlink()
     (folder / "jobs.txt").write_text("".join(shlex.join(c) + "\n" for c in jobs.commands))
     jobs.save()
     (folder / SUBMITTED_FILE).unlink(missing_ok=True)  # ids of an earlier job set here are not of these jobs
@@ -182,12 +197,27 @@ def submit_jobs(jobs: JobSet, which: list[int] | None = None) -> str:
     return array_id
 
 
+def progress_file(folder: Path, job: int) -> Path:
+    """Where job `job` of the job folder `folder` keeps its progress (`run-analysis --progress-file`)."""
+    return folder / "progress" / f"job_{job}.json"
+
+
+def job_progress(folder: Path, job: int) -> tuple[int, int] | None:
+    """(events read, events to read) of a job's latest run, or None where it has not reported."""
+    try:
+        record = json.loads(progress_file(folder, job).read_text())
+        return int(record["events"]), int(record["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @dataclass(frozen=True)
 class JobStatus:
     job: int
     state: JobState
     task_id: str  # the scheduler's id of the job's latest submission ("" if never submitted)
     detail: str = ""
+    progress: tuple[int, int] | None = None  # events read and to read, from the job's progress file
 
 
 def job_states(jobs: JobSet) -> list[JobStatus]:
@@ -200,12 +230,13 @@ def job_states(jobs: JobSet) -> list[JobStatus]:
     states = []
     for k, job in enumerate(jobs.jobs):
         task = latest.get(k, "")
+        progress = job_progress(jobs.folder, k)
         if job.is_complete(jobs.output):
-            states.append(JobStatus(k, JobState.DONE, task))
+            states.append(JobStatus(k, JobState.DONE, task, progress=progress))
         elif not task:
             states.append(JobStatus(k, JobState.NOT_SUBMITTED, task))
         elif task in live:
-            states.append(JobStatus(k, live[task], task))
+            states.append(JobStatus(k, live[task], task, progress=progress))
         else:
             ended = jobs.scheduler.ended(task)
             states.append(
