@@ -100,6 +100,13 @@ def task_overhead(done: dict[str, Any]) -> float:
     return statistics.median(later) if later else float("nan")
 
 
+def busy_per_worker(run: dict[str, Any]) -> list[float]:
+    busy: dict[int, float] = {}
+    for task in run["tasks"]:
+        busy[task["worker"]] = busy.get(task["worker"], 0.0) + task["seconds"]
+    return sorted((round(b, 3) for b in busy.values()), reverse=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2_000_000)
@@ -154,6 +161,8 @@ def main() -> int:
         # the event loops of all tasks added up: their growth with two workers is the cost of
         # sharing the machine (the client and scheduler, caches, memory), not of the framework
         "loop_sum_s": [sum(t["loop_seconds"] for t in r["tasks"]) for r in (one, two)],
+        # each worker's tasks end to end, added up: execution time minus the busiest worker's is the tail
+        "two_workers_busy_s": busy_per_worker(two),
         "first_task_overhead_s": max(t["seconds"] - t["loop_seconds"] for t in two["tasks"]),
         "interpreted_steps_in_tasks": sum(t["interpreted"] for r in (one, two) for t in r["tasks"]),
         "equal": equal,

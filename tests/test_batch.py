@@ -101,7 +101,9 @@ def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
 
     loaded = load_config(config)
     out = tmp_path / "parts"
-    condor = write_jobs(loaded, RunSelection(), "htcondor", tmp_path / "condor", out, per="era", files_per_job=2)
+    condor = write_jobs(
+        loaded, RunSelection(), "htcondor", tmp_path / "condor", tmp_path / "x", per="era", files_per_job=2
+    )
     slurm = write_jobs(loaded, RunSelection(), "slurm", tmp_path / "slurm", out, per="sample", files_per_job=2)
     assert len(condor.commands) == 2 and len(slurm.commands) == 4  # 3 files -> 2 chunks; era: both samples at once
     description = dict(line.split(" = ", 1) for line in condor.submit_file.read_text().splitlines() if " = " in line)
@@ -109,11 +111,15 @@ def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
     assert condor.submit_file.read_text().strip().endswith("queue 2")
     sbatch = [ln for ln in slurm.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
     assert "#SBATCH --array=0-3" in sbatch and "#SBATCH --mem=2048M" in sbatch and "#SBATCH --time=120" in sbatch
-    for k in range(len(condor.commands)):
+    for k in range(len(slurm.commands)):  # both backends' arrays run the same run_job.sh K
         proc = subprocess.run(
-            ["bash", str(condor.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
+            ["bash", str(slurm.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
+    # one summary per job: jobs of two samples with the same part number do not overwrite each other's
+    assert sorted(p.name for p in out.glob("run.*")) == [
+        f"run.{sample}.part-{i}-of-2.json" for sample in ("data", "zmumu") for i in (1, 2)
+    ]
     assert not merge_outputs(out).missing
     single = execute(RunOptions(config=config, output=tmp_path / "single"))
     for sample in single.result.samples:

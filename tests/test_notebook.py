@@ -89,7 +89,7 @@ def test_api_from_dict_validates_and_cancel_stops(generated, tmp_path):
     assert failed.status() == "failed" and failed.log("ERROR")
 
 
-def test_api_runs_on_dask_with_progress(generated, write_config, tmp_path):
+def test_api_runs_on_the_callers_dask_client_with_progress(generated, write_config, tmp_path):
     config = write_config(
         f"""
         analysis: api_dask
@@ -99,8 +99,17 @@ def test_api_runs_on_dask_with_progress(generated, write_config, tmp_path):
           met: {{axes: [{{expr: MET_pt, bins: 20, range: [0, 200]}}]}}
         """
     )
-    run = Analysis.from_yaml(config).run(tmp_path / "out", executor="dask", threads=2)
-    assert run.wait(timeout=300) == "done", run.log("INFO")
+    from dask.distributed import Client, LocalCluster
+
+    # a client the user made (a facility's cluster, a notebook's LocalCluster): its workers run the tasks
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        run = Analysis.from_yaml(config).run(tmp_path / "out", client=client)
+        assert run.wait(timeout=300) == "done", run.log("INFO")
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+        assert sum(executed.values()) >= 1 and client.status == "running"
     progress = run.progress()
     assert progress["stage"] == "done" and progress["events"] == 11000 and progress["tasks"] == 1
     assert run.result(by="sample")["data"]["met"].sum(flow=True).value == 11000

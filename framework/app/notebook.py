@@ -123,8 +123,11 @@ class Analysis:
         max_events: int | None = None,
         force: bool = True,
         wait: bool = False,
+        client: Any = None,
     ) -> Run:
-        """Start the run in a warm worker process; returns its handle (`wait=True`: when it has finished)."""
+        """Start the run in a warm worker process; returns its handle (`wait=True`: when it has finished).
+        `client`: a `dask.distributed.Client` you made (a facility's cluster, a `LocalCluster`), or its
+        scheduler's address; the run's tasks go to its workers (executor "dask" implied), and it stays open."""
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
         progress = output / ".progress.json"
@@ -141,7 +144,10 @@ class Analysis:
             str(progress),
             "--no-progress",
         ]
-        if executor == "dask":
+        if client is not None:
+            address = client if isinstance(client, str) else client.scheduler.address
+            command += ["--executor", "dask", "--scheduler", address]
+        elif executor == "dask":
             command += ["--executor", "dask", "--workers", str(threads)]
         if samples:
             command += ["--samples", *samples]

@@ -179,10 +179,22 @@ def write_outputs(result: RunResult, provenance: RunProvenance, outdir: Path, su
         )
         for s in result.samples
     }
-    part = provenance.part
-    summary_name = f"run.part-{part[0]}-of-{part[1]}.json" if part else "run.json"
     run_summary = RunSummary(**summary, outputs=list(files))
-    return write_files(outdir, files, (summary_name, run_summary.model_dump()))
+    return write_files(
+        outdir,
+        files,
+        (summary_name(provenance.part, [s.sample.name for s in result.samples]), run_summary.model_dump()),
+    )
+
+
+def summary_name(part: tuple[int, int] | None, samples: list[str]) -> str:
+    """`run.json`; for a batch part, named after its first sample too: jobs of other samples (or
+    eras) with the same part number write into the same folder."""
+    if part is None:
+        return "run.json"
+    first = min(samples, default="none")
+    more = f"+{len(samples) - 1}" if len(samples) > 1 else ""
+    return f"run.{first}{more}.part-{part[0]}-of-{part[1]}.json"
 
 
 def read_histograms(path: Path) -> dict[str, Any]:
