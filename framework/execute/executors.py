@@ -215,13 +215,22 @@ class DaskExecutor(Executor):
         import dask
         from dask.distributed import Client, LocalCluster
 
+        # The scheduler made here (a site's has its own settings): a lost worker's tasks are retried
+        # by it (allowed-failures), a raised error by `retries=`. A worker holds one task per thread
+        # (saturation 1.0; Dask's default 1.1 gives a single-threaded worker a second one in
+        # reserve): at the end a task waiting behind a busy worker's last one is the tail an idle
+        # worker could have run.
+        settings = {
+            "distributed.scheduler.allowed-failures": self.retries,
+            "distributed.scheduler.worker-saturation": 1.0,
+        }
         if self.jobs is not None:
-            self.cluster = self.jobs.make_cluster()
+            with dask.config.set(settings):
+                self.cluster = self.jobs.make_cluster()
         elif self.address is None and self.own_client:
             # the dashboard on a free loopback port: a fixed one (8787, even with None here) is taken
-            # as soon as two runs share a machine. A lost worker's tasks are retried by the scheduler
-            # (allowed-failures; a site's scheduler has its own setting), a raised error by `retries=`.
-            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+            # as soon as two runs share a machine
+            with dask.config.set(settings):
                 self.cluster = LocalCluster(
                     n_workers=self.workers,
                     threads_per_worker=1,
