@@ -34,8 +34,13 @@ def zmumu_and_data(analysis: str, lumi: float, zmumu: str | Path, data: str | Pa
 def two_files_each(generated: dict[str, Path], folder: Path, analysis: str, histograms: str) -> Path:
     """`folder/config.yaml`: generated Z->mumu and data, two copies of each file (so two jobs or tasks
     per sample), the muon selection and systematics, and the YAML blocks `histograms`."""
+    return copies_of_each(generated, folder, analysis, histograms, 2)
+
+
+def copies_of_each(generated: dict[str, Path], folder: Path, analysis: str, histograms: str, copies: int) -> Path:
+    """`folder/config.yaml` as `two_files_each` writes it, with `copies` copies of each file."""
     for name in ("zmumu", "data"):
-        for i in range(2):
+        for i in range(copies):
             shutil.copy(generated[name], folder / f"{name}_{i}.root")
     path = folder / "config.yaml"
     zmumu, data = f"{folder}/zmumu_*.root", f"{folder}/data_*.root"

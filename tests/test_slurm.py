@@ -135,6 +135,24 @@ def test_cancelled_job_fails_merge_refuses_then_resubmitted(config, threaded, tm
     assert_merged_equal_threaded(parts, threaded)
 
 
+def test_held_jobs_show_held_then_are_resubmitted_in_their_place(config, tmp_path, slurm_env):
+    held = config.parent / "held.yaml"  # every job queued held (sbatch --hold): none runs
+    held.write_text(config.read_text().replace("files_per_job: 1}", "files_per_job: 1, directives: ['--hold']}"))
+    jobdir, _ = submit(held, tmp_path, slurm_env, "--per", "era")  # 2 jobs
+    status = run_analysis("status", jobdir, env=slurm_env.env)
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "JobHeldUser" in status.stdout and "2 job(s): 2 held" in status.stdout
+    assert f"queue the held ones again with: run-analysis submit --resubmit {jobdir}" in status.stdout
+    first = [s.task_id for s in job_states(JobSet.load(jobdir))]
+    again = run_analysis("submit", "--resubmit", jobdir, env=slurm_env.env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resubmitted job(s) 0, 1 as" in again.stdout and f"took the held {', '.join(first)} out" in again.stdout
+    states = job_states(JobSet.load(jobdir))  # the new array's tasks, held again by the same submit file
+    assert [s.state for s in states] == [JobState.HELD, JobState.HELD] and not {s.task_id for s in states} & set(first)
+    assert not set(slurm_env.run("squeue", "--noheader", "--array", "--format=%i").split()) & set(first)
+    slurm_env.run("scancel", states[0].task_id.split("_")[0])
+
+
 def test_status_of_a_folder_that_is_not_a_job_folder(tmp_path):
     proc = run_analysis("status", tmp_path)
     assert proc.returncode != 0

@@ -1,5 +1,5 @@
 """`run-analysis submit CONFIG.yaml`: job files for HTCondor or Slurm, one job per sample/era and file chunk;
-`run-analysis status JOBDIR`: what became of each job; `submit --resubmit JOBDIR`: the failed ones again.
+`run-analysis status JOBDIR`: what became of each job; `submit --resubmit JOBDIR`: the failed and held ones again.
 
 The framework writes the jobs; the site's scheduler runs them. Each job is one
 `run-analysis CONFIG --samples X | --eras E --part I/N -o OUT` command, listed in
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.config.load import LoadedConfig
-from framework.errors import InputError
+from framework.errors import ExecutionError, FrameworkError, InputError
 from framework.execute.schedulers import SCHEDULERS, JobArray, JobState, Scheduler
 from framework.inputs.files import resolve_files
 from framework.inputs.locations import kind_of
@@ -191,10 +191,13 @@ def _submissions(jobs: JobSet) -> list[dict[str, Any]]:
 def submit_jobs(jobs: JobSet, which: list[int] | None = None) -> str:
     """Queue the jobs `which` (default all) and record the scheduler's id in submitted.json; returns the id."""
     which = list(range(len(jobs.jobs))) if which is None else which
-    array_id = jobs.scheduler.submit(jobs.submit_file, which)
-    record = [*_submissions(jobs), {"id": array_id, "jobs": which, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}]
-    (jobs.folder / SUBMITTED_FILE).write_text(json.dumps(record, indent=1) + "\n")
-    return array_id
+    submission = jobs.scheduler.submit(jobs.submit_file, which)
+    record = [*_submissions(jobs), {"id": submission, "jobs": which, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    path = jobs.folder / SUBMITTED_FILE
+    partial = path.with_name(f".{SUBMITTED_FILE}.partial")
+    partial.write_text(json.dumps(record, indent=1) + "\n")
+    partial.replace(path)  # whole or not at all: it is the only record of which ids are these jobs'
+    return submission
 
 
 def progress_file(folder: Path, job: int) -> Path:
@@ -221,34 +224,55 @@ class JobStatus:
 
 
 def job_states(jobs: JobSet) -> list[JobStatus]:
-    """Each job's state: done from its outputs, queued or running from the scheduler's queue, else failed."""
+    """Each job's state: done from its outputs, else queued, running or held from the scheduler's queue, else
+    failed (it left the queue without them). The scheduler is asked about the jobs not done only."""
     latest: dict[int, str] = {}
-    for submission in _submissions(jobs):
-        for job in submission["jobs"]:
-            latest[job] = jobs.scheduler.task_id(submission["id"], job)
-    live = jobs.scheduler.live_states() if latest else {}
+    for submission in _submissions(jobs):  # in order: a job's latest submission is the one that counts
+        latest |= jobs.scheduler.task_ids(submission["id"], submission["jobs"])
+    complete = [job.is_complete(jobs.output) for job in jobs.jobs]
+    asked = {task for k, task in latest.items() if not complete[k]}
+    reported = jobs.scheduler.task_states(asked) if asked else {}
     states = []
-    for k, job in enumerate(jobs.jobs):
+    for k in range(len(jobs.jobs)):
         task = latest.get(k, "")
         progress = job_progress(jobs.folder, k)
-        if job.is_complete(jobs.output):
+        if complete[k]:
             states.append(JobStatus(k, JobState.DONE, task, progress=progress))
         elif not task:
             states.append(JobStatus(k, JobState.NOT_SUBMITTED, task))
-        elif task in live:
-            states.append(JobStatus(k, live[task], task, progress=progress))
+        elif reported[task].state is JobState.FAILED:
+            detail = f"{reported[task].detail}; no output; log {jobs.folder}/logs/job_{k}.err"
+            states.append(JobStatus(k, JobState.FAILED, task, detail))
         else:
-            ended = jobs.scheduler.ended(task)
-            states.append(
-                JobStatus(k, JobState.FAILED, task, f"{ended}; no output; log {jobs.folder}/logs/job_{k}.err")
-            )
+            states.append(JobStatus(k, reported[task].state, task, reported[task].detail, progress))
     return states
 
 
-def resubmit(folder: Path) -> tuple[list[int], str | None]:
-    """Queue again the jobs of `folder` that failed (or were lost); returns them and the new scheduler id."""
+@dataclass(frozen=True)
+class Resubmission:
+    jobs: list[int]  # the failed and held jobs, queued again
+    submission: str  # the scheduler's id of their new submission
+    removed: list[str]  # the held tasks taken out of the queue
+
+
+def resubmit(folder: Path) -> Resubmission | None:
+    """Queue again the jobs of `folder` that failed (or were lost) or are held, and take the held ones out of the
+    queue: a hold (memory or time exceeded, an expired proxy, a failed transfer) usually recurs when the job is
+    just released, while a new submission takes the submit file as edited since and the proxy as renewed.
+    Returns what was done (None: no job to queue again)."""
     jobs = JobSet.load(folder)
-    failed = [s.job for s in job_states(jobs) if s.state is JobState.FAILED]
-    if not failed:
-        return [], None
-    return failed, submit_jobs(jobs, failed)
+    again = [s for s in job_states(jobs) if s.state in (JobState.FAILED, JobState.HELD)]
+    if not again:
+        return None
+    submission = submit_jobs(jobs, [s.job for s in again])
+    held = [s.task_id for s in again if s.state is JobState.HELD]
+    if held:  # after the new submission is recorded: a failure here leaves a job held, never lost
+        try:
+            jobs.scheduler.remove(held)
+        except FrameworkError as err:
+            raise ExecutionError(
+                f"job(s) {', '.join(str(s.job) for s in again)} were queued again as {submission} (recorded in "
+                f"{folder / SUBMITTED_FILE}), but their held jobs {', '.join(held)} were not removed: {err.message}",
+                hint=f"remove them with: {jobs.scheduler.remove_tool} {' '.join(held)}",
+            ) from None
+    return Resubmission([s.job for s in again], submission, held)

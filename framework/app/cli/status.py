@@ -1,4 +1,4 @@
-"""`run-analysis status JOBDIR`: each batch job queued, running, done or failed (`framework.execute.submit`)."""
+"""`run-analysis status JOBDIR`: each batch job queued, running, held, done or failed (`framework.execute.submit`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 COMMAND = "status JOBDIR"
-DESCRIPTION = "the state of each batch job of a job folder (exit code 1 if any failed)"
+DESCRIPTION = "the state of each batch job of a job folder (exit code 1 if any failed or is held)"
 
 
 def main(argv: list[str]) -> int:
@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
         + ", ".join(f"{counts[state]} {state.value}" for state in JobState if counts[state])
         + events
     )
-    if counts[JobState.FAILED]:
-        print(f"queue the failed ones again with: run-analysis submit --resubmit {args.jobdir}")
+    to_resubmit = [state.value for state in (JobState.FAILED, JobState.HELD) if counts[state]]
+    if to_resubmit:
+        print(f"queue the {' and '.join(to_resubmit)} ones again with: run-analysis submit --resubmit {args.jobdir}")
         return 1
     return 0

@@ -1,5 +1,5 @@
 """`run-analysis submit`: HTCondor or Slurm job files for a config, queued on request; `--resubmit JOBDIR`
-queues again the jobs that failed (`framework.execute.submit`)."""
+queues again the jobs that failed or are held (`framework.execute.submit`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="where the jobs write (default: results/<analysis>/parts)")
     p.add_argument("--jobs-dir", type=Path, help="where the job files go (default: jobs/<analysis>)")
     p.add_argument("--submit", action="store_true", help="also hand them to condor_submit / sbatch")
-    p.add_argument("--resubmit", type=Path, metavar="JOBDIR", help="queue again the failed jobs of JOBDIR (no CONFIG)")
+    p.add_argument(
+        "--resubmit", type=Path, metavar="JOBDIR", help="queue again the failed and held jobs of JOBDIR (no CONFIG)"
+    )
     return p
 
 
@@ -69,9 +71,11 @@ def _write(args: argparse.Namespace) -> int:
 def _resubmit(folder: Path) -> int:
     from framework.execute.submit import resubmit
 
-    jobs, array_id = resubmit(folder)
-    if array_id is None:
-        print(f"no failed job in {folder}: nothing resubmitted")
-    else:
-        print(f"resubmitted job(s) {', '.join(map(str, jobs))} as {array_id}")
+    done = resubmit(folder)
+    if done is None:
+        print(f"no failed or held job in {folder}: nothing resubmitted")
+        return 0
+    print(f"resubmitted job(s) {', '.join(map(str, done.jobs))} as {done.submission}")
+    if done.removed:
+        print(f"took the held {', '.join(done.removed)} out of the queue")
     return 0
