@@ -20,8 +20,9 @@ import uhi.io.zip
 import uproot
 
 from framework.app.cli import main
+from framework.app.notebook import Analysis
 from framework.config.load import load_config
-from framework.errors import FrameworkError, InputError
+from framework.errors import ConfigError, FrameworkError, InputError
 from framework.execute.pipeline import RunOptions, execute
 from framework.present.commands import make_exports, make_report, prepare_presentation
 from framework.present.plotting import draw, plot_data, poisson_interval
@@ -114,6 +115,28 @@ def test_figure_draws_what_the_side_car_says(demo_run):
     points = next(c for c in ax.containers if c.get_label() == "Data")
     np.testing.assert_allclose(points.lines[0].get_ydata(), d.data)
     assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["Drell-Yan", "$t\\bar{t}$"]
+
+
+def test_notebook_plot_draws_what_the_command_drew(demo_run):
+    """`Analysis.plot` with the keys of a `plots:` entry draws the numbers `run-analysis plot` wrote for it."""
+    drawn = json.loads((demo_run["plots"] / "plots" / "ht_ljets__nbtag-2.json").read_text())
+    analysis = Analysis.from_yaml(DEMO)
+    fig = analysis.plot(demo_run["out"], "ht", slices={"channel": "ljets", "nbtag": 2}, rebin=5)
+    ax = fig.axes[0]
+    patches = {a.get_gid(): a for a in ax.patches}
+    np.testing.assert_allclose(patches["total"].get_data().values, drawn["total"], rtol=1e-12)
+    syst = patches["syst"].get_data()
+    np.testing.assert_allclose((syst.values, syst.baseline), (drawn["syst_up"], drawn["syst_down"]), rtol=1e-12)
+    points = next(c for c in ax.containers if c.get_label() == "Data")
+    np.testing.assert_array_equal(points.lines[0].get_ydata(), drawn["data"])
+    assert ax.get_ylabel() == drawn["ylabel"] == "Events / 200 GeV" and not drawn["per_width"]
+    assert fig.axes[-1].get_xlabel() == "$H_T$ [GeV]"
+    with pytest.raises(ConfigError, match=r"histogram 'htt' is not declared\n.*did you mean 'ht'"):
+        analysis.plot(demo_run["out"], "htt")
+    with pytest.raises(ConfigError, match=r"slices=\{'nbtag': 'each'\} makes 4 plots; plot\(\) draws one"):
+        analysis.plot(demo_run["out"], "ht", slices={"nbtag": "each"})
+    with pytest.raises(ConfigError, match=r"argument rebin: Input should be greater than or equal to 2"):
+        analysis.plot(demo_run["out"], "ht", rebin=1)
 
 
 def test_blinded_region_hides_data(demo_run):

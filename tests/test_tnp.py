@@ -265,3 +265,68 @@ def test_compiled_likelihood_and_its_gradient(background):
         down[k] -= h
         numeric[k] = (nll(up) - nll(down)) / (2 * h)
     np.testing.assert_allclose(gradient(p), numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_plots_have_the_analysis_style_and_experiment_label():
+    """The summary and fit plots in the configuration's style (a context: matplotlib's settings unchanged) with
+    the experiment label of the stacked plots, and the numbers they are given."""
+    import io
+
+    import matplotlib
+
+    from framework.config.schema.presentation import PlotStyleSpec
+    from framework.extensions.tnp.likelihood import FitInput
+    from framework.extensions.tnp.measure import Measurement, Task
+    from framework.extensions.tnp.plots import fit_figure, summary_figure
+    from framework.present.figure import experiment_label, new_figure
+
+    tnp = load_config(CONFIG).spec.tnp
+    assert tnp is not None
+    tnp = tnp.model_copy(update={"systematics": {}})
+    shape = (len(TNP_ETA_EDGES) - 1, len(TNP_PT_EDGES) - 1)
+    rng = np.random.default_rng(5)
+    values = {kind: rng.uniform(0.8, 0.99, shape) for kind in ("data", "mc")}
+    results = {
+        (kind, eff, "nominal"): [Efficiency(float(v), 0.01, 0.02) for v in values[kind].ravel()]
+        for kind in values
+        for eff in tnp.efficiencies
+    }
+    m = Measurement(tnp, shape, results, [])
+    style = PlotStyleSpec(experiment="CMS", text="Preliminary", com=13)
+    before = dict(matplotlib.rcParams)
+
+    summary = summary_figure(m, NAMES[0], style, 1000.0)
+    edges = np.linspace(70, 110, 41)
+    passed, failed = rng.poisson(100, 40).astype(float), rng.poisson(20, 40).astype(float)
+    curves = {
+        f"{part}_{side}": rng.uniform(1, 50, 40).tolist()
+        for part in ("signal", "background")
+        for side in ("pass", "fail")
+    }
+    task = Task(
+        "data", NAMES[0], "nominal", (0, 0), "fit", False, "voigtian", "cms", True, FitInput(edges, passed, failed)
+    )
+    fit = fit_figure(
+        task, Efficiency(0.9, 0.01, 0.01, chi2_ndf=1.1, method="fit", curves=curves), "bin 0", style, 1000.0
+    )
+    for fig in (summary, fit):
+        fig.savefig(io.BytesIO(), format="png", dpi=20)
+    assert dict(matplotlib.rcParams) == before
+
+    reference = new_figure(style)
+    with matplotlib.style.context(reference.style):
+        experiment_label(reference.subplots(), style, 1000.0, data=True)
+    expected = [t.get_text() for t in reference.axes[0].texts]
+    assert "CMS" in expected and "Preliminary" in expected
+    for ax in (summary.axes[0], *fit.axes):
+        assert [t.get_text() for t in ax.texts] == expected
+        assert ax.xaxis.get_major_ticks()[0]._tickdir == "in"  # CMS style, not matplotlib's default
+
+    ax, rax = summary.axes
+    points = {c.lines[0].get_gid(): c.lines[0].get_ydata() for c in [*ax.containers, *rax.containers]}
+    np.testing.assert_allclose(points["data:0"], values["data"][0])
+    np.testing.assert_allclose(points["mc:1"], values["mc"][1])
+    np.testing.assert_allclose(points["sf:2"], values["data"][2] / values["mc"][2])
+    fitted = {p.get_gid(): p.get_data().values for p in fit.axes[1].patches}
+    np.testing.assert_allclose(fitted["fit"], np.add(curves["signal_fail"], curves["background_fail"]))
+    np.testing.assert_allclose(fit.axes[0].containers[0].lines[0].get_ydata(), passed)

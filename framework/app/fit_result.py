@@ -106,16 +106,9 @@ class FitResult:
         )
 
     def _pulls_png(self) -> bytes:
-        import matplotlib
-
-        # draw_pulls switches matplotlib to Agg (files only): the kernel's own backend (inline) is put back,
-        # or the notebook's later plots would no longer show
-        backend = matplotlib.get_backend()
-        try:
-            with tempfile.TemporaryDirectory(prefix="rdf-analysis-pulls-") as folder:
-                return draw_pulls(self.to_dict(), Path(folder) / "pulls.png").read_bytes()
-        finally:
-            matplotlib.use(backend)
+        # draw_pulls leaves matplotlib's backend alone: the kernel's own (inline) keeps showing later plots
+        with tempfile.TemporaryDirectory(prefix="rdf-analysis-pulls-") as folder:
+            return draw_pulls(self.to_dict(), Path(folder) / "pulls.png").read_bytes()
 
     def _repr_html_(self) -> str:
         summary, pulls, *others = fit_tables(self.to_dict())  # others: impacts, yields

@@ -8,6 +8,7 @@ run it in the background with live progress, and get the histograms as `hist.His
     run.show()                                # live: stage, events, rate, time left
     results = run.result()                    # waits; {"DY": {"ht": Hist, ...}, ...}
     results["ttbar"]["ht"][{"systematic": "jesUp", "nbtag": sum}].project("HT").plot()
+    run.plot("ht", slices={"channel": "ljets", "nbtag": 2}, rebin=5)   # the stacked plot, a matplotlib figure
     fit = analysis.fit("OUT")                 # with 'model:': mu, significance, limits, pulls (FitResult)
 
 A run is a `run-analysis` command executed in a warm worker process (`framework.app.worker`), so
@@ -32,7 +33,7 @@ from typing import Any, Literal
 from framework.app.fit_result import FitResult
 from framework.app.worker import Worker, WorkerDied
 from framework.config.load import LoadedConfig, load_config
-from framework.errors import FrameworkError
+from framework.errors import ConfigError, FrameworkError
 from framework.present.results import load_histograms
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -155,10 +156,49 @@ class Analysis:
             command += ["--max-events", str(max_events)]
         if force:
             command.append("--force")
-        run = Run(command, output, progress)
+        run = Run(command, output, progress, config=self.config)
         if wait:
             run.wait()
         return run
+
+    def plot(
+        self,
+        run_output: str | Path,
+        histogram: str,
+        *,
+        axis: str | None = None,
+        slices: dict[str, Any] | None = None,
+        rebin: int | None = None,
+        log: bool = False,
+        xlabel: str | None = None,
+        ylabel: str | None = None,
+        signal: dict[str, Any] | None = None,
+    ) -> Any:
+        """The stacked plot of a run's outputs that a `plots:` entry with these keys makes (`run-analysis plot`):
+        simulation stacked by process, data, uncertainty bands, ratio, in the configuration's style. Returns
+        the matplotlib figure (Jupyter shows it; `fig.savefig("ht.pdf")`). One figure: `slices` takes values,
+        not 'each' (loop over them). `signal`: as the key of a plot, e.g. {"processes": ["ttH"], "stack": False,
+        "scale": 10}; default: the configuration's `style.signal`."""
+        from framework.config.schema.presentation import PlotSpec
+        from framework.present.commands import prepare_presentation
+        from framework.present.plotting import draw, plot_data
+        from framework.present.views import check_label, plot_views
+
+        arguments = {"histogram": histogram, "axis": axis, "slices": slices, "rebin": rebin, "log": log}
+        arguments |= {"xlabel": xlabel, "ylabel": ylabel, "signal": signal}
+        spec = _validated(PlotSpec, {k: v for k, v in arguments.items() if v is not None})
+        for label in (xlabel, ylabel):
+            if label:
+                check_label(label, None)
+        prepared = prepare_presentation(self.config, Path(run_output))
+        views = plot_views(self.config, histogram, spec, lambda *keys: None)
+        if len(views) != 1:
+            each = next(name for name, value in spec.slices.items() if value == "each")
+            raise ConfigError(
+                f"slices={{{each!r}: 'each'}} makes {len(views)} plots; plot() draws one",
+                hint=f"give one value of {each!r} per call, in a loop",
+            )
+        return draw(plot_data(prepared.outputs, prepared.presentation, views[0]), self.config.spec.style)
 
     def fit(self, run_output: str | Path, output: str | Path | None = None) -> FitResult:
         """Fit the model under 'model:' to a run's outputs, as `run-analysis fit` does, in this process
@@ -203,6 +243,17 @@ class Analysis:
             f"Analysis({spec.analysis!r}: {len(spec.samples)} samples, {len(spec.selection)} cuts, "
             f"{len(spec.histograms)} histograms, {len(spec.systematics)} systematics)"
         )
+
+
+def _validated(model: type[Any], arguments: dict[str, Any]) -> Any:
+    """`model` made from a method's arguments; a wrong one is a ConfigError naming the argument."""
+    import pydantic
+
+    try:
+        return model.model_validate(arguments)
+    except pydantic.ValidationError as err:
+        problems = [f"argument {'.'.join(str(k) for k in e['loc'])}: {e['msg']}" for e in err.errors()]
+        raise ConfigError("; ".join(problems)) from None
 
 
 def _printed_level(line: str) -> str:
@@ -251,6 +302,7 @@ class Run:
     progress_file: Path
     started: float = field(default_factory=time.time)
     lines: list[tuple[str, str]] = field(default_factory=list)  # (level, text)
+    config: LoadedConfig | None = field(default=None, repr=False)  # of the analysis run (default: read again)
 
     def __post_init__(self) -> None:
         self._cancelled = False
@@ -333,15 +385,26 @@ class Run:
         self._thread.join(timeout)
         return self.status()
 
-    def result(self, by: Literal["process", "sample"] = "process") -> dict[str, dict[str, Any]]:
-        """Wait, then the histograms of the run (as `framework.present.results.load_histograms`)."""
+    def _finished(self) -> None:
+        """Wait; an error with the run's error lines unless it succeeded."""
         status = self.wait()
         if status != "done":
             errors = "\n".join(t for level, t in self.lines if level == "ERROR") or "\n".join(
                 t for _, t in self.lines[-5:]
             )
             raise FrameworkError(f"the run {status}:\n{errors}")
+
+    def result(self, by: Literal["process", "sample"] = "process") -> dict[str, dict[str, Any]]:
+        """Wait, then the histograms of the run (as `framework.present.results.load_histograms`)."""
+        self._finished()
         return load_histograms(self.output, by=by)
+
+    def plot(self, histogram: str, **options: Any) -> Any:
+        """Wait, then the stacked plot of `histogram` (a matplotlib figure): `Analysis.plot`'s arguments, e.g.
+        `run.plot("ht", slices={"channel": "ljets", "nbtag": 2}, rebin=5, log=True)`."""
+        self._finished()
+        analysis = Analysis(self.config) if self.config is not None else Analysis.from_yaml(self.command[0])
+        return analysis.plot(self.output, histogram, **options)
 
     def cancel(self) -> None:
         """Stop the run (its worker process ends; outputs are only ever written whole)."""

@@ -64,7 +64,7 @@ class Axis:
         """The values 'each' enumerates, one per bin (none for a continuous axis)."""
         return []
 
-    def check_value(self, value: Any, where: Location) -> Any:
+    def check_value(self, value: Any, where: Location | None) -> Any:
         """`value` if it names a bin of this axis; else a ConfigError at `where`."""
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"axis {self.name!r} takes integer values; found {value!r}", where)
@@ -182,7 +182,7 @@ class IntCategory(Axis):
     def bin_values(self) -> list[Any]:
         return list(self.values)
 
-    def check_value(self, value: Any, where: Location) -> Any:
+    def check_value(self, value: Any, where: Location | None) -> Any:
         super().check_value(value, where)
         if value not in self.values:
             raise ConfigError(
@@ -219,7 +219,7 @@ class StrCategory(Axis):
     def bin_values(self) -> list[Any]:
         return list(self.labels)
 
-    def check_value(self, value: Any, where: Location) -> Any:
+    def check_value(self, value: Any, where: Location | None) -> Any:
         if value not in self.labels:
             raise ConfigError(
                 f"{value!r} is not a category of {self.name!r}",
@@ -251,7 +251,7 @@ class Boolean(Axis):
     def bin_values(self) -> list[Any]:
         return [False, True]
 
-    def check_value(self, value: Any, where: Location) -> Any:
+    def check_value(self, value: Any, where: Location | None) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"axis {self.name!r} is boolean; found {value!r}", where, "write true or false")
         return value

@@ -43,7 +43,7 @@ def prepare_presentation(config: Path | LoadedConfig, run_output: Path) -> Prepa
     """Load the config (unless loaded already) and the run's outputs and check that they fit together."""
     if not isinstance(config, LoadedConfig):
         config = load_config(config)
-    presentation = make_presentation(config)
+    presentation = make_presentation(config, parse_math=True)
     outputs = load_outputs(run_output)
     check_outputs(config, outputs)
     return Prepared(config, presentation, outputs)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from framework.present.plotting import Band, PlotData, draw
+from framework.present.plotting import Band, PlotData, draw, events_label
 from framework.present.tables import Cell, Table
 from framework.present.views import PALETTE, Presentation
 
@@ -118,34 +118,25 @@ def missing_fit_html(folder: Path, config: Path, run_output: Path, stale: bool =
     )
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def draw_pulls(result: dict[str, Any], path: Path) -> Path:
     """The pulls plot: per nuisance parameter, its pull with the constraint as error bar, and the
-    bands of one and two pre-fit sigma; `path` (png)."""
-    plt = _pyplot()
+    bands of one and two pre-fit sigma; `path` (png). A figure of its own, not pyplot's: no backend is chosen
+    or changed (a notebook keeps its inline one)."""
+    from matplotlib.figure import Figure
+
     pulls = result["pulls"]
     y = list(range(len(pulls)))[::-1]
-    fig, ax = plt.subplots(figsize=(6, 1.0 + 0.3 * max(len(pulls), 1)))
-    try:
-        ax.axvspan(-2, 2, color="#fff3b0")
-        ax.axvspan(-1, 1, color="#b7e4b0")
-        ax.axvline(0, color="grey", lw=0.8)
-        ax.errorbar([p["pull"] for p in pulls], y, xerr=[p["constraint"] for p in pulls], fmt="ko", capsize=2)
-        ax.set_yticks(y, [p["parameter"] for p in pulls])
-        ax.set_xlabel("(fitted - nominal) / pre-fit sigma")
-        ax.set_xlim(-3, 3)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(6, 1.0 + 0.3 * max(len(pulls), 1)))
+    ax = fig.subplots()
+    ax.axvspan(-2, 2, color="#fff3b0")
+    ax.axvspan(-1, 1, color="#b7e4b0")
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.errorbar([p["pull"] for p in pulls], y, xerr=[p["constraint"] for p in pulls], fmt="ko", capsize=2)
+    ax.set_yticks(y, [p["parameter"] for p in pulls])
+    ax.set_xlabel("(fitted - nominal) / pre-fit sigma")
+    ax.set_xlim(-3, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 
 
@@ -180,6 +171,7 @@ def distribution_plot(
     total = np.sum(stack, axis=0)
     up, down = (total + d[f"{stage}_uncertainty"]).tolist(), (total - d[f"{stage}_uncertainty"]).tolist()
     data = None if channel in result.get("asimov_channels", []) else np.asarray(d["data"])
+    ylabel, per_width = events_label(d["label"], d["edges"], categorical=False)
     title = f"{channel}, {STAGES[stage]}" + (f", $\\mu$ = {result['mu']:.2f}" if stage == "postfit" else "")
     plot = PlotData(
         name=f"fit_{channel}_{stage}",
@@ -204,7 +196,8 @@ def distribution_plot(
         lumi_inv_pb=presentation.lumi_inv_pb,
         log=False,
         xlabel=d["label"],
-        ylabel="Events",
+        ylabel=ylabel,
+        per_width=per_width,
     )
     return plot, Band("fit", f"{STAGES[stage].capitalize()} unc.", up, down, hatched=True)
 
@@ -213,13 +206,9 @@ def draw_distribution(
     result: dict[str, Any], which: DistributionPlot, presentation: Presentation, style: PlotStyleSpec, folder: Path
 ) -> Path:
     """The pre- or post-fit plot of one channel: `folder/which.image`."""
-    plt = _pyplot()
     plot, band = distribution_plot(result, which.channel, which.stage, presentation)
     path = folder / which.image
     fig = draw(plot, style, [band])
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     return path

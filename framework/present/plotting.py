@@ -1,14 +1,20 @@
 """Stacked plots: simulation stacked by process, data with Poisson errors, ratio panel, uncertainty bands.
 
 Each plot is first reduced to `PlotData` (plain numbers, written beside the image as JSON),
-then drawn; what the JSON says is exactly what the figure shows.
+then drawn; what the JSON says is exactly what the figure shows: the events in each bin, divided
+by the bin's width where `per_width` says so (variable bins), and each signal line times its `scale`.
+
+Figures are `figure.StyledFigure`s, in the experiment's style without changing matplotlib's global
+settings, and not registered with pyplot (a notebook shows a returned figure once; nothing to close).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,6 +28,29 @@ from framework.present.results import DATA, RunOutputs
 from framework.present.views import Presentation, View
 
 ONE_SIGMA = stats.norm.cdf(1) - stats.norm.cdf(-1)
+UNIT = re.compile(r"\[([^\[\]]+)\]\s*$")  # "$H_T$ [GeV]" -> GeV
+
+
+def events_label(xlabel: str, edges: Sequence[float], categorical: bool) -> tuple[str, bool]:
+    """The y label of a plot and whether its heights are events divided by bin width.
+
+    Uniform bins show events per bin, the width in the label ("Events / 40 GeV", the unit taken from
+    the brackets that end the x label); variable bins show events per unit ("Events / GeV", or "Events /
+    bin width" without a unit); categories show "Events".
+
+    >>> events_label("$H_T$ [GeV]", [0, 40, 80], False)
+    ('Events / 40 GeV', False)
+    >>> events_label("$p_T$ [GeV]", [20, 25, 30, 40], False)
+    ('Events / GeV', True)
+    """
+    if categorical or len(edges) < 2:
+        return "Events", False
+    widths = np.diff(np.asarray(edges, dtype=float))
+    found = UNIT.search(xlabel)
+    unit = found.group(1).strip() if found else ""
+    if np.allclose(widths, widths[0], rtol=1e-9, atol=0):
+        return f"Events / {widths[0]:.3g} {unit}".rstrip(), False
+    return (f"Events / {unit}" if unit else "Events / bin width"), True
 
 
 class Band(NamedTuple):
@@ -35,8 +64,19 @@ class Band(NamedTuple):
 
 
 @dataclass
+class SignalLine:
+    """A signal process drawn as a line over the stack: `values` (events per bin) times `scale`."""
+
+    process: str
+    label: str  # the legend's, with the factor: "ttH $\\times$ 10"
+    color: str
+    scale: float
+    values: list[float]
+
+
+@dataclass
 class PlotData:
-    """What one plot draws, bin by bin."""
+    """What one plot draws, bin by bin: events per bin (divided by the widths when `per_width`)."""
 
     name: str
     histogram: str
@@ -61,6 +101,14 @@ class PlotData:
     log: bool
     xlabel: str
     ylabel: str
+    per_width: bool = False  # heights are the values divided by the bin widths (variable bins)
+    lines: list[SignalLine] = field(default_factory=list)  # signal drawn as lines, not in `stack`/`total`
+
+    @property
+    def widths(self) -> np.ndarray:
+        """What each bin's values are divided by when drawn: the bin widths, or ones."""
+        edges = np.asarray(self.edges, dtype=float)
+        return np.diff(edges) if self.per_width else np.ones(len(edges) - 1)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, allow_nan=True)
@@ -90,9 +138,13 @@ def _bins(axis: Any) -> tuple[list[float], list[str] | None]:
 
 def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> PlotData:
     processes = [p for p in presentation.processes if p in outputs.processes()]
+    signal = view.signal
+    signals = [p for p in signal.processes if p in processes] if signal else []
+    # the stack: backgrounds in their order, then the signal on top (unless it is drawn as lines only)
+    stacked = [p for p in processes if p not in signals] + (signals if signal and signal.stack else [])
     histograms = {p: outputs.histogram(p, view.histogram) for p in processes}
     projections = {p: project(h, view.keep, view.cuts).rebinned(view.rebin) for p, h in histograms.items()}
-    simulation = project(outputs.simulation(view.histogram, processes), view.keep, view.cuts).rebinned(view.rebin)
+    simulation = project(outputs.simulation(view.histogram, stacked), view.keep, view.cuts).rebinned(view.rebin)
     total = simulation.nominal
     stat = np.sqrt(simulation.nominal_variance)
     up, down = simulation.band(outputs.systematics)
@@ -108,6 +160,22 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
         lo, hi = poisson_interval(counts)
         data, low, high = (np.where(hidden, np.nan, a).tolist() for a in (counts, lo, hi))
     axis = simulation.axes[0]
+    xlabel = view.xlabel or axis.label or axis.name
+    ylabel, per_width = events_label(xlabel, edges, ticks is not None)
+    lines = (
+        [
+            SignalLine(
+                p,
+                signal.legend(presentation.labels[p]),
+                presentation.colors[p],
+                signal.scale,
+                projections[p].nominal.tolist(),
+            )
+            for p in signals
+        ]
+        if signal and signal.line
+        else []
+    )
     return PlotData(
         name=view.name,
         histogram=view.histogram,
@@ -115,10 +183,10 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
         title=view.title,
         edges=edges,
         tick_labels=ticks,
-        processes=processes,
-        labels=[presentation.labels[p] for p in processes],
-        colors=[presentation.colors[p] for p in processes],
-        stack=[projections[p].nominal.tolist() for p in processes],
+        processes=stacked,
+        labels=[presentation.labels[p] for p in stacked],
+        colors=[presentation.colors[p] for p in stacked],
+        stack=[projections[p].nominal.tolist() for p in stacked],
         total=total.tolist(),
         stat_up=(total + stat).tolist(),
         stat_down=(total - stat).tolist(),
@@ -130,8 +198,10 @@ def plot_data(outputs: RunOutputs, presentation: Presentation, view: View) -> Pl
         blinded=hidden.tolist(),
         lumi_inv_pb=presentation.lumi_inv_pb,
         log=view.log,
-        xlabel=view.xlabel or axis.label or axis.name,
-        ylabel=view.ylabel or "Events",
+        xlabel=xlabel,
+        ylabel=view.ylabel or ylabel,
+        per_width=per_width,
+        lines=lines,
     )
 
 
@@ -149,56 +219,53 @@ def _bands(ax: Any, bands: list[Band], edges: np.ndarray, scale: np.ndarray, pre
         ax.stairs(up, edges, baseline=down, gid=prefix + band.gid, **look)
 
 
-def _main_panel(
-    ax: Any, d: PlotData, bands: list[Band], edges: np.ndarray, centres: np.ndarray, total: np.ndarray
-) -> None:
-    """The stack, its total with the uncertainty bands, the data, the y range and the legend."""
+def _main_panel(ax: Any, d: PlotData, bands: list[Band], edges: np.ndarray, centres: np.ndarray) -> None:
+    """The stack, its total with the uncertainty bands, the signal lines, the data (all divided by the bin
+    widths when `d.per_width`), the y range and the legend."""
+    widths = d.widths
+    total = np.asarray(d.total) / widths
     baseline = np.zeros_like(total)
     for stacked, label, color in zip(d.stack, d.labels, d.colors):
-        top = baseline + np.asarray(stacked)
+        top = baseline + np.asarray(stacked) / widths
         ax.stairs(top, edges, baseline=baseline, fill=True, label=label, color=color, gid=f"stack:{label}")
         baseline = top
     ax.stairs(total, edges, color="black", linewidth=0.8, gid="total")
-    _bands(ax, bands, edges, np.ones_like(total), "")
+    _bands(ax, bands, edges, widths, "")
+    heights = [np.asarray(band.up) / widths for band in bands]
+    for line in d.lines:
+        values = np.asarray(line.values) * line.scale / widths
+        ax.stairs(values, edges, color=line.color, linewidth=2.5, label=line.label, gid=f"signal:{line.process}")
+        heights.append(values)
     if d.data is not None:
-        values = np.asarray(d.data, dtype=float)
-        errors = [values - np.asarray(d.data_low, dtype=float), np.asarray(d.data_high, dtype=float) - values]
-        ax.errorbar(centres, values, yerr=errors, fmt="o", color="black", markersize=4, label="Data", gid="data")
-    highest = float(np.nanmax([*(u for band in bands for u in band.up), *(d.data_high or []), 1e-3]))
+        values = np.asarray(d.data, dtype=float) / widths
+        low, high = np.asarray(d.data_low, dtype=float) / widths, np.asarray(d.data_high, dtype=float) / widths
+        ax.errorbar(
+            centres,
+            values,
+            yerr=[values - low, high - values],
+            fmt="o",
+            color="black",
+            markersize=4,
+            label="Data",
+            gid="data",
+        )
+        heights.append(high)
+    highest = float(np.nanmax([*(h for values in heights for h in values), 1e-3]))
     if d.log:  # room above the highest point for the legend and labels
         ax.set_yscale("log")
         positive = total[total > 0]
-        low = max(positive.min() * 0.5, 1e-3) if positive.size else 0.1
-        ax.set_ylim(low, highest * (highest / low) ** 0.6)
+        low_end = max(positive.min() * 0.5, 1e-3) if positive.size else 0.1
+        ax.set_ylim(low_end, highest * (highest / low_end) ** 0.6)
     else:
         ax.set_ylim(0, highest * 1.6)
     ax.set_ylabel(d.ylabel)
     ax.legend(ncol=2, fontsize="small", loc="upper right", title=d.title or None, title_fontsize="small")
 
 
-def _experiment_label(ax: Any, d: PlotData, style: PlotStyleSpec) -> None:
-    """The experiment's label with luminosity and energy, or only these without an experiment."""
-    import mplhep
-
-    lumi = d.lumi_inv_pb / 1000 if d.lumi_inv_pb else None
-    if style.experiment == "none":
-        ax.text(
-            1.0, 1.01, f"{lumi:.3g} fb$^{{-1}}$ ({style.com:g} TeV)" if lumi else "", transform=ax.transAxes, ha="right"
-        )
-    else:
-        getattr(mplhep, style.experiment.lower()).label(
-            style.text,
-            ax=ax,
-            data=d.data is not None,
-            lumi=float(f"{lumi:.3g}") if lumi else None,
-            com=f"{style.com:g}",
-        )
-
-
 def _ratio_panel(
     rax: Any, d: PlotData, bands: list[Band], edges: np.ndarray, centres: np.ndarray, total: np.ndarray
 ) -> None:
-    """Data and the uncertainty bands divided by the total simulation."""
+    """Data and the uncertainty bands divided by the total simulation (events, not per width: the same ratio)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(total > 0, total, np.nan)
         _bands(rax, bands, edges, scale, "ratio:")
@@ -211,42 +278,37 @@ def _ratio_panel(
 
 
 def draw(d: PlotData, style: PlotStyleSpec, bands: list[Band] | None = None) -> Any:
-    """The figure of one plot (matplotlib, mplhep style of the experiment); shown inline in Jupyter.
-    `bands` about the total: the plot's statistical and systematic ones unless given (fits: their own)."""
-    import matplotlib.pyplot as plt
-    import mplhep
+    """The figure of one plot (matplotlib, mplhep style of the experiment, a `StyledFigure`); shown inline in
+    Jupyter. `bands` about the total: the plot's statistical and systematic ones unless given (fits: their own)."""
+    import matplotlib.style
 
-    plt.style.use(mplhep.style.CMS if style.experiment in ("CMS", "none") else getattr(mplhep.style, style.experiment))
-    ratio = style.ratio and d.data is not None and any(t > 0 for t in d.total)
-    if ratio:
-        fig, (ax, rax) = plt.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
-    else:
-        fig, ax = plt.subplots()
-        rax = None
-    edges = np.asarray(d.edges)
-    centres = (edges[1:] + edges[:-1]) / 2
-    total = np.asarray(d.total)
-    bands = d.bands() if bands is None else bands
-    _main_panel(ax, d, bands, edges, centres, total)
-    _experiment_label(ax, d, style)
-    bottom = rax if rax is not None else ax
-    if rax is not None:
-        _ratio_panel(rax, d, bands, edges, centres, total)
-    bottom.set_xlabel(d.xlabel)
-    bottom.set_xlim(edges[0], edges[-1])
-    if d.tick_labels is not None:
-        bottom.set_xticks(centres, d.tick_labels)
+    from framework.present.figure import experiment_label, new_figure
+
+    fig = new_figure(style)
+    with matplotlib.style.context(fig.style):
+        ratio = style.ratio and d.data is not None and any(t > 0 for t in d.total)
+        if ratio:
+            ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
+        else:
+            ax, rax = fig.subplots(), None
+        edges = np.asarray(d.edges)
+        centres = (edges[1:] + edges[:-1]) / 2
+        bands = d.bands() if bands is None else bands
+        _main_panel(ax, d, bands, edges, centres)
+        experiment_label(ax, style, d.lumi_inv_pb, d.data is not None)
+        bottom = rax if rax is not None else ax
+        if rax is not None:
+            _ratio_panel(rax, d, bands, edges, centres, np.asarray(d.total))
+        bottom.set_xlabel(d.xlabel)
+        bottom.set_xlim(edges[0], edges[-1])
+        if d.tick_labels is not None:
+            bottom.set_xticks(centres, d.tick_labels)
     return fig
 
 
 def make_plots(outputs: RunOutputs, presentation: Presentation, style: PlotStyleSpec, folder: Path) -> list[PlotData]:
     """Every plot of the presentation: `<name>.<format>` images (PNG always, for the report) and
     `<name>.json` with the numbers drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
     # mplhep's ATLAS font has no radical glyph: matplotlib logs one line per label otherwise
     logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)
 
@@ -257,7 +319,6 @@ def make_plots(outputs: RunOutputs, presentation: Presentation, style: PlotStyle
         fig = draw(d, style)
         for fmt in dict.fromkeys(["png", *style.formats]):
             fig.savefig(folder / f"{d.name}.{fmt}", dpi=100 if fmt == "png" else None, bbox_inches="tight")
-        plt.close(fig)
         (folder / f"{d.name}.json").write_text(d.to_json())
         made.append(d)
     return made

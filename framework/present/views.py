@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeGuard
 
@@ -16,10 +19,17 @@ import numpy as np
 
 from framework.config.load import LoadedConfig, lumi_of, split_names
 from framework.config.schema.base import YIELDS
-from framework.config.schema.presentation import ProcessSpec, SliceValue
+from framework.config.schema.core import AxisSpec
+from framework.config.schema.presentation import PlotSpec, ProcessSpec, SignalSpec, SliceValue
 from framework.errors import ConfigError, Location, did_you_mean
 from framework.plan.axes import AxisPlan, histogram_axes
 from framework.present.results import DATA
+
+log = logging.getLogger(__name__)
+
+# The place of a key below a block of the configuration (`locate("slices", "nbtag")`); None for
+# what did not come from YAML (the arguments of a notebook's `Analysis.plot`).
+Locate = Callable[..., Location | None]
 
 # CMS's colour-blind-friendly palette (Petroff), for processes without a colour
 PALETTE = ("#5790fc", "#f89c20", "#e42536", "#964a8b", "#9c9ca1", "#7a21dd", "#3f90da", "#ffa90e", "#bd1f01", "#94a4a2")
@@ -46,6 +56,20 @@ class AxisCut:
 
 
 @dataclass(frozen=True)
+class SignalDraw:
+    """How a plot draws its signal processes: stacked on top (unscaled), as lines scaled by `scale`, or both."""
+
+    processes: tuple[str, ...]
+    stack: bool
+    line: bool
+    scale: float
+
+    def legend(self, label: str) -> str:
+        """The line's legend entry: the process label with the factor, e.g. 'ttH $\\times$ 10'."""
+        return label if self.scale == 1 else f"{label} $\\times$ {self.scale:g}"
+
+
+@dataclass(frozen=True)
 class View:
     """One projection of a histogram: the kept axes, and the bins summed on the others."""
 
@@ -53,11 +77,12 @@ class View:
     histogram: str
     keep: tuple[str, ...]
     cuts: tuple[AxisCut, ...]
-    origin: Location
+    origin: Location | None
     log: bool = False
     rebin: int | None = None
     xlabel: str | None = None
     ylabel: str | None = None
+    signal: SignalDraw | None = None
 
     @property
     def title(self) -> str:
@@ -118,7 +143,7 @@ def _value_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _axes(config: LoadedConfig, hname: str, where: Location) -> dict[str, AxisPlan]:
+def _axes(config: LoadedConfig, hname: str, where: Location | None) -> dict[str, AxisPlan]:
     spec = config.spec
     if hname != YIELDS and hname not in spec.histograms:
         raise ConfigError(
@@ -129,7 +154,7 @@ def _axes(config: LoadedConfig, hname: str, where: Location) -> dict[str, AxisPl
     return {a.name: a for a in histogram_axes(spec, hname)}
 
 
-def _axis(axes: dict[str, AxisPlan], name: str, hname: str, where: Location) -> AxisPlan:
+def _axis(axes: dict[str, AxisPlan], name: str, hname: str, where: Location | None) -> AxisPlan:
     if name not in axes:
         raise ConfigError(
             f"histogram {hname!r} has no axis {name!r}",
@@ -144,7 +169,7 @@ def _is_range(value: SliceValue) -> TypeGuard[list[int | float]]:
     return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)
 
 
-def _cuts(axis: AxisPlan, value: SliceValue, where: Location) -> list[AxisCut]:
+def _cuts(axis: AxisPlan, value: SliceValue, where: Location | None) -> list[AxisCut]:
     """The cut(s) a slice asks for; 'each' gives one per bin."""
     if value == "sum":
         return [AxisCut(axis.name)]
@@ -172,18 +197,21 @@ def _slices(
     slices: dict[str, SliceValue],
     keep: list[str],
     path: tuple,
+    locate: Locate | None = None,
 ) -> list[tuple[AxisCut, ...]]:
-    """Every combination of the cuts asked for on the axes not kept (unnamed axes are summed)."""
+    """Every combination of the cuts asked for on the axes not kept (unnamed axes are summed).
+    Places are `config.locate(*path, ...)`, or `locate(...)` when given."""
+    where_of: Locate = locate or (lambda *keys: config.locate(*path, *keys))
     choices = []
     for name, axis in axes.items():
         if name in keep:
             continue
         if name in slices:
-            choices.append(_cuts(axis, slices[name], config.locate(*path, "slices", name)))
+            choices.append(_cuts(axis, slices[name], where_of("slices", name)))
         else:
             choices.append([AxisCut(name)])
     for name in slices:
-        where = config.locate(*path, "slices", name)
+        where = where_of("slices", name)
         _axis(axes, name, hname, where)
         if name in keep:
             raise ConfigError(f"axis {name!r} is drawn; it cannot also be sliced", where, "remove it from 'slices'")
@@ -199,10 +227,68 @@ def _name(base: str, cuts: tuple[AxisCut, ...], expanded: set[str]) -> str:
     return "__".join(parts)
 
 
+def _signal(config: LoadedConfig, spec: SignalSpec | None, locate: Locate, known: list[str]) -> SignalDraw | None:
+    """The signal processes of a `signal:` block (default: the model's), each one with samples."""
+    if spec is None:
+        return None
+    if spec.processes is not None:
+        names = [(p, locate("processes", i)) for i, p in enumerate(spec.processes)]
+    elif config.spec.model is not None and config.spec.model.signal:
+        names = [(p, config.locate("model", "signal", i)) for i, p in enumerate(config.spec.model.signal)]
+    else:
+        raise ConfigError(
+            "'signal' names no processes and there is no 'model.signal' to take them from",
+            locate(),
+            "name them, e.g. signal: {processes: [ttH], stack: false, scale: 10}",
+        )
+    _check_processes(names, known)
+    return SignalDraw(tuple(dict.fromkeys(p for p, _ in names)), spec.stack, spec.draws_line, spec.scale)
+
+
+def plot_views(config: LoadedConfig, name: str, plot: PlotSpec, locate: Locate) -> list[View]:
+    """The views of one `plots:` entry (several with `each`); `locate` gives the places of its keys."""
+    axes = _axes(config, plot.histogram, locate("histogram"))
+    if not axes:
+        raise ConfigError(f"histogram {plot.histogram!r} has no axis to draw", locate("histogram"))
+    drawn = plot.axis or next(iter(axes))
+    axis = _axis(axes, drawn, plot.histogram, locate("axis"))
+    if plot.rebin and axis.bins % plot.rebin:
+        raise ConfigError(
+            f"rebin {plot.rebin} does not divide the {axis.bins} bins of {drawn!r}",
+            locate("rebin"),
+            "choose a divisor of the number of bins",
+        )
+    if plot.signal is not None:
+        signal = _signal(config, plot.signal, lambda *k: locate("signal", *k), output_processes(config))
+    else:
+        signal = _signal(
+            config, config.spec.style.signal, lambda *k: config.locate("style", "signal", *k), output_processes(config)
+        )
+    expanded = {n for n, v in plot.slices.items() if v == "each"}
+    return [
+        View(
+            _name(name, cuts, expanded),
+            plot.histogram,
+            (drawn,),
+            cuts,
+            locate(),
+            plot.log,
+            plot.rebin,
+            plot.xlabel,
+            plot.ylabel,
+            signal,
+        )
+        for cuts in _slices(config, axes, plot.histogram, plot.slices, [drawn], (), locate)
+    ]
+
+
 def _plot_views(config: LoadedConfig) -> list[View]:
     spec = config.spec
     views: list[View] = []
     if not spec.plots:
+        signal = _signal(
+            config, spec.style.signal, lambda *k: config.locate("style", "signal", *k), output_processes(config)
+        )
         for hname in spec.histograms:
             plan_axes = histogram_axes(spec, hname)
             for axis in plan_axes:
@@ -213,37 +299,12 @@ def _plot_views(config: LoadedConfig) -> list[View]:
                         (axis.name,),
                         tuple(AxisCut(a.name) for a in plan_axes if a is not axis),
                         config.locate("histograms", hname),
+                        signal=signal,
                     )
                 )
         return views
     for pname, plot in spec.plots.items():
-        path = ("plots", pname)
-        axes = _axes(config, plot.histogram, config.locate(*path, "histogram"))
-        if not axes:
-            raise ConfigError(f"histogram {plot.histogram!r} has no axis to draw", config.locate(*path, "histogram"))
-        drawn = plot.axis or next(iter(axes))
-        axis = _axis(axes, drawn, plot.histogram, config.locate(*path, "axis"))
-        if plot.rebin and axis.bins % plot.rebin:
-            raise ConfigError(
-                f"rebin {plot.rebin} does not divide the {axis.bins} bins of {drawn!r}",
-                config.locate(*path, "rebin"),
-                "choose a divisor of the number of bins",
-            )
-        expanded = {n for n, v in plot.slices.items() if v == "each"}
-        for cuts in _slices(config, axes, plot.histogram, plot.slices, [drawn], path):
-            views.append(
-                View(
-                    _name(pname, cuts, expanded),
-                    plot.histogram,
-                    (drawn,),
-                    cuts,
-                    config.locate(*path),
-                    plot.log,
-                    plot.rebin,
-                    plot.xlabel,
-                    plot.ylabel,
-                )
-            )
+        views.extend(plot_views(config, pname, plot, lambda *keys, p=pname: config.locate("plots", p, *keys)))
     return views
 
 
@@ -279,7 +340,7 @@ def output_processes(config: LoadedConfig) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _check_processes(names: list[tuple[str, Location]], known: list[str]) -> None:
+def _check_processes(names: list[tuple[str, Location | None]], known: list[str]) -> None:
     for name, where in names:
         if name not in known:
             raise ConfigError(
@@ -347,7 +408,8 @@ def _color(style: ProcessSpec | None, position: int) -> str:
     return style.color if style is not None and style.color else PALETTE[position % len(PALETTE)]
 
 
-def _lumi(config: LoadedConfig) -> float | None:
+def plot_lumi(config: LoadedConfig) -> float | None:
+    """The luminosity (/pb) that plots show: of the data's eras, or of the simulation's without data."""
     samples = config.spec.samples.values()
     chosen = [s for s in samples if s.is_data] or list(samples)
     per_era = {s.era: lumi_of(config.spec, s.era) for s in chosen}
@@ -396,8 +458,70 @@ def _significances(config: LoadedConfig, processes: list[str]) -> list[Significa
     return found
 
 
-def make_presentation(config: LoadedConfig) -> Presentation:
+MATH = re.compile(r"\$[^$]*\$")
+
+
+def _labels(config: LoadedConfig) -> Iterator[tuple[str, Location]]:
+    """Every label of the configuration that a plot draws, with its place."""
     spec = config.spec
+    for hname, h in spec.histograms.items():
+        for i, axis in enumerate(h.axes):
+            if isinstance(axis, AxisSpec) and axis.label:
+                yield axis.label, config.locate("histograms", hname, "axes", i, "label")
+    for name, category in spec.categories.items():
+        if category.label:
+            yield category.label, config.locate("categories", name, "label")
+    for name, process in spec.processes.items():
+        if process.label:
+            yield process.label, config.locate("processes", name, "label")
+    for name, plot in spec.plots.items():
+        for key in ("xlabel", "ylabel"):
+            if getattr(plot, key):
+                yield getattr(plot, key), config.locate("plots", name, key)
+    if spec.tnp is not None:
+        for name, binning in spec.tnp.binning.items():
+            if binning.label:
+                yield binning.label, config.locate("tnp", "binning", name, "label")
+
+
+def check_label(text: str, where: Location | None, parse_math: bool = True) -> None:
+    """A label is drawn as written; math goes between `$...$` (matplotlib mathtext, e.g. '$p_T$ [GeV]',
+    '$m_{\\mu\\mu}$ [GeV]'). An unpaired `$` or (with `parse_math`) math that mathtext cannot read is an
+    error; a `_` or `^` outside math, which shows as written, is a warning."""
+    plain = text.replace("\\$", "")
+    if plain.count("$") % 2:
+        raise ConfigError(
+            f"label {text!r} has an unpaired '$'",
+            where,
+            "math goes between two '$', e.g. '$p_T$ [GeV]'; write '\\$' for a dollar sign",
+        )
+    if re.search(r"[_^]", MATH.sub("", plain)):
+        log.warning(
+            "%slabel %r has '_' or '^' outside $...$ and shows them as written; for a sub- or superscript "
+            "write math, e.g. '$p_T$ [GeV]'",
+            f"{where}: " if where else "",
+            text,
+        )
+    if parse_math and "$" in plain:
+        from matplotlib.mathtext import MathTextParser
+
+        try:
+            MathTextParser("path").parse(text)
+        except ValueError as err:
+            reason = re.sub(r"^\w*Exception: |\s*\(at char \d+\).*$", "", str(err).strip().splitlines()[-1])
+            raise ConfigError(
+                f"label {text!r} is not valid math: {reason}",
+                where,
+                "matplotlib mathtext: https://matplotlib.org/stable/users/explain/text/mathtext.html",
+            ) from None
+
+
+def make_presentation(config: LoadedConfig, parse_math: bool | None = None) -> Presentation:
+    """What `plot` and `export` make, checked against the configuration. The labels' math is read by
+    matplotlib when `parse_math` (default: when plots follow the run, `report: true`); `plot` always does."""
+    spec = config.spec
+    for text, where in _labels(config):
+        check_label(text, where, spec.report if parse_math is None else parse_math)
     known = output_processes(config)
     _check_processes([(p, config.locate("processes", p)) for p in spec.processes], known)
     order = [*spec.processes, *[p for p in known if p not in spec.processes]]
@@ -406,7 +530,7 @@ def make_presentation(config: LoadedConfig) -> Presentation:
         processes=order,
         labels={p: ((spec.processes[p].label or p) if p in spec.processes else p) for p in order},
         colors={p: _color(spec.processes.get(p), i) for i, p in enumerate(order)},
-        lumi_inv_pb=_lumi(config),
+        lumi_inv_pb=plot_lumi(config),
         views=_plot_views(config),
         blind=_blind(config),
         combine=combine,

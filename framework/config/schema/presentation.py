@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictInt, model_validator
 
 from framework.config.schema.base import Name, Strict
 
@@ -16,6 +16,36 @@ class ProcessSpec(Strict):
 
     label: str | None = Field(None, description="Legend and table label (LaTeX math allowed, e.g. '$t\\bar{t}$').")
     color: str | None = Field(None, description="Matplotlib colour, e.g. '#5790fc' or 'tab:blue'.")
+
+
+class SignalSpec(Strict):
+    """How signal processes are drawn: stacked on top of the backgrounds, as a line over the stack
+    (scaled, the factor in the legend: 'ttH x 10'), or both."""
+
+    processes: list[str] | None = Field(
+        None, min_length=1, description="Signal processes; default: the statistical model's ('model.signal')."
+    )
+    stack: bool = Field(
+        True,
+        description="Stack the signal, unscaled, on top of the backgrounds. false: the simulation total, its "
+        "uncertainty bands and the data/simulation ratio are the backgrounds' alone.",
+    )
+    line: bool | None = Field(
+        None, description="Also draw each signal as a line over the stack; default: when not stacked."
+    )
+    scale: float = Field(1.0, gt=0, description="Factor applied to the line (never to the stack), e.g. 10.")
+
+    @model_validator(mode="after")
+    def _drawn(self) -> SignalSpec:
+        if not self.stack and self.line is False:
+            raise ValueError("with 'stack: false' and 'line: false' the signal is not drawn: set one of them true")
+        if self.scale != 1 and not self.draws_line:
+            raise ValueError("'scale' applies to the signal's line, never to the stack: add 'line: true'")
+        return self
+
+    @property
+    def draws_line(self) -> bool:
+        return self.line if self.line is not None else not self.stack
 
 
 class PlotSpec(Strict):
@@ -30,8 +60,13 @@ class PlotSpec(Strict):
     )
     log: bool = Field(False, description="Logarithmic y axis.")
     rebin: StrictInt | None = Field(None, ge=2, description="Merge this many neighbouring bins of the drawn axis.")
-    xlabel: str | None = Field(None, description="Default: the axis label.")
-    ylabel: str | None = Field(None, description="Default: 'Events' or 'Events / bin width'.")
+    xlabel: str | None = Field(None, description="Default: the axis label. Math between $...$ (matplotlib mathtext).")
+    ylabel: str | None = Field(
+        None,
+        description="Default: 'Events / 40 GeV' (uniform bins of 40, the unit in brackets at the end of the x "
+        "label), 'Events / GeV' (variable bins: each bin's events divided by its width), 'Events' (categories).",
+    )
+    signal: SignalSpec | None = Field(None, description="How the signal is drawn here; default: style.signal.")
 
 
 class PlotStyleSpec(Strict):
@@ -42,6 +77,11 @@ class PlotStyleSpec(Strict):
     com: float = Field(13.0, gt=0, description="Centre-of-mass energy in TeV for the label.")
     formats: list[Literal["png", "pdf", "svg"]] = Field(["png", "pdf"], min_length=1)
     ratio: bool = Field(True, description="Draw the data/MC ratio panel.")
+    signal: SignalSpec | None = Field(
+        None,
+        description="How the signal is drawn in every plot (a plot's own 'signal' replaces it); default: "
+        "every process stacked in the order of 'processes'.",
+    )
 
 
 class CombineExport(Strict):

@@ -15,9 +15,11 @@ import hist
 import numpy as np
 
 from framework.config.load import LoadedConfig
+from framework.config.schema.presentation import PlotStyleSpec
 from framework.extensions.tnp.measure import Measurement, bin_label, measure
 from framework.extensions.tnp.plots import plot_fit, plot_summary
 from framework.present.results import load_outputs
+from framework.present.views import plot_lumi
 
 if TYPE_CHECKING:
     from framework.present.tables import Cell, Table
@@ -182,8 +184,13 @@ def tables(m: Measurement) -> list[Table]:
     return [_scale_factor_table(m), *_fit_tables(m)]
 
 
-def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
+def write_tnp_outputs(
+    m: Measurement, outdir: Path, style: PlotStyleSpec | None = None, lumi_inv_pb: float | None = None
+) -> list[Path]:
+    """Everything in OUT/tnp/; plots in the analysis' `style` (default: the defaults), labelled with `lumi_inv_pb`."""
     import uhi.io.zip
+
+    style = style or PlotStyleSpec()
 
     folder = outdir / "tnp"
     folder.mkdir(parents=True, exist_ok=True)
@@ -198,7 +205,7 @@ def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
     for table in tables(m):
         written += table.write(folder)
     for eff in m.tnp.efficiencies:
-        plot_summary(m, eff, folder / "plots" / f"{eff}.png")
+        plot_summary(m, eff, folder / "plots" / f"{eff}.png", style, lumi_inv_pb)
     if m.tnp.plot_fits:
         for task, result in m.fits():
             if task.kind == "data" and task.variant == "nominal":
@@ -208,6 +215,8 @@ def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
                     result,
                     f"{task.efficiency}: {bin_label(m.tnp, task.bin)}",
                     folder / "plots" / "fits" / task.efficiency / f"bin_{name}.png",
+                    style,
+                    lumi_inv_pb,
                 )
     (folder / "summary.json").write_text(
         json.dumps(
@@ -220,4 +229,4 @@ def write_tnp_outputs(m: Measurement, outdir: Path) -> list[Path]:
 def run_tnp(config: LoadedConfig, outdir: Path) -> list[Path]:
     """The tag-and-probe stage of `run-analysis`: measure from the run's outputs and write the results."""
     outputs = load_outputs(outdir)
-    return write_tnp_outputs(measure(config, outputs), outdir)
+    return write_tnp_outputs(measure(config, outputs), outdir, config.spec.style, plot_lumi(config))
