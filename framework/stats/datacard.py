@@ -4,7 +4,8 @@
 
 Process indices: signal 0, -1, ...; background 1, 2, .... Rates are the templates' integrals;
 `lnN` lines carry the normalisation uncertainties (down/up when asymmetric), `shape` lines the
-systematics whose templates are in the file; `* autoMCStats 0` when MC statistics are on.
+systematics whose templates are in the file; `* autoMCStats 0` when MC statistics are on. A comment
+names the one-sided systematics whose Down templates are mirrored.
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def datacard(model: StatModel, shapes_file: str = SHAPES) -> str:
     def row(label: str, values: list[str]) -> str:
         return f"{label:<24}" + "".join(f"{v:<{width}}" for v in values).rstrip()
 
+    note = model.mirrored_note()
     lines = [
         "# CMS combine datacard made by rdf-analysis (run-analysis export)",
+        *([f"# {note}"] if note else []),
         f"imax {len(model.channels)} number of channels",
         f"jmax {len(model.processes) - 1} number of processes minus one",
         f"kmax {len(nuisances)} number of nuisance parameters",
