@@ -308,16 +308,22 @@ def declared_systematics(config: LoadedConfig) -> dict[str, Member]:
     """Every systematic of the configuration by name, in the order declared, each many-source set
     expanded into its members (plain data: printable, testable, no ROOT). Reads the correction
     files of sets with `sources: all`."""
+
+    def what(m: Member) -> str:
+        return "declared on its own" if m.source is None else f"a member of set {m.declared!r}"
+
     found: dict[str, Member] = {}
     for name, spec in config.spec.systematics.items():
-        for member in kind_of(spec).members(config, name, spec):
+        kind = kind_of(spec)
+        for member in kind.members(config, name, spec):
             if member.name in found:
-                other = found[member.name].declared
+                first = found[member.name]
                 raise ConfigError(
-                    f"systematic {member.name!r} of set {name!r} is also "
-                    + (f"a member of set {other!r}" if other != member.name else "declared on its own"),
-                    config.locate("systematics", name, *(("correction",) if spec.kind == "shape" else ()), "sources"),
-                    "rename one of them",
+                    f"systematic {member.name!r} is {what(first)} and {what(member)}",
+                    config.locate(*kind.where(name), "sources")
+                    if isinstance(kind, _CorrectionSets) and member.source is not None
+                    else config.locate("systematics", name),
+                    "rename one of them, or list the set's sources under 'sources'",
                 )
             found[member.name] = member
     return found

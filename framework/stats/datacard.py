@@ -74,10 +74,16 @@ def datacard(model: StatModel, shapes_file: str = SHAPES) -> str:
     index = {p: -i for i, p in enumerate(model.signal)} | {p: i + 1 for i, p in enumerate(model.background)}
     columns = [(c.name, s) for c in model.channels for s in c.samples]
     nuisances = _nuisances(model)
-    width = max(12, *(len(c.name) + 2 for c in model.channels), *(len(p) + 2 for p in model.processes))
+    width = max(
+        12,
+        *(len(c.name) + 2 for c in model.channels),
+        *(len(p) + 2 for p in model.processes),
+        *(len(v) + 2 for _, _, entries in nuisances for v in entries),
+    )
+    label_width = max([24, *(len(f"{name} {kind}") + 1 for name, kind, _ in nuisances)])
 
     def row(label: str, values: list[str]) -> str:
-        return f"{label:<24}" + "".join(f"{v:<{width}}" for v in values).rstrip()
+        return f"{label:<{label_width}}" + "".join(f"{v:<{width}}" for v in values).rstrip()
 
     note = model.mirrored_note()
     lines = [

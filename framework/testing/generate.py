@@ -347,7 +347,9 @@ def write_shape_corrections(path: Path) -> None:
     - `jer` (inputs pt, eta): a compound correction, the product of `jer_pt` (1 + 0.0002 pt) and
       `jer_eta` (1.02 for |eta| < 1.5, else 1.05), a JER-like scale factor;
     - `muon_scale` (inputs variation, charge, pt): a momentum scale factor with keys up and down,
-      up 1.001 + 1e-5 pt (charge +1) or 1.002 + 1e-5 pt (charge -1), down 0.999 / 0.998 + 1e-5 pt.
+      up 1.001 + 1e-5 pt (charge +1) or 1.002 + 1e-5 pt (charge -1), down 0.999 / 0.998 + 1e-5 pt;
+    - `btag_sf` (inputs systematic, pt): a b-tag-like weight with keys central (1), up_hf/down_hf
+      (1.05/0.95) and up_lf/down_lf (1.02/0.98): sources in the keys.
     """
     import correctionlib.schemav2 as cs
 
@@ -399,6 +401,17 @@ def write_shape_corrections(path: Path) -> None:
     )
     muon_inputs = [cs.Variable(name="variation", type="string"), cs.Variable(name="charge", type="int"), real["pt"]]
     corrections.append(correction("muon_scale", muon_inputs, scale, "factor"))
+    btag = cs.Category(
+        nodetype="category",
+        input="systematic",
+        content=[
+            cs.CategoryItem(key=key, value=value)
+            for key, value in (("central", 1.0), ("up_hf", 1.05), ("down_hf", 0.95), ("up_lf", 1.02), ("down_lf", 0.98))
+        ],
+    )
+    corrections.append(
+        correction("btag_sf", [cs.Variable(name="systematic", type="string"), real["pt"]], btag, "weight")
+    )
     compound = cs.CompoundCorrection(
         name="jer",
         inputs=[real["pt"], real["eta"]],
