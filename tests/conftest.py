@@ -11,7 +11,7 @@ import pytest
 
 from framework.execute.pipeline import RunOptions, RunReport, execute
 from framework.plan.model import RunSelection
-from framework.testing.generate import write_events, write_muon_scale_factors
+from framework.testing.generate import write_events, write_muon_scale_factors, write_shape_corrections
 from framework.testing.spec import GeneratorSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,6 +107,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         write_events(spec, files[name])
     files["corrections"] = folder / "muon_sf.json"
     write_muon_scale_factors(files["corrections"], ["muon_id", "muon_iso"])
+    files["shape_corrections"] = folder / "shape_corrections.json"
+    write_shape_corrections(files["shape_corrections"])
     return files
 
 

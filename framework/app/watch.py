@@ -27,18 +27,15 @@ POLL_SECONDS = 0.1
 def watched_files(config_path: Path) -> tuple[list[Path], list[Path]]:
     """(YAML and data files, C++ files) the run depends on; only the main file if it does not load."""
     from framework.config.load import load_config
-    from framework.config.schema.systematics import CorrectionlibSystematic
     from framework.execute.pipeline import resolve_cpp
+    from framework.plan.systematics import correction_files
 
     try:
         config = load_config(config_path)
         cpp = header_files(resolve_cpp(config))
     except FrameworkError:
         return [config_path.resolve()], []
-    others = [Path(f) for f in config.source.files]
-    for name, syst in config.spec.systematics.items():
-        if isinstance(syst, CorrectionlibSystematic) and syst.file:
-            others.append((config.source.file_of(("systematics", name, "file")).parent / syst.file).resolve())
+    others = [Path(f) for f in config.source.files] + correction_files(config)
     return others, cpp
 
 

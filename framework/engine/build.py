@@ -96,20 +96,22 @@ def layouts_text(
 
 
 def shape_keys(d: DatasetPlan) -> list[str]:
-    """RDataFrame's names of the shape variations, in systematic-axis order."""
-    return [f"{name}:{direction}" for name in d.shape_variations for direction in ("up", "down")]
+    """RDataFrame's names of the shape variations, in systematic-axis order (one-sided: up only)."""
+    return [f"{name}:{direction}" for name in d.shape_variations for direction in d.directions(name)]
 
 
 def _vary_expression(step: Vary, kind: str) -> str:
-    """One expression giving every varied column's up and down values, cast to its exact type."""
+    """One expression giving every varied column's up and down values (up only when one-sided), cast
+    to its exact type."""
 
     def value(column: str, expr: str) -> str:
         cast = f"fw::cast<{kind}>({expr})"
         return f"(({step.condition}) ? {cast} : {column})" if step.condition else cast
 
+    downs = step.downs or [None] * len(step.columns)
     per_column = [
-        f"ROOT::RVec<{kind}>{{{value(c, up)}, {value(c, down)}}}"
-        for c, up, down in zip(step.columns, step.ups, step.downs)
+        f"ROOT::RVec<{kind}>{{{', '.join(value(c, e) for e in (up, down) if e is not None)}}}"
+        for c, up, down in zip(step.columns, step.ups, downs)
     ]
     return per_column[0] if len(per_column) == 1 else f"ROOT::RVec<ROOT::RVec<{kind}>>{{{', '.join(per_column)}}}"
 
@@ -208,7 +210,7 @@ class _DatasetBuilder:
                 "RDataFrame varies several columns together only when they share a type: split the systematic",
             )
         expression = self._checked(_vary_expression(step, kinds[step.columns[0]]), step)
-        return expression, vary_code(step.name, step.columns, self._params(expression), expression)
+        return expression, vary_code(step.name, step.columns, self._params(expression), expression, step.directions)
 
     @singledispatchmethod
     def _interpret(self, step: Step, node: int, expression: str) -> int:
@@ -233,7 +235,9 @@ class _DatasetBuilder:
         session = self._prepared()
         self.graph.interpreter.check_compiles(self.types, expression, f"variation {step.name!r}", step.origin)
         return run_interpreted(
-            f"variation {step.name!r}", step.origin, lambda: session.vary(node, step.columns, expression, step.name)
+            f"variation {step.name!r}",
+            step.origin,
+            lambda: session.vary(node, step.columns, expression, step.name, step.directions),
         )
 
     def _prepared(self) -> Session:
@@ -300,7 +304,7 @@ def build_graph(
         nslots = _nslots(threads)
         with timer.part("compile"):
             session = Session(nslots)
-        corrections = [Correction(c.symbol, c.file, c.name) for c in plan.corrections]
+        corrections = [Correction(c.symbol, c.file, c.name, c.compound) for c in plan.corrections]
         g = _GraphBuilder(
             plan, session, StepSources([Path(p) for p in plan.cpp], corrections), Interpreter(plan), timer
         )

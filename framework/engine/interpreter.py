@@ -22,7 +22,7 @@ from framework.engine.rootenv import (
     root,
 )
 from framework.engine.session import SessionError
-from framework.engine.stepsource import StepSource
+from framework.engine.stepsource import Correction, StepSource
 from framework.errors import ConfigError, Location
 from framework.plan.model import Plan
 
@@ -58,7 +58,7 @@ class Interpreter:
         for c in self.plan.corrections:
             if c.symbol in _declared_corrections:
                 continue
-            code = f'const auto {c.symbol} = correction::CorrectionSet::from_file("{c.file}")->at("{c.name}");'
+            code = f"const auto {c.symbol} = {Correction(c.symbol, c.file, c.name, c.compound).loader()};"
             with captured_stderr() as lines:
                 ok = root().gInterpreter.Declare(code)
             if not ok:

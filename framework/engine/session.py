@@ -43,7 +43,7 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_fill_has_variation": ("VARY", _LL, [_P, _LL, _S]),
     "fw_define": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
     "fw_filter": ("INTERPRET", _LL, [_P, _LL, _S, _S]),
-    "fw_vary": ("INTERPRET", _LL, [_P, _LL, _S, _S, _S]),
+    "fw_vary": ("INTERPRET", _LL, [_P, _LL, _S, _S, _S, _S]),
     "fw_read_ranges": ("RANGES", _LL, [_P, _LL, _S, _S, _c.POINTER(_LL), _c.POINTER(_LL)]),
     "fw_progress_bar": ("PROGRESS", _LL, [_P, _LL]),
     "fw_watch_progress": ("PROGRESS", _LL, [_P, _LL, _S, _c.c_ulonglong, _c.c_ulonglong]),
@@ -150,8 +150,12 @@ class Session:
     def filter(self, node: int, expression: str, name: str) -> int:
         return self._check(self._api.filter(self._ptr, node, expression.encode(), name.encode()))
 
-    def vary(self, node: int, columns: Sequence[str], expression: str, name: str) -> int:
-        return self._check(self._api.vary(self._ptr, node, _lines(columns), expression.encode(), name.encode()))
+    def vary(
+        self, node: int, columns: Sequence[str], expression: str, name: str, directions: Sequence[str] = ("up", "down")
+    ) -> int:
+        return self._check(
+            self._api.vary(self._ptr, node, _lines(columns), expression.encode(), name.encode(), _lines(directions))
+        )
 
     def apply(self, node: int, address: int) -> int:
         return self._check(self._api.apply(self._ptr, node, address))

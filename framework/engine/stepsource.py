@@ -133,6 +133,16 @@ class Correction:
     symbol: str
     file: str
     name: str
+    compound: bool = False  # a CompoundCorrection
+
+    def loader(self) -> str:
+        """C++ giving the correction's Ref (a shared pointer) from its file."""
+        found = f"compound().at({json.dumps(self.name)})" if self.compound else f"at({json.dumps(self.name)})"
+        return f"correction::CorrectionSet::from_file({json.dumps(self.file)})->{found}"
+
+    @property
+    def type(self) -> str:
+        return "correction::CompoundCorrection" if self.compound else "correction::Correction"
 
 
 @dataclass(frozen=True)
@@ -182,11 +192,17 @@ def filter_code(name: str, params: Sequence[tuple[str, str]], expression: str) -
     return f"*node = node->Filter({lambda_of(params, expression)}, {columns}, {json.dumps(name)});"
 
 
-def vary_code(name: str, columns: Sequence[str], params: Sequence[tuple[str, str]], expression: str) -> str:
+def vary_code(
+    name: str,
+    columns: Sequence[str],
+    params: Sequence[tuple[str, str]],
+    expression: str,
+    directions: Sequence[str] = ("up", "down"),
+) -> str:
     target = json.dumps(columns[0]) if len(columns) == 1 else f"std::vector<std::string>{_strings(columns)}"
     return (
         f"*node = node->Vary({target}, {lambda_of(params, expression)}, {_strings([n for n, _ in params])}, "
-        f'{{"up", "down"}}, {json.dumps(name)});'
+        f"{_strings(directions)}, {json.dumps(name)});"
     )
 
 
@@ -235,10 +251,8 @@ def prelude(corrections: Sequence[Correction], headers: Sequence[str]) -> str:
     for c in corrections:
         # loaded on first use, not when the library is loaded (a missing file is then an error, not an abort)
         lines.append(
-            f"namespace {{ struct {c.symbol}_t {{ const correction::Correction &operator*() const {{ "
-            f"static const auto c = correction::CorrectionSet::from_file({json.dumps(c.file)})"
-            f"->at({json.dumps(c.name)}); "
-            f"return *c; }} }} const {c.symbol}; }}"
+            f"namespace {{ struct {c.symbol}_t {{ const {c.type} &operator*() const {{ "
+            f"static const auto c = {c.loader()}; return *c; }} }} const {c.symbol}; }}"
         )
     return "\n".join(lines)
 

@@ -204,7 +204,7 @@ def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> boo
     return bool(
         provenance.config_hash == config.config_hash()
         and provenance.cpp_hash == file_digest([FRAMEWORK_HEADER, *cpp])
-        and list(provenance.systematics) == select_systematics(config.spec, options.selection.systematics)
+        and list(provenance.systematics) == select_systematics(config, options.selection.systematics)
         and provenance.max_events == options.selection.max_events
         and provenance.part == part
         and inputs_unchanged
@@ -270,6 +270,7 @@ def _write(options: RunOptions, plan: Plan, booked: BookedGraph, timer: Timer) -
         command=list(options.command),
         threads=options.threads,
         systematics=plan.systematics,
+        one_sided=plan.one_sided,
         part=plan.part,
         max_events=plan.max_events,
         timing=timing,

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from framework.errors import InputError
 
-FORMAT_VERSION = 1  # raise it when a field is added, removed or changes meaning
+FORMAT_VERSION = 2  # raise it when a field is added, removed or changes meaning (2: `one_sided`)
 
 
 class Frozen(BaseModel):
@@ -70,6 +70,9 @@ class RunProvenance(Frozen):
     command: Sequence[str]
     threads: int
     systematics: Sequence[str]
+    # systematics with an up variation only: their histograms hold <name>Up and no <name>Down; what
+    # needs both sides (plot bands, tables, exports, the statistical model) mirrors it, 2 nominal - up
+    one_sided: Sequence[str] = ()
     part: tuple[int, int] | None = None  # (i, n) of a batch part
     max_events: int | None = None
     timing: Timing | None = None  # of the whole run

@@ -28,6 +28,7 @@ from framework.plan.systematics import (
     CombinedEntry,
     Contribution,
     CorrectionPlan,
+    Member,
     check_array_indices,
     contribution,
     varies_columns,
@@ -39,7 +40,7 @@ def plan_dataset(
     index: int,
     members: list[SamplePlan],
     inputs: SampleInputs,
-    chosen_systematics: Sequence[str],
+    chosen_systematics: Sequence[Member],
     is_cpp_symbol: Callable[[str], bool],
 ) -> tuple[DatasetPlan, list[CorrectionPlan]]:
     """The dataset of `members` (samples sharing tree, format, columns and data/MC status), and
@@ -51,8 +52,11 @@ def plan_dataset(
     systematics = [] if is_data else list(chosen_systematics)
     _check_new_names(config, inputs.columns, label)
     sample_column = _add_sample_column(r, config, members, systematics)
-    check_array_indices(config, systematics, inputs.array_sizes, set(inputs.columns), label)
-    contributions = [(n, contribution(config, n, _applies(config, n, members, sample_column))) for n in systematics]
+    declared = list(dict.fromkeys(m.declared for m in systematics))
+    check_array_indices(config, declared, inputs.array_sizes, set(inputs.columns), label)
+    contributions = [
+        (m.name, contribution(config, m, _applies(config, m.declared, members, sample_column))) for m in systematics
+    ]
     shape_names = _add_variations(r, contributions, label)
     for i, cut in enumerate(spec.selection):
         r.require(cut.cut, config.locate("selection", i, "cut"))
@@ -81,6 +85,7 @@ def plan_dataset(
         weight_entries=weight_entries,
         combined=combined,
         shape_variations=shape_names,
+        one_sided=tuple(m.name for m in systematics if m.one_sided),
         histograms=tuple(histograms),
         fills=tuple(fills),
         input_types=_input_types(inputs, steps, fills),
@@ -91,7 +96,7 @@ def plan_dataset(
 
 
 def _add_sample_column(
-    r: ColumnResolver, config: LoadedConfig, members: list[SamplePlan], systematics: list[str]
+    r: ColumnResolver, config: LoadedConfig, members: list[SamplePlan], systematics: list[Member]
 ) -> str:
     """The column holding each event's sample: the file's sample, unless a split sample divides
     files, or shape variations need a plain Define between the per-file column and the varied
@@ -152,8 +157,9 @@ def _add_variations(r: ColumnResolver, contributions: list[tuple[str, Contributi
                         did_you_mean(column, r.known_names()) or "vary an input column or a name under 'defines'",
                     )
                 r.require(column, vary.origin)
-            for (up_place, down_place), up, down in zip(vary.places, vary.ups, vary.downs):
+            for (up_place, _), up in zip(vary.places, vary.ups):
                 r.require(up, up_place)
+            for (_, down_place), down in zip(vary.places, vary.downs):  # none when one-sided
                 r.require(down, down_place)
             r.vary(
                 Vary(

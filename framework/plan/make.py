@@ -11,7 +11,7 @@ from framework.inputs.model import SampleInputs
 from framework.plan.dataset import plan_dataset
 from framework.plan.model import DatasetPlan, Plan, RunSelection, SamplePlan
 from framework.plan.select import reading, select_samples, select_systematics
-from framework.plan.systematics import CorrectionPlan
+from framework.plan.systematics import CorrectionPlan, declared_systematics
 
 Reading = tuple[tuple[str, ...], tuple[int, ...], tuple[tuple[int, int], ...] | None, int | None]
 
@@ -26,7 +26,9 @@ def make_plan(
     """Decide everything the run computes. Raises ConfigError for what does not resolve."""
     spec = config.spec
     names = select_samples(config, selection)
-    systematics = select_systematics(spec, selection.systematics)
+    systematics = select_systematics(config, selection.systematics)
+    declared = declared_systematics(config)
+    chosen = [declared[n] for n in systematics]
     read = {n: reading(inputs[n], selection.part, selection.max_events) for n in names}
     names = [n for n in names if read[n][0]]
     if not names:
@@ -51,7 +53,7 @@ def make_plan(
             for array, size in inputs[name].array_sizes.items():
                 sizes[array] = min(size, sizes.get(array, size))
         found = SampleInputs((), (), columns, fmt, inputs[members[0]].column_types, sizes)
-        dataset, needed = plan_dataset(config, index, plans, found, systematics, is_cpp_symbol)
+        dataset, needed = plan_dataset(config, index, plans, found, chosen, is_cpp_symbol)
         for name in members:
             _check_files_agree(config, name, inputs[name], dataset)
         datasets.append(dataset)
@@ -66,6 +68,7 @@ def make_plan(
         samples=tuple(samples),
         datasets=tuple(datasets),
         systematics=systematics,
+        one_sided=tuple(m.name for m in chosen if m.one_sided),
         max_events=selection.max_events,
         corrections=tuple(corrections),
         part=selection.part,

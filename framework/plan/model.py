@@ -107,11 +107,16 @@ class DatasetPlan:
     input_types: Mapping[str, str] = field(default_factory=dict)  # C++ types of the input columns the steps read
     sample_column: str = SAMPLE_COLUMN  # each event's sample: a define, or the file's sample where that is the same
     constants: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # columns equal for every event
+    one_sided: tuple[str, ...] = ()  # systematics with an up variation only (weight or shape)
+
+    def directions(self, systematic: str) -> tuple[str, ...]:
+        """("up",) for a one-sided systematic, else ("up", "down")."""
+        return ("up",) if systematic in self.one_sided else ("up", "down")
 
     @property
     def systematic_entries(self) -> list[str]:
         combined = [f"{c.name}{d}" for c in self.combined for d in ("Up", "Down")]
-        shapes = [f"{n}{d}" for n in self.shape_variations for d in ("Up", "Down")]
+        shapes = [f"{n}{d.capitalize()}" for n in self.shape_variations for d in self.directions(n)]
         return [*self.weight_entries, *combined, *shapes]
 
     def describe(self) -> list[str]:
@@ -139,6 +144,7 @@ class Plan:
     max_events: int | None
     corrections: tuple[CorrectionPlan, ...] = ()
     part: tuple[int, int] | None = None  # (i, n) for a batch part: histograms are not normalised
+    one_sided: tuple[str, ...] = ()  # selected systematics with an up variation only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,7 +164,8 @@ class Plan:
         lines = [f"analysis {self.analysis}  ({self.config}, config sha256 {self.config_hash[:12]})"]
         if self.cpp:
             lines.append("C++ helpers: " + ", ".join(self.cpp))
-        lines.append(f"systematics selected: {', '.join(self.systematics) or 'none'}")
+        selected = [f"{n} (one-sided)" if n in self.one_sided else n for n in self.systematics]
+        lines.append(f"systematics selected: {', '.join(selected) or 'none'}")
         if self.max_events:
             lines.append(f"max events per sample: {self.max_events}")
         lines.append("samples:")

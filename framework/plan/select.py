@@ -5,10 +5,10 @@ from __future__ import annotations
 import fnmatch
 
 from framework.config.load import LoadedConfig
-from framework.config.schema.analysis import AnalysisSpec
 from framework.errors import ConfigError, did_you_mean
 from framework.inputs.model import SampleInputs
 from framework.plan.model import RunSelection
+from framework.plan.systematics import declared_systematics
 
 
 def select_samples(config: LoadedConfig, sel: RunSelection) -> list[str]:
@@ -35,14 +35,16 @@ def select_samples(config: LoadedConfig, sel: RunSelection) -> list[str]:
     return chosen
 
 
-def select_systematics(spec: AnalysisSpec, choice: str) -> list[str]:
-    """`none`, `all`, or a comma-separated list of names, groups and glob patterns (`jes*`)."""
-    names = list(spec.systematics)
+def select_systematics(config: LoadedConfig, choice: str) -> list[str]:
+    """`none`, `all`, or a comma-separated list of names, groups and glob patterns (`jes*`); the
+    members of many-source sets by their own names, or by their set's group."""
     if choice == "none":
         return []
+    declared = declared_systematics(config)
+    names = list(declared)
     if choice == "all":
         return names
-    groups = {n: spec.systematics[n].group for n in names}
+    groups = {n: m.group for n, m in declared.items()}
     chosen: list[str] = []
     for pattern in (p.strip() for p in choice.split(",") if p.strip()):
         matched = [

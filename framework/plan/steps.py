@@ -1,7 +1,7 @@
 """Plan stage, graph steps: the nodes of a dataset's graph, in order, one frozen class per kind.
 
 A `Define` adds a column, a `Filter` keeps the events passing a C++ test, a `Vary` gives
-columns an up and a down value for a shape systematic. The build (`framework.engine.build`)
+columns an up and a down value (or an up value only) for a shape systematic. The build (`framework.engine.build`)
 turns each into its RDataFrame node.
 """
 
@@ -66,7 +66,8 @@ class Filter(Step):
 
 @dataclass(frozen=True, kw_only=True)
 class Vary(Step):
-    """Named after its systematic: replaces each of `columns` by its `ups` and `downs` expression."""
+    """Named after its systematic: replaces each of `columns` by its `ups` and `downs` expression
+    (no `downs`: a one-sided variation, up only)."""
 
     kind: Literal["vary"] = "vary"
     columns: tuple[str, ...]
@@ -77,11 +78,16 @@ class Vary(Step):
     def expressions(self) -> tuple[str, ...]:
         return (*self.ups, *self.downs, self.condition, *self.columns)
 
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return ("up", "down") if self.downs else ("up",)
+
     def describe(self) -> list[str]:
         where = f"  if {self.condition}" if self.condition else ""
+        downs = self.downs or ("(one-sided)",) * len(self.columns)
         return [
             f"  vary    {column} [{self.name}]: up={up}  down={down}{where}"
-            for column, up, down in zip(self.columns, self.ups, self.downs)
+            for column, up, down in zip(self.columns, self.ups, downs)
         ]
 
 

@@ -1,15 +1,17 @@
 """Plan stage, systematics: what each kind of variation adds to a dataset's graph.
 
-One class per kind (`kind:` in the YAML), registered in KINDS. Each turns its spec
-into plain plan pieces: factors on the nominal weight, entries of the weight vector,
-bin-by-bin combinations, Vary steps and helper columns. The dataset planner
-(`framework.plan.dataset`) only collects them, so a new kind is one new class here.
+One class per kind (`kind:` in the YAML, and for `shape` its form: expressions or a correction),
+registered in KINDS. A declaration stands for one systematic, or for a many-source set of them
+(`declared_systematics`: `Member`s, plain data). Each member turns into plain plan pieces: factors on
+the nominal weight, entries of the weight vector, bin-by-bin combinations, Vary steps and helper
+columns; a one-sided member has an up side only. The dataset planner (`framework.plan.dataset`)
+only collects them, so a new kind is one new class here. Correction files are read and checked in
+`framework.plan.corrections`, shared by every kind that reads one.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,21 @@ from typing import Any, ClassVar
 
 from framework.config.expressions import subscripts
 from framework.config.load import LoadedConfig
-from framework.config.schema.systematics import CorrectionlibSystematic, ShapeSystematic, WeightSystematic
-from framework.errors import ConfigError, Location, did_you_mean
+from framework.config.schema.systematics import (
+    CorrectionInputs,
+    CorrectionlibSystematic,
+    CorrectionPair,
+    ShapeSystematic,
+    WeightSystematic,
+)
+from framework.errors import ConfigError, Location
+from framework.plan.corrections import (
+    CorrectionPlan,
+    check_correction,
+    correction_path,
+    set_sources,
+    with_source,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,15 +66,6 @@ class VaryPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CorrectionPlan:
-    """A correctionlib correction loaded once before the event loop, as C++ global `symbol`."""
-
-    symbol: str
-    file: str
-    name: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class Contribution:
     nominal_factors: tuple[tuple[str, Location], ...] = ()
     entries: tuple[WeightEntry, ...] = ()
@@ -73,13 +79,32 @@ def _when(condition: str | None, factor: str) -> str:
     return factor if condition is None else f"(({condition}) ? double({factor}) : 1.0)"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Member:
+    """One systematic of a run: a declared one, or one source of a many-source set (`jes_<source>`)."""
+
+    name: str  # in the systematic axis: <name>Up, <name>Down
+    declared: str  # its key under `systematics:`
+    kind: str
+    source: str | None = None  # of a many-source set
+    group: str | None = None  # --systematics GROUP selects it; a set's members are grouped under its name
+    one_sided: bool = False  # only <name>Up
+
+
 class Kind:
     """Base of the systematic kinds. `condition` is a C++ test of the sample, or None (all)."""
 
     spec_type: ClassVar[type]
     varies_columns: ClassVar[bool] = False  # whether it adds Vary steps (shape variations)
 
-    def contribute(self, config: LoadedConfig, name: str, spec: Any, condition: str | None) -> Contribution:
+    def handles(self, spec: Any) -> bool:
+        return isinstance(spec, self.spec_type)
+
+    def members(self, config: LoadedConfig, name: str, spec: Any) -> list[Member]:
+        """The systematics a declaration stands for: itself, unless it is a many-source set."""
+        return [Member(name=name, declared=name, kind=spec.kind, group=spec.group, one_sided=spec.one_sided)]
+
+    def contribute(self, config: LoadedConfig, member: Member, spec: Any, condition: str | None) -> Contribution:
         raise NotImplementedError
 
 
@@ -87,17 +112,18 @@ class WeightKind(Kind):
     spec_type = WeightSystematic
 
     def contribute(
-        self, config: LoadedConfig, name: str, spec: WeightSystematic, condition: str | None
+        self, config: LoadedConfig, member: Member, spec: WeightSystematic, condition: str | None
     ) -> Contribution:
+        name = member.declared  # never a set: the member is the declaration
         if spec.from_array is None:
             return Contribution(
                 entries=tuple(
                     WeightEntry(
-                        name=f"{name}{direction}",
-                        factor=_when(condition, str(factor)),
-                        origin=config.locate("systematics", name, direction.lower()),
+                        name=f"{name}{direction.capitalize()}",
+                        factor=_when(condition, str(getattr(spec, direction))),
+                        origin=config.locate("systematics", name, direction),
                     )
-                    for direction, factor in (("Up", spec.up), ("Down", spec.down))
+                    for direction in spec.directions()
                 )
             )
         assert spec.indices is not None
@@ -112,136 +138,214 @@ class WeightKind(Kind):
 
 
 class ShapeKind(Kind):
+    """`kind: shape` with expressions: `column` with `up` (and `down`), or `columns`."""
+
     spec_type = ShapeSystematic
     varies_columns = True
 
-    def contribute(self, config: LoadedConfig, name: str, spec: ShapeSystematic, condition: str | None) -> Contribution:
+    def handles(self, spec: Any) -> bool:
+        return isinstance(spec, ShapeSystematic) and spec.correction is None
+
+    def contribute(
+        self, config: LoadedConfig, member: Member, spec: ShapeSystematic, condition: str | None
+    ) -> Contribution:
+        name = member.declared  # never a set: the member is the declaration
         varied = spec.varied()
-        ups = tuple(v.up for v in varied.values())
-        downs = tuple(v.down for v in varied.values())
         key = ("systematics", name, "column") if spec.column is not None else ("systematics", name, "columns")
         where = ("systematics", name) if spec.column is not None else None
-        places = tuple(
-            (config.locate(*path, "up"), config.locate(*path, "down"))
-            for path in (where or ("systematics", name, "columns", column) for column in varied)
-        )
+        paths = [where or ("systematics", name, "columns", column) for column in varied]
         vary = VaryPlan(
             name=name,
             columns=tuple(varied),
-            ups=ups,
-            downs=downs,
+            ups=tuple(v.up for v in varied.values()),
+            downs=() if spec.one_sided else tuple(str(v.down) for v in varied.values()),
             origin=config.locate(*key),
             condition=condition or "",
-            places=places,
+            places=tuple((config.locate(*path, "up"), config.locate(*path, "down")) for path in paths),
         )
         return Contribution(varies=(vary,))
 
 
-def load_correction(config: LoadedConfig, name: str, spec: CorrectionlibSystematic) -> tuple[Path, Any]:
-    """Open the CorrectionSet with correctionlib and check the correction and its inputs."""
-    import correctionlib.schemav2  # here: only correctionlib systematics need it
+class _CorrectionSets(Kind):
+    """What the kinds reading a correction share: a many-source set declared in one block."""
 
-    path = (config.source.file_of(("systematics", name, "file")).parent / spec.file).resolve()
-    if not path.is_file():
-        raise ConfigError(f"correction file {str(path)!r} does not exist", config.locate("systematics", name, "file"))
-    try:
-        cset = correctionlib.schemav2.CorrectionSet.model_validate_json(
-            gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text()
-        )
-    except ValueError as err:
-        raise ConfigError(
-            f"{path} is not a valid correctionlib CorrectionSet: {str(err).splitlines()[0]}",
-            config.locate("systematics", name, "file"),
-        ) from None
-    corrections = {c.name: c for c in cset.corrections}
-    if spec.correction not in corrections:
-        raise ConfigError(
-            f"no correction {spec.correction!r} in {path.name}",
-            config.locate("systematics", name, "correction"),
-            did_you_mean(spec.correction, corrections) or f"corrections: {', '.join(corrections)}",
-        )
-    return path, corrections[spec.correction]
+    @staticmethod
+    def where(name: str) -> tuple[str, ...]:
+        """The YAML place of the correction's keys (file, inputs, key_input, ...)."""
+        raise NotImplementedError
+
+    def reference(self, spec: Any) -> CorrectionInputs:
+        return spec
+
+    def members(self, config: LoadedConfig, name: str, spec: Any) -> list[Member]:
+        ref = self.reference(spec)
+        if ref.sources is None:
+            return super().members(config, name, spec)
+        found = []
+        for source in set_sources(config, self.where(name), ref):
+            found.append(
+                Member(
+                    name=name + "_" + re.sub(r"\W", "_", source),
+                    declared=name,
+                    kind=spec.kind,
+                    source=source,
+                    group=spec.group or name,
+                    one_sided=spec.one_sided,
+                )
+            )
+        return found
 
 
-class CorrectionlibKind(Kind):
-    spec_type = CorrectionlibSystematic
+class CorrectionShapeKind(_CorrectionSets):
+    """`kind: shape` with `correction:`: the up and down values of a column from a correction, per object.
+
+    uncertainty: column x (1 + value), column x (1 - value); factor: column x value(up), column x value(down)."""
+
+    spec_type = ShapeSystematic
+    varies_columns = True
+
+    def handles(self, spec: Any) -> bool:
+        return isinstance(spec, ShapeSystematic) and spec.correction is not None
+
+    @staticmethod
+    def where(name: str) -> tuple[str, ...]:
+        return ("systematics", name, "correction")
+
+    def reference(self, spec: ShapeSystematic) -> CorrectionInputs:
+        assert spec.correction is not None
+        return spec.correction
 
     def contribute(
-        self, config: LoadedConfig, name: str, spec: CorrectionlibSystematic, condition: str | None
+        self, config: LoadedConfig, member: Member, spec: ShapeSystematic, condition: str | None
     ) -> Contribution:
-        path, correction = load_correction(config, name, spec)
-        names = [v.name for v in correction.inputs]
-        place = config.locate("systematics", name, "inputs")
-        for given in spec.inputs:
-            if given not in names:
-                raise ConfigError(
-                    f"correction {spec.correction!r} has no input {given!r}",
-                    config.locate("systematics", name, "inputs", given),
-                    did_you_mean(given, names) or f"its inputs: {', '.join(names)}",
-                )
-        if spec.key_input is not None and spec.key_input not in names:
-            raise ConfigError(
-                f"correction {spec.correction!r} has no input {spec.key_input!r}",
-                config.locate("systematics", name, "key_input"),
-                did_you_mean(spec.key_input, names) or f"its inputs: {', '.join(names)}",
+        c = spec.correction
+        assert c is not None and spec.column is not None
+        where = self.where(member.declared)
+        values, corrections = [], []
+        for direction in spec.directions():
+            if isinstance(c.correction, CorrectionPair):
+                name, name_key = getattr(c.correction, direction), (*where, "correction", direction)
+            else:
+                name, name_key = c.correction, (*where, "correction")
+            key = with_source(getattr(c, direction), member.source) if c.key_input is not None else None
+            checked = check_correction(
+                config,
+                where,
+                c,
+                with_source(name, member.source),
+                name_key,
+                [(key, (*where, direction))] if key is not None else [],
+                member.source,
             )
-        missing = [n for n in names if n not in spec.inputs and n != spec.key_input]
-        if missing:
-            raise ConfigError(
-                f"correction {spec.correction!r} needs inputs {', '.join(map(repr, missing))}",
-                place,
-                "give each under 'inputs' as an expression, or name the variation input in 'key_input'",
-            )
-        keys = _category_keys(correction, spec.key_input)
-        for key_name in ("nominal", "up", "down"):
-            key = getattr(spec, key_name)
-            if keys is not None and key not in keys:
-                raise ConfigError(
-                    f"correction {spec.correction!r} has no key {key!r} for input {spec.key_input!r}",
-                    config.locate("systematics", name, key_name),
-                    did_you_mean(key, keys) or f"keys: {', '.join(keys)}",
-                )
-        digest = hashlib.sha256(f"{path}\0{spec.correction}".encode()).hexdigest()[:12]
-        symbol = f"fw_correction_{digest}"
-        key_pos = names.index(spec.key_input) if spec.key_input is not None else -1
-        args = ", ".join(spec.inputs[n] for n in names if n != spec.key_input)
+            sign = 0 if c.apply == "factor" else (1 if direction == "up" else -1)
+            values.append(f"fw::correction_vary({spec.column}, {sign}, {checked.arguments(c, key, member.source)})")
+            corrections.append(checked.plan)
+        place = config.locate(*where)
+        vary = VaryPlan(
+            name=member.name,
+            columns=(spec.column,),
+            ups=(values[0],),
+            downs=tuple(values[1:]),
+            origin=config.locate("systematics", member.declared, "column"),
+            condition=condition or "",
+            places=((place, place),),
+        )
+        return Contribution(varies=(vary,), corrections=tuple(dict.fromkeys(corrections)))
+
+
+class CorrectionlibKind(_CorrectionSets):
+    """`kind: correctionlib`: a scale factor (product over objects) whose variations are weight entries."""
+
+    spec_type = CorrectionlibSystematic
+
+    @staticmethod
+    def where(name: str) -> tuple[str, ...]:
+        return ("systematics", name)
+
+    def contribute(
+        self, config: LoadedConfig, member: Member, spec: CorrectionlibSystematic, condition: str | None
+    ) -> Contribution:
+        where = self.where(member.declared)
+        directions = ("nominal", *spec.directions())
+        keys = {d: with_source(getattr(spec, d), member.source) for d in directions}
+        checked = check_correction(
+            config,
+            where,
+            spec,
+            with_source(spec.correction, member.source),
+            (*where, "correction"),
+            [(keys[d], (*where, d)) for d in directions] if spec.key_input is not None else [],
+            member.source,
+        )
 
         def factor(key: str) -> str:
-            return f'fw::correction_product(*{symbol}, {key_pos}, "{key}", {args})'
+            return f"fw::correction_product({checked.arguments(spec, key, member.source)})"
 
-        column = f"__sf_{name}"
-        columns = [(column, _when(condition, factor(spec.nominal)), place)]
+        place = config.locate(*where, "inputs")
+        column = f"__sf_{member.name}"
+        columns = [(column, _when(condition, factor(keys["nominal"])), place)]
         entries = []
-        for direction in ("up", "down"):
-            columns.append((f"{column}_{direction}", _when(condition, factor(getattr(spec, direction))), place))
+        for direction in spec.directions():
+            columns.append((f"{column}_{direction}", _when(condition, factor(keys[direction])), place))
             ratio = f"fw::ratio({column}_{direction}, {column})" if spec.apply_nominal else f"{column}_{direction}"
-            entries.append(WeightEntry(name=f"{name}{direction.capitalize()}", factor=ratio, origin=place))
+            entries.append(WeightEntry(name=f"{member.name}{direction.capitalize()}", factor=ratio, origin=place))
         return Contribution(
             nominal_factors=((column, place),) if spec.apply_nominal else (),
             entries=tuple(entries),
             columns=tuple(columns),
-            corrections=(CorrectionPlan(symbol=symbol, file=str(path), name=spec.correction),),
+            corrections=(checked.plan,),
         )
 
 
-def _category_keys(correction: Any, key_input: str | None) -> list[str] | None:
-    """The keys of a correction whose first node is a category on `key_input`, else None."""
-    data = correction.data
-    if key_input is None or getattr(data, "nodetype", None) != "category" or data.input != key_input:
-        return None
-    return [str(item.key) for item in data.content]
+KINDS: tuple[Kind, ...] = (WeightKind(), ShapeKind(), CorrectionShapeKind(), CorrectionlibKind())
 
 
-KINDS: dict[type, Kind] = {k.spec_type: k for k in (WeightKind(), ShapeKind(), CorrectionlibKind())}
+def kind_of(spec: Any) -> Kind:
+    return next(k for k in KINDS if k.handles(spec))
 
 
-def varies_columns(config: LoadedConfig, name: str) -> bool:
-    return KINDS[type(config.spec.systematics[name])].varies_columns
+def declared_systematics(config: LoadedConfig) -> dict[str, Member]:
+    """Every systematic of the configuration by name, in the order declared, each many-source set
+    expanded into its members (plain data: printable, testable, no ROOT). Reads the correction
+    files of sets with `sources: all`."""
+
+    def what(m: Member) -> str:
+        return "declared on its own" if m.source is None else f"a member of set {m.declared!r}"
+
+    found: dict[str, Member] = {}
+    for name, spec in config.spec.systematics.items():
+        kind = kind_of(spec)
+        for member in kind.members(config, name, spec):
+            if member.name in found:
+                first = found[member.name]
+                raise ConfigError(
+                    f"systematic {member.name!r} is {what(first)} and {what(member)}",
+                    config.locate(*kind.where(name), "sources")
+                    if isinstance(kind, _CorrectionSets) and member.source is not None
+                    else config.locate("systematics", name),
+                    "rename one of them, or list the set's sources under 'sources'",
+                )
+            found[member.name] = member
+    return found
 
 
-def contribution(config: LoadedConfig, name: str, condition: str | None) -> Contribution:
-    spec = config.spec.systematics[name]
-    return KINDS[type(spec)].contribute(config, name, spec, condition)
+def varies_columns(config: LoadedConfig, member: Member) -> bool:
+    return kind_of(config.spec.systematics[member.declared]).varies_columns
+
+
+def contribution(config: LoadedConfig, member: Member, condition: str | None) -> Contribution:
+    spec = config.spec.systematics[member.declared]
+    return kind_of(spec).contribute(config, member, spec, condition)
+
+
+def correction_files(config: LoadedConfig) -> list[Path]:
+    """The correction files the systematics read (what a watch mode watches)."""
+    found = []
+    for name, spec in config.spec.systematics.items():
+        kind = kind_of(spec)
+        if isinstance(kind, _CorrectionSets):
+            found.append(correction_path(config, kind.where(name), kind.reference(spec)))
+    return found
 
 
 def literal_subscripts(config: LoadedConfig, columns: set[str]) -> list[tuple[str, str, int, Location]]:

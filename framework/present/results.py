@@ -207,8 +207,11 @@ def variation_templates(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per systematic, its up and down templates (`values` has the systematic entries on its last axis).
 
-    A systematic with `Up`/`Down` entries gives those two; one with indexed members (`scale_0`,
-    `scale_1`, ...) gives their bin-by-bin envelope (maximum, minimum).
+    A systematic with `Up`/`Down` entries gives those two; a one-sided one (an `Up` entry alone, listed
+    in the provenance's `one_sided`) gives its `Up` and the mirror image 2 nominal - up (not below 0),
+    the one place where one-sided variations are symmetrised for what needs both sides (plot bands,
+    tables, combine shapes, the statistical model); one with indexed members (`scale_0`, `scale_1`,
+    ...) gives their bin-by-bin envelope (maximum, minimum).
     """
     names = sorted(systematics, key=len, reverse=True)
     paired: dict[str, dict[str, int]] = {}
@@ -225,6 +228,9 @@ def variation_templates(
     for name in systematics:
         if name in paired and len(paired[name]) == 2:
             templates[name] = (values[..., paired[name]["Up"]], values[..., paired[name]["Down"]])
+        elif name in paired and "Up" in paired[name]:
+            up = values[..., paired[name]["Up"]]
+            templates[name] = (up, np.maximum(2 * values[..., list(entries).index("nominal")] - up, 0.0))
         elif name in indexed:
             members = values[..., indexed[name]]
             templates[name] = (members.max(axis=-1), members.min(axis=-1))

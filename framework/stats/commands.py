@@ -59,6 +59,7 @@ def make_fit(config: Path | LoadedConfig, run_output: Path, target: Path) -> dic
     spec = workspace(model)
     result = fit(spec, workspace(model.without_systematics()), model.channels)
     result["asimov_channels"] = [c.name for c in model.channels if c.asimov]
+    result["one_sided_mirrored"] = list(model.mirrored)  # their Down templates: 2 nominal - Up
 
     def write(folder: Path) -> None:
         (folder / FIT).write_text(json.dumps(result, indent=1) + "\n")

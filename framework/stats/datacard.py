@@ -4,7 +4,8 @@
 
 Process indices: signal 0, -1, ...; background 1, 2, .... Rates are the templates' integrals;
 `lnN` lines carry the normalisation uncertainties (down/up when asymmetric), `shape` lines the
-systematics whose templates are in the file; `* autoMCStats 0` when MC statistics are on.
+systematics whose templates are in the file; `* autoMCStats 0` when MC statistics are on. A comment
+names the one-sided systematics whose Down templates are mirrored.
 """
 
 from __future__ import annotations
@@ -73,13 +74,21 @@ def datacard(model: StatModel, shapes_file: str = SHAPES) -> str:
     index = {p: -i for i, p in enumerate(model.signal)} | {p: i + 1 for i, p in enumerate(model.background)}
     columns = [(c.name, s) for c in model.channels for s in c.samples]
     nuisances = _nuisances(model)
-    width = max(12, *(len(c.name) + 2 for c in model.channels), *(len(p) + 2 for p in model.processes))
+    width = max(
+        12,
+        *(len(c.name) + 2 for c in model.channels),
+        *(len(p) + 2 for p in model.processes),
+        *(len(v) + 2 for _, _, entries in nuisances for v in entries),
+    )
+    label_width = max([24, *(len(f"{name} {kind}") + 1 for name, kind, _ in nuisances)])
 
     def row(label: str, values: list[str]) -> str:
-        return f"{label:<24}" + "".join(f"{v:<{width}}" for v in values).rstrip()
+        return f"{label:<{label_width}}" + "".join(f"{v:<{width}}" for v in values).rstrip()
 
+    note = model.mirrored_note()
     lines = [
         "# CMS combine datacard made by rdf-analysis (run-analysis export)",
+        *([f"# {note}"] if note else []),
         f"imax {len(model.channels)} number of channels",
         f"jmax {len(model.processes) - 1} number of processes minus one",
         f"kmax {len(nuisances)} number of nuisance parameters",

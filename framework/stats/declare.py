@@ -11,6 +11,7 @@ from framework.config.load import LoadedConfig
 from framework.config.schema.model import ModelChannelSpec, ModelSpec
 from framework.config.schema.presentation import SliceValue
 from framework.errors import ConfigError, Location, did_you_mean
+from framework.plan.systematics import declared_systematics
 from framework.present.views import (
     AxisCut,
     SignificanceView,
@@ -123,7 +124,7 @@ def _norms(config: LoadedConfig, model: ModelSpec, processes: list[str]) -> list
                     config.locate(*path, "channels", i),
                     did_you_mean(c, model.channels) or f"channels: {', '.join(model.channels)}",
                 )
-        if name in config.spec.systematics:
+        if name in config.spec.systematics or name in declared_systematics(config):
             raise ConfigError(f"{name!r} is also a systematic of the configuration", config.locate(*path))
         found.append(
             NormPlan(
@@ -134,7 +135,10 @@ def _norms(config: LoadedConfig, model: ModelSpec, processes: list[str]) -> list
 
 
 def _treatments(config: LoadedConfig, model: ModelSpec) -> dict[str, str]:
-    known = list(config.spec.systematics)
+    """Every systematic (each member of a many-source set) -> its treatment: given by its own name,
+    else by its set's name, else shape."""
+    members = declared_systematics(config)
+    known = list(dict.fromkeys([*config.spec.systematics, *members]))
     for name in model.systematics:
         if name not in known:
             raise ConfigError(
@@ -142,7 +146,10 @@ def _treatments(config: LoadedConfig, model: ModelSpec) -> dict[str, str]:
                 config.locate("model", "systematics", name),
                 did_you_mean(name, known) or f"systematics: {', '.join(known) or 'none'}",
             )
-    return {name: model.systematics.get(name, "shape") for name in known}
+    return {
+        name: model.systematics.get(name, model.systematics.get(member.declared, "shape"))
+        for name, member in members.items()
+    }
 
 
 def make_model_plan(config: LoadedConfig) -> ModelPlan | None:
@@ -190,7 +197,7 @@ def significance_plans(config: LoadedConfig, views: list[SignificanceView]) -> l
                 signal=tuple(p for p in processes if p in view.signal),
                 background=tuple(p for p in processes if p not in view.signal),
                 norms=tuple(NormPlan(n.name, n.up, n.down, n.processes, (view.name,)) for n in global_norms),
-                treatments=model.treatments if model else {name: "shape" for name in config.spec.systematics},
+                treatments=model.treatments if model else {name: "shape" for name in declared_systematics(config)},
                 mc_stat=model.mc_stat if model else True,
                 asimov=False,
                 origin=view.origin,

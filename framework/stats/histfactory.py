@@ -66,9 +66,10 @@ def _sample(c: Channel, s: Sample, mc_stat: bool) -> list[str]:
     return [*lines, "  </Sample>"]
 
 
-def channel_xml(c: Channel, mc_stat: bool) -> str:
+def channel_xml(c: Channel, mc_stat: bool, note: str = "") -> str:
     lines = [
         "<!DOCTYPE Channel SYSTEM '../HistFactorySchema.dtd'>",
+        *([f"<!-- {note} -->"] if note else []),
         _element("Channel", False, Name=c.name, InputFile=HISTOGRAMS),
         "  " + _element("Data", HistoName=DATA, HistoPath=f"{c.name}/"),
     ]
@@ -126,6 +127,6 @@ def write_histfactory(folder: Path, model: StatModel) -> list[str]:
         for key, h in _histograms(model).items():
             f[key] = h
     for c in model.channels:
-        (root / "channels" / f"{c.name}.xml").write_text(channel_xml(c, model.mc_stat))
+        (root / "channels" / f"{c.name}.xml").write_text(channel_xml(c, model.mc_stat, model.mirrored_note()))
     (root / COMBINATION).write_text(combination_xml(model))
     return [FOLDER]

@@ -4,6 +4,9 @@ samples (nominal, MC variance, modifiers) and the data (observed, or Asimov wher
     ModelPlan (declare.py) + RunOutputs (present/results.py) -> StatModel -> datacard.py, workspace.py, fit.py
 
 Systematic templates come from the `systematic` axis (indexed members as their envelope).
+A systematic declared one-sided (only `<name>Up` in the outputs) gets the mirror image of its up
+template as its down (`present.results.variation_templates`); the model lists them (`mirrored`)
+and the datacard, HistFactory XML and fit result say so.
 A variation whose up and down templates move the total yield the same way (one-sided) is
 symmetrised: the template that moves it more is kept, the other replaced by its mirror image
 about the nominal (bins that move the same way in a two-sided variation are left as they are).
@@ -72,6 +75,7 @@ class StatModel:
     signal: tuple[str, ...]
     background: tuple[str, ...]
     mc_stat: bool
+    mirrored: tuple[str, ...] = ()  # one-sided systematics whose down template is the mirrored up
 
     @property
     def processes(self) -> tuple[str, ...]:
@@ -84,6 +88,15 @@ class StatModel:
             for c in self.channels
         )
         return StatModel(channels, self.signal, self.background, False)
+
+    def mirrored_note(self) -> str:
+        """What the exports say about one-sided systematics ('' without any)."""
+        if not self.mirrored:
+            return ""
+        return (
+            f"one-sided systematics (only <name>Up in the run), their Down the mirror image 2 nominal - Up "
+            f"(not below 0): {', '.join(self.mirrored)}"
+        )
 
 
 def symmetrise(nominal: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,4 +192,9 @@ def build_model(outputs: RunOutputs, presentation: Presentation, plan: ModelPlan
         data, asimov = _data(outputs, presentation, channel, np.asarray(expected), plan.asimov)
         label = p.axes[0].label or channel.axis
         channels.append(Channel(channel.name, channel.axis, edges, tuple(samples), np.asarray(data), asimov, label))
-    return StatModel(tuple(channels), plan.signal, plan.background, plan.mc_stat)
+    one_sided = next(iter(outputs.samples.values())).provenance.one_sided
+    shaped = {n.name for c in channels for s in c.samples for n in s.norms} | {
+        h.name for c in channels for s in c.samples for h in s.shapes
+    }
+    mirrored = tuple(n for n in one_sided if n in shaped)
+    return StatModel(tuple(channels), plan.signal, plan.background, plan.mc_stat, mirrored)

@@ -328,3 +328,99 @@ def write_muon_scale_factors(path: Path, names: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = cs.CorrectionSet(schema_version=2, corrections=corrections).model_dump_json(exclude_unset=True)
     path.write_text(text)
+
+
+# The synthetic corrections of `write_shape_corrections`, with what each one's value is as a C++
+# expression (x the per-object argument): tests write the equivalent `kind: shape` expressions.
+JES_SOURCES = {  # a relative uncertainty per source
+    "Absolute": ("formula", "pt", "0.01+0.0001*x"),
+    "FlavorQCD": ("binning", "eta", ([-5.0, -2.5, -1.3, 0.0, 1.3, 2.5, 5.0], [0.04, 0.03, 0.02, 0.02, 0.03, 0.04])),
+    "RelativeBal": ("binning", "pt", ([0.0, 50.0, 100.0, 200.0, 1e9], [0.03, 0.02, 0.015, 0.01])),
+}
+
+
+def write_shape_corrections(path: Path) -> None:
+    """Synthetic corrections for shape systematics, each a formula or a binning:
+
+    - `jes_<source>` (inputs eta, pt): relative JES-like uncertainties of JES_SOURCES, one correction each;
+    - `by_source` (inputs source, eta, pt): the same values chosen by the string input `source`;
+    - `jer` (inputs pt, eta): a compound correction, the product of `jer_pt` (1 + 0.0002 pt) and
+      `jer_eta` (1.02 for |eta| < 1.5, else 1.05), a JER-like scale factor;
+    - `muon_scale` (inputs variation, charge, pt): a momentum scale factor with keys up and down,
+      up 1.001 + 1e-5 pt (charge +1) or 1.002 + 1e-5 pt (charge -1), down 0.999 / 0.998 + 1e-5 pt;
+    - `btag_sf` (inputs systematic, pt): a b-tag-like weight with keys central (1), up_hf/down_hf
+      (1.05/0.95) and up_lf/down_lf (1.02/0.98): sources in the keys.
+    """
+    import correctionlib.schemav2 as cs
+
+    real = {name: cs.Variable(name=name, type="real") for name in ("pt", "eta")}
+
+    def content(kind: str, variable: str, data: Any) -> Any:
+        if kind == "formula":
+            return cs.Formula(nodetype="formula", expression=data, parser="TFormula", variables=[variable])
+        edges, values = data
+        return cs.Binning(nodetype="binning", input=variable, edges=edges, content=values, flow="clamp")
+
+    def correction(name: str, inputs: list[cs.Variable], data: Any, output: str = "uncertainty") -> cs.Correction:
+        return cs.Correction(
+            name=name, version=1, inputs=inputs, output=cs.Variable(name=output, type="real"), data=data
+        )
+
+    corrections = [
+        correction(f"jes_{source}", [real["eta"], real["pt"]], content(*spec)) for source, spec in JES_SOURCES.items()
+    ]
+    by_source = cs.Category(
+        nodetype="category",
+        input="source",
+        content=[cs.CategoryItem(key=source, value=content(*spec)) for source, spec in JES_SOURCES.items()],
+    )
+    corrections.append(
+        correction("by_source", [cs.Variable(name="source", type="string"), real["eta"], real["pt"]], by_source)
+    )
+    corrections.append(correction("jer_pt", [real["pt"]], content("formula", "pt", "1+0.0002*x"), "factor"))
+    eta_factor = content("binning", "eta", ([-5.0, -1.5, 1.5, 5.0], [1.05, 1.02, 1.05]))
+    corrections.append(correction("jer_eta", [real["eta"]], eta_factor, "factor"))
+
+    def by_charge(plus: str, minus: str) -> cs.Category:
+        return cs.Category(
+            nodetype="category",
+            input="charge",
+            content=[
+                cs.CategoryItem(key=1, value=content("formula", "pt", plus)),
+                cs.CategoryItem(key=-1, value=content("formula", "pt", minus)),
+            ],
+        )
+
+    scale = cs.Category(
+        nodetype="category",
+        input="variation",
+        content=[
+            cs.CategoryItem(key="up", value=by_charge("1.001+0.00001*x", "1.002+0.00001*x")),
+            cs.CategoryItem(key="down", value=by_charge("0.999+0.00001*x", "0.998+0.00001*x")),
+        ],
+    )
+    muon_inputs = [cs.Variable(name="variation", type="string"), cs.Variable(name="charge", type="int"), real["pt"]]
+    corrections.append(correction("muon_scale", muon_inputs, scale, "factor"))
+    btag = cs.Category(
+        nodetype="category",
+        input="systematic",
+        content=[
+            cs.CategoryItem(key=key, value=value)
+            for key, value in (("central", 1.0), ("up_hf", 1.05), ("down_hf", 0.95), ("up_lf", 1.02), ("down_lf", 0.98))
+        ],
+    )
+    corrections.append(
+        correction("btag_sf", [cs.Variable(name="systematic", type="string"), real["pt"]], btag, "weight")
+    )
+    compound = cs.CompoundCorrection(
+        name="jer",
+        inputs=[real["pt"], real["eta"]],
+        output=cs.Variable(name="factor", type="real"),
+        inputs_update=[],
+        input_op="*",
+        output_op="*",
+        stack=["jer_pt", "jer_eta"],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = cs.CorrectionSet(schema_version=2, corrections=corrections, compound_corrections=[compound])
+    path.write_text(document.model_dump_json(exclude_unset=True))

@@ -28,6 +28,8 @@ def summary(result: dict[str, Any]) -> list[str]:
     ]
     if result["asimov_channels"]:
         lines.append(f"  Asimov data (blinded or asked for) in: {', '.join(result['asimov_channels'])}")
+    if result.get("one_sided_mirrored"):
+        lines.append(f"  one-sided, down mirrored (2 nominal - up): {', '.join(result['one_sided_mirrored'])}")
     for impact in result["impacts"][:5]:
         lines.append(f"  impact on mu of {impact['parameter']}: {impact['up']:+.3f} / {impact['down']:+.3f}")
     return lines

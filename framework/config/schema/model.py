@@ -49,8 +49,8 @@ class ModelSpec(Strict):
     )
     systematics: dict[str, Literal["shape", "norm", "drop"]] = Field(
         default_factory=dict,
-        description="How each systematic of the 'systematic' axis enters: shape (shape and normalisation), "
-        "norm (normalisation only), drop. Default: shape.",
+        description="How each systematic of the 'systematic' axis enters (a many-source set's name: all its "
+        "members): shape (shape and normalisation), norm (normalisation only), drop. Default: shape.",
     )
     mc_stat: bool = Field(True, description="MC statistical uncertainties (Barlow-Beeston lite: one per bin).")
     data: Literal["observed", "asimov"] = Field(

@@ -328,12 +328,13 @@ long long fw_filter(void *session, long long node, const char *expression, const
    return Guard(session, [&](Session &s) { return s.Add(s.Node(node).Filter(expression, name)); });
 }
 
-// Vary `columns` (one per line) together into "up" and "down".
-long long fw_vary(void *session, long long node, const char *columns, const char *expression, const char *name)
+// Vary `columns` (one per line) together into the variations `tags` (one per line: up, down; or up alone).
+long long fw_vary(void *session, long long node, const char *columns, const char *expression, const char *name,
+                  const char *directions)
 {
    return Guard(session, [&](Session &s) {
       const auto cols = fw::Lines(columns);
-      const std::vector<std::string> tags{"up", "down"};
+      const auto tags = fw::Lines(directions);
       if (cols.size() == 1)
          return s.Add(s.Node(node).Vary(cols[0], expression, tags, name));
       return s.Add(s.Node(node).Vary(cols, expression, tags, name));
