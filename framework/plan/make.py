@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from framework.config.load import LoadedConfig, lumi_of, split_names
+from framework.config.lumimask import LumiMaskFile, sample_lumi_masks
 from framework.errors import ConfigError
 from framework.inputs.model import SampleInputs
 from framework.plan.dataset import plan_dataset
@@ -43,15 +44,20 @@ def make_plan(
     samples: list[SamplePlan] = []
     datasets: list[DatasetPlan] = []
     corrections: list[CorrectionPlan] = []
+    masks = sample_lumi_masks(config)
     for index, ((tree, fmt, _, columns, _), members) in enumerate(groups.items()):
-        plans = [p for name in members for p in _sample_plans(config, name, inputs[name], read[name], tree, index)]
+        plans = [
+            p
+            for name in members
+            for p in _sample_plans(config, name, inputs[name], read[name], tree, index, masks.get(name))
+        ]
         samples.extend(plans)
         sizes: dict[str, int] = {}
         for name in members:
             for array, size in inputs[name].array_sizes.items():
                 sizes[array] = min(size, sizes.get(array, size))
         found = SampleInputs((), (), columns, fmt, inputs[members[0]].column_types, sizes)
-        dataset, needed = plan_dataset(config, index, plans, found, systematics, is_cpp_symbol)
+        dataset, needed = plan_dataset(config, index, plans, found, systematics, is_cpp_symbol, masks)
         for name in members:
             _check_files_agree(config, name, inputs[name], dataset)
         datasets.append(dataset)
@@ -73,7 +79,13 @@ def make_plan(
 
 
 def _sample_plans(
-    config: LoadedConfig, name: str, found: SampleInputs, read: Reading, tree: str, dataset: int
+    config: LoadedConfig,
+    name: str,
+    found: SampleInputs,
+    read: Reading,
+    tree: str,
+    dataset: int,
+    mask: LumiMaskFile | None,
 ) -> list[SamplePlan]:
     """The sample, or the sub-processes of a split sample, as the dataset reads them."""
     s = config.spec.samples[name]
@@ -95,6 +107,8 @@ def _sample_plans(
             parent=None if output == name else name,
             skipped_files=tuple(found.skipped),
             ranges=ranges,
+            lumi_mask=str(mask.path) if mask else None,
+            lumi_mask_sha256=mask.sha256 if mask else None,
         )
         for output in split_names(name, s.split) or [name]
     ]
