@@ -52,7 +52,7 @@ def sample_provenance(run: RunProvenance, result: SampleResult) -> Provenance:
         declared_sum_weights=s.sum_weights,
         normalisation=result.norm,
         normalised=run.part is None or s.is_data,
-        lumi_mask=LumiMaskRecord(file=s.lumi_mask, sha256=s.lumi_mask_sha256 or "") if s.lumi_mask else None,
+        lumi_mask=LumiMaskRecord(file=mask.file, sha256=mask.sha256) if (mask := result.lumi_mask) else None,
     )
 
 

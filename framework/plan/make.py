@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from framework.config.load import LoadedConfig, lumi_of, split_names
-from framework.config.lumimask import LumiMaskFile, sample_lumi_masks
+from framework.config.lumimask import sample_lumi_masks
 from framework.errors import ConfigError
 from framework.inputs.model import SampleInputs
 from framework.plan.dataset import plan_dataset
@@ -46,11 +46,7 @@ def make_plan(
     corrections: list[CorrectionPlan] = []
     masks = sample_lumi_masks(config)
     for index, ((tree, fmt, _, columns, _), members) in enumerate(groups.items()):
-        plans = [
-            p
-            for name in members
-            for p in _sample_plans(config, name, inputs[name], read[name], tree, index, masks.get(name))
-        ]
+        plans = [p for name in members for p in _sample_plans(config, name, inputs[name], read[name], tree, index)]
         samples.extend(plans)
         sizes: dict[str, int] = {}
         for name in members:
@@ -79,13 +75,7 @@ def make_plan(
 
 
 def _sample_plans(
-    config: LoadedConfig,
-    name: str,
-    found: SampleInputs,
-    read: Reading,
-    tree: str,
-    dataset: int,
-    mask: LumiMaskFile | None,
+    config: LoadedConfig, name: str, found: SampleInputs, read: Reading, tree: str, dataset: int
 ) -> list[SamplePlan]:
     """The sample, or the sub-processes of a split sample, as the dataset reads them."""
     s = config.spec.samples[name]
@@ -107,8 +97,6 @@ def _sample_plans(
             parent=None if output == name else name,
             skipped_files=tuple(found.skipped),
             ranges=ranges,
-            lumi_mask=str(mask.path) if mask else None,
-            lumi_mask_sha256=mask.sha256 if mask else None,
         )
         for output in split_names(name, s.split) or [name]
     ]

@@ -60,8 +60,6 @@ class SamplePlan:
     parent: str | None = None  # for a sub-process of a split sample: that sample
     skipped_files: tuple[str, ...] = ()
     ranges: tuple[tuple[int, int], ...] | None = None  # [begin, end) of each file's entries read, when not all of them
-    lumi_mask: str | None = None  # collision data: the certified-luminosity JSON its events are masked with
-    lumi_mask_sha256: str | None = None  # of that file's bytes
 
     @property
     def events_to_read(self) -> int:
@@ -166,7 +164,6 @@ class Plan:
         lines.append("samples:")
         for s in self.samples:
             kind = "data" if s.is_data else f"MC xsec={s.xsec} pb lumi={s.lumi} /pb"
-            kind += f" lumi_mask={s.lumi_mask}" if s.lumi_mask else ""
             sumw = f" sum_weights={s.sum_weights}" if s.sum_weights is not None else ""
             lines.append(
                 f"  {s.name:<20} process={s.process} era={s.era} {kind}{sumw}  "
