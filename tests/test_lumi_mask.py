@@ -22,6 +22,7 @@ import uproot
 from framework.config.load import load_config
 from framework.errors import ConfigError
 from framework.execute.pipeline import RunOptions, execute
+from framework.plan.model import Plan
 from framework.plan.steps import LumiMask
 
 # Runs 100..110 of 1000 events, each of luminosity sections 1..20 of 50 events (see `runs`).
@@ -34,6 +35,7 @@ GOLDEN_A = {  # era A; runs not in increasing order, as JSON objects may be writ
 GOLDEN_B_ERA = {"104": [[1, 20]], "105": [[1, 20]], "106": [[1, 20]], "107": [[1, 20]]}  # replaced by the sample's
 GOLDEN_B = {"104": [[2, 19]], "105": [[1, 20]], "107": [[7, 8], [15, 21]]}  # a range past the last section
 FILES = {"A": (1, 4000), "B": (4001, 8000), "C": (8001, 11000)}  # by the generated `event` number
+COLUMNS = ["run", "luminosityBlock", "event", "nMuon", "Muon_pt"]
 
 
 def certified(runs: np.ndarray, lumis: np.ndarray, golden: dict[str, list[list[int]]]) -> np.ndarray:
@@ -58,7 +60,7 @@ def runs(generated, tmp_path_factory) -> dict[str, Path]:
     files = {}
     for name, (first, last) in FILES.items():
         files[name] = folder / f"data_{name}.root"
-        df.Filter(f"event >= {first} && event <= {last}").Snapshot("Events", str(files[name]))
+        df.Filter(f"event >= {first} && event <= {last}").Snapshot("Events", str(files[name]), COLUMNS)
     return files
 
 
@@ -97,6 +99,7 @@ histograms:
     results = {s.sample.name: s for s in report.result.samples}
     (step,) = [s for d in report.plan.datasets if d.is_data for s in d.steps if isinstance(s, LumiMask)]
     assert step.by_sample == (0, 1, -1) and [Path(m.file) for m in step.masks] == [masks["A"], masks["B"]]
+    assert Plan.from_dict(json.loads(report.plan.to_json())) == report.plan  # as Dask and Spark tasks get it
 
     kept = {}
     for name, golden in (("A", GOLDEN_A), ("B", GOLDEN_B), ("C", None)):
@@ -180,6 +183,7 @@ BAD_MASKS = {
     "overlapping": ({"7": [[1, 5], [5, 8]]}, {}, r"run 7, range 1: \[5, 8\] overlaps the range before it", ERA_KEY),
     "unsorted": ({"7": [[10, 12], [1, 3]]}, {}, r"run 7, range 1: \[1, 3\] comes before the range before", ERA_KEY),
     "duplicate_run": ('{"7": [[1, 2]], "7": [[4, 5]]}', {}, r"run '7' appears twice", ERA_KEY),
+    "same_run_twice": ({"7": [[1, 2]], "07": [[4, 5]]}, {}, r"run 7 appears twice \(as '7' and '07'\)", ERA_KEY),
     "sample_mask_bad": ({"1": [[2, 1]]}, {"on": "sample"}, r"run 1, range 0: \[2, 1\] has its first", SAMPLE_KEY),
     "cut_named_lumi_mask": ({"1": [[1, 2]]}, {"cut": "lumi_mask"}, r"cut name 'lumi_mask' is the cutflow row", None),
 }

@@ -29,6 +29,7 @@ LUMI_COLUMN = "luminosityBlock"
 LARGEST = 2**32 - 1  # run and luminosityBlock are 32-bit unsigned numbers in NanoAOD
 SHAPE = '{"273150": [[61, 64], [66, 75]], ...}'
 _RUN_KEY = re.compile(r"[0-9]+")
+ONCE = "give each run once, with all its ranges"
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def read_lumi_mask(path: Path, origin: Location) -> LumiMaskFile:
     try:
         document = json.loads(data, object_pairs_hook=_no_duplicate_keys)
     except _DuplicateRun as err:
-        raise fail(f"run {str(err)!r} appears twice", "give each run once, with all its ranges") from None
+        raise fail(f"run {str(err)!r} appears twice", ONCE) from None
     except UnicodeDecodeError:
         raise fail("not UTF-8 text") from None
     except json.JSONDecodeError as err:
@@ -96,10 +97,14 @@ def read_lumi_mask(path: Path, origin: Location) -> LumiMaskFile:
     if not isinstance(document, dict):
         raise fail(f"the top level is a {type(document).__name__}, not an object of runs")
     ranges: list[tuple[int, int, int]] = []
+    keys: dict[int, str] = {}
     for key, value in document.items():
         run = int(key) if _RUN_KEY.fullmatch(key) else None
         if run is None or not 1 <= run <= LARGEST:
             raise fail(f"run key {key!r} is not a run number (an integer from 1 to {LARGEST}, written as a string)")
+        if run in keys:
+            raise fail(f"run {run} appears twice (as {keys[run]!r} and {key!r})", ONCE)
+        keys[run] = key
         if not isinstance(value, list):
             raise fail(f"run {key}: {json.dumps(value)} is not a list of [first, last] ranges")
         previous: tuple[int, int] | None = None
