@@ -160,7 +160,7 @@ def sample_lumi_masks(config: LoadedConfig) -> dict[str, LumiMaskFile]:
         own, era = ("samples", name, "lumi_mask"), ("eras", str(s.era), "lumi_mask")
         if own in files:
             masks[name] = files[own]
-        elif s.is_data and era in files:
+        elif s.is_data and s.era is not None and era in files:
             masks[name] = files[era]
     return masks
 

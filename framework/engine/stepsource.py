@@ -209,7 +209,7 @@ def lumi_mask_code(
         lines.append(f"const auto mask_{i} = std::make_shared<const fw::LumiMask>({data});")
     args = ", ".join(f"const {ctype} &{column}" for column, ctype in params)
     names = [column for column, _ in params]
-    if len(params) == 3:
+    if len(set(by_sample)) > 1:  # the masks differ between samples: the sample column comes first
         table = ", ".join(f"mask_{i}" if i >= 0 else "nullptr" for i in by_sample)
         lines.append(
             "const auto masks = std::make_shared<const fw::SampleLumiMasks>("
