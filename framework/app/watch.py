@@ -2,7 +2,7 @@
 is saved, in one warm process.
 
 Watched: the YAML file and every file it includes, the `cpp:` files and the local files they
-include, and correctionlib files of systematics. The runs happen in a `framework.app.worker`
+include, correctionlib files of systematics and lumi masks. The runs happen in a `framework.app.worker`
 process that stays warm; a changed C++ file replaces that process (the interpreter cannot
 read a file twice), which costs ROOT's start and not much more when the cache has the
 compiled steps. A mistake prints the usual message and waits for the next save: outputs are
@@ -27,6 +27,7 @@ POLL_SECONDS = 0.1
 def watched_files(config_path: Path) -> tuple[list[Path], list[Path]]:
     """(YAML and data files, C++ files) the run depends on; only the main file if it does not load."""
     from framework.config.load import load_config
+    from framework.config.lumimask import sample_lumi_masks
     from framework.execute.pipeline import resolve_cpp
     from framework.plan.systematics import correction_files
 
@@ -36,6 +37,7 @@ def watched_files(config_path: Path) -> tuple[list[Path], list[Path]]:
     except FrameworkError:
         return [config_path.resolve()], []
     others = [Path(f) for f in config.source.files] + correction_files(config)
+    others += list(dict.fromkeys(mask.path for mask in sample_lumi_masks(config).values()))
     return others, cpp
 
 

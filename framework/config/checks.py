@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.config.lumimask import check_lumi_masks
 from framework.config.schema.analysis import AnalysisSpec
 from framework.config.schema.base import YIELDS
 from framework.errors import ConfigError, Location, did_you_mean
@@ -32,6 +33,7 @@ def check_meaning(config: LoadedConfig) -> None:
     check_histograms(config)
     check_cut_names(config)
     check_samples(config)
+    check_lumi_masks(config)
     check_collections(config)
 
 

@@ -29,6 +29,7 @@ from framework.engine.stepsource import (
     define_code,
     fill_code,
     filter_code,
+    lumi_mask_code,
     vary_code,
 )
 from framework.errors import ConfigError, InputError, Location
@@ -42,7 +43,7 @@ from framework.plan.model import (
     FillPlan,
     Plan,
 )
-from framework.plan.steps import Define, Filter, Step, Vary
+from framework.plan.steps import Define, Filter, LumiMask, Step, Vary
 from framework.timing import Timer
 
 SPECIAL_COLUMNS = {"rdfslot_": "unsigned int", "rdfentry_": "ULong64_t"}
@@ -199,6 +200,12 @@ class _DatasetBuilder:
         expression = self._checked(step.expression, step)
         return expression, filter_code(step.name, self._params(expression), expression)
 
+    @_code.register(LumiMask)
+    def _(self, step: LumiMask) -> tuple[str, str]:
+        params = [(c, self.types[c]) for c in step.expressions()]
+        code = lumi_mask_code(step.name, [m.ranges for m in step.masks], step.by_sample, params)
+        return code, code
+
     @_code.register(Vary)
     def _(self, step: Vary) -> tuple[str, str]:
         kinds = {c: self.types[c] for c in step.columns}
@@ -229,6 +236,13 @@ class _DatasetBuilder:
         session = self._prepared()
         action = f"selection {step.expression!r}" if step.name.startswith("where ") else f"cut {step.name!r}"
         return run_interpreted(action, step.origin, lambda: session.filter(node, expression, step.name))
+
+    @_interpret.register(LumiMask)
+    def _(self, step: LumiMask, node: int, expression: str) -> int:
+        """Generated code only (no user C++): the interpreter compiles the whole function."""
+        self._prepared()
+        address = self.graph.interpreter.function(self.graph.sources.source(expression))
+        return self.graph.session.apply(node, address)
 
     @_interpret.register(Vary)
     def _(self, step: Vary, node: int, expression: str) -> int:
@@ -371,12 +385,13 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
             return
         result.cutflow.append(builder.book(builder.node, [[]], CUTFLOW_WEIGHTS, 3, [], []))
 
-    # Defines come first in the plan, filters last: "all" is booked before the first filter.
+    # Defines come first in the plan, cuts (the lumi mask, filters) last: "all" is booked before the first.
     for step in d.steps:
-        if isinstance(step, Filter) and not result.cutflow:
+        is_cut = isinstance(step, Filter | LumiMask)
+        if is_cut and not result.cutflow:
             book_cutflow()
         builder.apply(step)
-        if isinstance(step, Filter):
+        if is_cut:
             book_cutflow()
     if not result.cutflow:
         book_cutflow()

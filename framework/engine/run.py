@@ -23,6 +23,7 @@ from framework.errors import ExecutionError
 from framework.output.format import CutflowRow
 from framework.output.normalise import normalisation, normalise
 from framework.plan.model import CUTFLOW_ENTRIES, DatasetPlan, HistogramPlan, Plan, SamplePlan
+from framework.plan.steps import LumiMask, LumiMaskTable
 
 
 @dataclass
@@ -35,6 +36,7 @@ class SampleResult:
     events: int
     sum_gen_weights: float | None
     norm: float
+    lumi_mask: LumiMaskTable | None = None  # collision data: the certified luminosity its events were masked with
 
 
 @dataclass
@@ -191,6 +193,14 @@ def _cutflow(names: Sequence[str], rows: list[np.ndarray], pos: int) -> list[Cut
     ]
 
 
+def _lumi_mask(d: DatasetPlan, pos: int) -> LumiMaskTable | None:
+    """The certified luminosity the dataset's sample at `pos` was masked with, if any."""
+    for step in d.steps:
+        if isinstance(step, LumiMask) and step.by_sample[pos] >= 0:
+            return step.masks[step.by_sample[pos]]
+    return None
+
+
 def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
     """Turn the filled buffers into normalised histograms and cutflows, per sample."""
     samples: list[SampleResult] = []
@@ -209,6 +219,7 @@ def collect_results(plan: Plan, booked: BookedGraph) -> RunResult:
             histograms = {h.name: per_sample[h.name][pos] for h in d.plan.histograms}
             cutflow = normalise(histograms.values(), _cutflow(d.plan.cutflow, rows, pos), norm)
             events = round(rows[0][pos][0, 0])
-            samples.append(SampleResult(sample, histograms, cutflow, events, sum_gen, norm))
+            mask = _lumi_mask(d.plan, pos)
+            samples.append(SampleResult(sample, histograms, cutflow, events, sum_gen, norm, mask))
     samples.sort(key=lambda s: [p.name for p in plan.samples].index(s.sample.name))
     return RunResult(samples)

@@ -206,6 +206,38 @@ def vary_code(
     )
 
 
+def lumi_mask_code(
+    name: str,
+    masks: Sequence[Sequence[tuple[int, int, int]]],
+    by_sample: Sequence[int],
+    params: Sequence[tuple[str, str]],
+) -> str:
+    """A Filter keeping the events whose (run, luminosity section) their sample's mask certifies:
+    each mask's ranges as a constant array, made into one `fw::LumiMask` when the step is applied
+    (not per event, not per thread). `params`: the sample column (when the samples' masks differ),
+    then the run and luminosity-section columns, with their types."""
+    lines = []
+    for i, ranges in enumerate(masks):
+        flat = ", ".join(f"{run}u, {first}u, {last}u" for run, first, last in ranges)
+        data = f"fw_lumi_mask_{i}, sizeof(fw_lumi_mask_{i}) / sizeof(unsigned)" if ranges else "nullptr, 0"
+        if ranges:
+            lines.append(f"static const unsigned fw_lumi_mask_{i}[] = {{{flat}}};")
+        lines.append(f"const auto mask_{i} = std::make_shared<const fw::LumiMask>({data});")
+    args = ", ".join(f"const {ctype} &{column}" for column, ctype in params)
+    names = [column for column, _ in params]
+    if len(set(by_sample)) > 1:  # the masks differ between samples: the sample column comes first
+        table = ", ".join(f"mask_{i}" if i >= 0 else "nullptr" for i in by_sample)
+        lines.append(
+            "const auto masks = std::make_shared<const fw::SampleLumiMasks>("
+            f"std::vector<std::shared_ptr<const fw::LumiMask>>{{{table}}});"
+        )
+        test = f"[masks]({args}) {{ return masks->Pass({', '.join(names)}); }}"
+    else:
+        test = f"[mask_0]({args}) {{ return mask_0->Contains({', '.join(names)}); }}"
+    lines.append(f"*node = node->Filter({test}, {_strings(names)}, {json.dumps(name)});")
+    return "\n      ".join(lines)
+
+
 def fill_code(value_types: Sequence[str]) -> str:
     """Book `fw::Fill` on the sample index, the weight vector and value columns of these types,
     the column names given when called: one function serves every fill of the same types."""

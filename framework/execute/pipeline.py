@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from framework.config.load import LoadedConfig, load_config, split_names
+from framework.config.lumimask import sample_lumi_masks
 from framework.engine.build import BookedGraph, build_graph, events_to_read
 from framework.engine.compiled import Job, default_mode, submit
 from framework.engine.rootenv import FRAMEWORK_HEADER, CppSymbols, file_digest, root, versions
@@ -23,7 +24,7 @@ from framework.execute.folders import output_folder
 from framework.inputs.files import inspect_inputs
 from framework.inputs.model import SampleInputs
 from framework.inputs.preprocess import run_preprocessing
-from framework.output.format import RunProvenance, read_provenance
+from framework.output.format import LumiMaskRecord, RunProvenance, read_provenance
 from framework.output.write import check_writable, output_name, write_outputs
 from framework.plan.make import make_plan
 from framework.plan.memory import check_histogram_memory
@@ -179,16 +180,22 @@ def up_to_date(options: RunOptions, config: LoadedConfig | None = None) -> list[
     config = config or load(options)
     outdir = output_folder(options.output, config.spec.analysis)
     part = list(options.selection.part) if options.selection.part else None
+    masks = sample_lumi_masks(config)
     done = []
     for name in select_samples(config, options.selection):
         outputs = split_names(name, config.spec.samples[name].split) or [name]
-        if all(_is_up_to_date(outdir / output_name(o, part), config, options) for o in outputs):
+        mask = masks.get(name)
+        record = LumiMaskRecord(file=str(mask.path), sha256=mask.sha256) if mask else None
+        if all(_is_up_to_date(outdir / output_name(o, part), config, options, record) for o in outputs):
             done.append(name)
     return done
 
 
-def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> bool:
-    """An output file of another format version is refused (InputError), not taken for out of date."""
+def _is_up_to_date(
+    path: Path, config: LoadedConfig, options: RunOptions, lumi_mask: LumiMaskRecord | None = None
+) -> bool:
+    """An output file of another format version is refused (InputError), not taken for out of date.
+    `lumi_mask`: the sample's certified luminosity now (a changed file makes the output out of date)."""
     if not path.is_file():
         return False
     try:
@@ -207,6 +214,7 @@ def _is_up_to_date(path: Path, config: LoadedConfig, options: RunOptions) -> boo
         and list(provenance.systematics) == select_systematics(config, options.selection.systematics)
         and provenance.max_events == options.selection.max_events
         and provenance.part == part
+        and provenance.lumi_mask == lumi_mask
         and inputs_unchanged
     )
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from framework.errors import InputError
 
-FORMAT_VERSION = 2  # raise it when a field is added, removed or changes meaning (2: `one_sided`)
+FORMAT_VERSION = 2  # raise it when a field is added, removed or changes meaning (2: `one_sided`, `lumi_mask`)
 
 
 class Frozen(BaseModel):
@@ -49,6 +49,13 @@ class CutflowRow(Frozen):
             weighted=self.weighted + other.weighted,
             weighted_variance=self.weighted_variance + other.weighted_variance,
         )
+
+
+class LumiMaskRecord(Frozen):
+    """The certified-luminosity JSON a collision-data sample was masked with."""
+
+    file: str
+    sha256: str  # of the file's bytes
 
 
 class Timing(Frozen):
@@ -99,6 +106,7 @@ class Provenance(RunProvenance):
     normalisation: float
     normalised: bool  # False for a simulated batch part: `merge` normalises the sum of the parts
     merged_parts: Sequence[str] | None = None  # the part files a merged file was added from
+    lumi_mask: LumiMaskRecord | None = None  # collision data masked with a certified-luminosity JSON
 
 
 class RunSummary(Timing):

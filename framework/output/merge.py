@@ -88,8 +88,9 @@ def _check_parts(sample: str, parts: list[Part], config_hash: str) -> None:
                 f"{part.provenance.config_hash[:12]}, others {config_hash[:12]})",
                 hint="merge only parts of one run; rerun that part with the current config",
             )
-    for key, what in (("max_events", "--max-events"), ("systematics", "--systematics"), ("cpp_hash", "C++ files")):
-        values = {json.dumps(getattr(part.provenance, key)) for part in parts}
+    checked = (("max_events", "--max-events"), ("systematics", "--systematics"), ("cpp_hash", "C++ files"))
+    for key, what in (*checked, ("lumi_mask", "lumi masks")):
+        values = {json.dumps(part.provenance.model_dump(mode="json")[key]) for part in parts}
         if len(values) > 1:
             listing = ", ".join(f"{part.path.name}: {getattr(part.provenance, key)}" for part in parts)
             raise InputError(

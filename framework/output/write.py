@@ -21,7 +21,7 @@ import uhi.io.zip
 
 from framework.engine.run import RunResult, SampleResult
 from framework.errors import ExecutionError, InputError
-from framework.output.format import CutflowRow, Provenance, RunProvenance, RunSummary
+from framework.output.format import CutflowRow, LumiMaskRecord, Provenance, RunProvenance, RunSummary
 
 SUFFIX = ".hist.zip"
 
@@ -52,6 +52,7 @@ def sample_provenance(run: RunProvenance, result: SampleResult) -> Provenance:
         declared_sum_weights=s.sum_weights,
         normalisation=result.norm,
         normalised=run.part is None or s.is_data,
+        lumi_mask=LumiMaskRecord(file=mask.file, sha256=mask.sha256) if (mask := result.lumi_mask) else None,
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 
 from framework.config.expressions import referenced_names
 from framework.config.load import LoadedConfig
+from framework.config.lumimask import CUTFLOW_ROW, LUMI_COLUMN, RUN_COLUMN, LumiMaskFile
 from framework.config.schema.base import YIELDS
 from framework.errors import ConfigError, did_you_mean
 from framework.inputs.model import SampleInputs
@@ -23,7 +25,7 @@ from framework.plan.model import (
     HistogramPlan,
     SamplePlan,
 )
-from framework.plan.steps import Define, Filter, Step, Vary
+from framework.plan.steps import Define, Filter, LumiMask, LumiMaskTable, Step, Vary
 from framework.plan.systematics import (
     CombinedEntry,
     Contribution,
@@ -42,9 +44,10 @@ def plan_dataset(
     inputs: SampleInputs,
     chosen_systematics: Sequence[Member],
     is_cpp_symbol: Callable[[str], bool],
+    lumi_masks: Mapping[str, LumiMaskFile] | None = None,
 ) -> tuple[DatasetPlan, list[CorrectionPlan]]:
     """The dataset of `members` (samples sharing tree, format, columns and data/MC status), and
-    the corrections its systematics load."""
+    the corrections its systematics load; `lumi_masks`: the certified luminosity of data samples."""
     spec = config.spec
     is_data = members[0].is_data
     label = f" (sample{'s' if len(members) > 1 else ''} {', '.join(m.name for m in members)})"
@@ -64,8 +67,10 @@ def plan_dataset(
     histograms = _histograms(r, config)
     fills = _fills(r, histograms)
     r.check_unused()
-    steps: list[Define | Filter | Vary] = [
+    mask = _lumi_mask(config, members, inputs, lumi_masks or {})
+    steps: list[Define | Filter | Vary | LumiMask] = [
         *r.steps(),
+        *((mask,) if mask is not None else ()),
         *(
             Filter(name=cut.name, expression=cut.cut, origin=config.locate("selection", i, "cut"))
             for i, cut in enumerate(spec.selection)
@@ -81,7 +86,7 @@ def plan_dataset(
         files=files,
         file_samples=file_samples,
         steps=tuple(steps),
-        cutflow=("all", *(c.name for c in spec.selection)),
+        cutflow=("all", *((mask.name,) if mask is not None else ()), *(c.name for c in spec.selection)),
         weight_entries=weight_entries,
         combined=combined,
         shape_variations=shape_names,
@@ -107,6 +112,54 @@ def _add_sample_column(
     r.make(SAMPLE_COLUMN, _sample_expression(config, members), config.locate("samples"))
     r.require(SAMPLE_COLUMN, config.locate("samples"))
     return SAMPLE_COLUMN
+
+
+def _lumi_mask(
+    config: LoadedConfig, members: list[SamplePlan], inputs: SampleInputs, lumi_masks: Mapping[str, LumiMaskFile]
+) -> LumiMask | None:
+    """The step keeping the certified luminosity sections of the members' masks (None: no member has
+    one). The input must have the run and luminosity-section columns, as integers."""
+    files = [lumi_masks.get(m.parent or m.name) if m.is_data else None for m in members]
+    used = list({f.path: f for f in files if f is not None}.values())
+    if not used:
+        return None
+    masked = [m.name for m, f in zip(members, files) if f is not None]
+    who = f"data sample{'s' if len(masked) > 1 else ''} {', '.join(map(repr, masked))}"
+    for column in (RUN_COLUMN, LUMI_COLUMN):
+        ctype = inputs.column_types.get(column, "")
+        if column not in inputs.columns:
+            problem = f"{who} has no column {column!r}"
+        elif not _is_integer_type(ctype):
+            problem = f"{who} has column {column!r} of type {ctype}, not an integer"
+        else:
+            continue
+        raise ConfigError(
+            f"{problem}: the lumi mask {used[0].path.name} looks events up by it",
+            next(f for f in files if f is not None).origin,
+            f"a lumi mask reads NanoAOD's {RUN_COLUMN!r} and {LUMI_COLUMN!r}; "
+            "remove 'lumi_mask' from samples without them",
+        )
+    paths = [f.path for f in used]
+    return LumiMask(
+        name=CUTFLOW_ROW,
+        origin=used[0].origin,
+        run_column=RUN_COLUMN,
+        lumi_column=LUMI_COLUMN,
+        sample_column=FILE_SAMPLE_COLUMN,
+        masks=tuple(LumiMaskTable(file=str(f.path), sha256=f.sha256, ranges=f.ranges) for f in used),
+        by_sample=tuple(paths.index(f.path) if f is not None else -1 for f in files),
+        sample_names=tuple(m.name for m in members),
+    )
+
+
+INTEGER_TYPES = re.compile(
+    r"^(const )?((std::)?u?int(8|16|32|64)_t|U?(Char|Short|Int|Long64)_t|(unsigned |signed )?(char|short|int|long|"
+    r"long long)|unsigned|ULong_t|Long_t)$"
+)
+
+
+def _is_integer_type(ctype: str) -> bool:
+    return bool(INTEGER_TYPES.match(ctype.strip()))
 
 
 def _input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPlan]) -> dict[str, str]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from framework.config.load import LoadedConfig, lumi_of, split_names
+from framework.config.lumimask import sample_lumi_masks
 from framework.errors import ConfigError
 from framework.inputs.model import SampleInputs
 from framework.plan.dataset import plan_dataset
@@ -45,6 +46,7 @@ def make_plan(
     samples: list[SamplePlan] = []
     datasets: list[DatasetPlan] = []
     corrections: list[CorrectionPlan] = []
+    masks = sample_lumi_masks(config)
     for index, ((tree, fmt, _, columns, _), members) in enumerate(groups.items()):
         plans = [p for name in members for p in _sample_plans(config, name, inputs[name], read[name], tree, index)]
         samples.extend(plans)
@@ -53,7 +55,7 @@ def make_plan(
             for array, size in inputs[name].array_sizes.items():
                 sizes[array] = min(size, sizes.get(array, size))
         found = SampleInputs((), (), columns, fmt, inputs[members[0]].column_types, sizes)
-        dataset, needed = plan_dataset(config, index, plans, found, chosen, is_cpp_symbol)
+        dataset, needed = plan_dataset(config, index, plans, found, chosen, is_cpp_symbol, masks)
         for name in members:
             _check_files_agree(config, name, inputs[name], dataset)
         datasets.append(dataset)

@@ -1,8 +1,9 @@
 """Plan stage, graph steps: the nodes of a dataset's graph, in order, one frozen class per kind.
 
 A `Define` adds a column, a `Filter` keeps the events passing a C++ test, a `Vary` gives
-columns an up and a down value (or an up value only) for a shape systematic. The build (`framework.engine.build`)
-turns each into its RDataFrame node.
+columns an up and a down value (or an up value only) for a shape systematic, a `LumiMask` keeps the
+collision events of certified luminosity sections. The build (`framework.engine.build`) turns each into its
+RDataFrame node.
 """
 
 from __future__ import annotations
@@ -91,4 +92,47 @@ class Vary(Step):
         ]
 
 
-StepPlan = Annotated[Define | Filter | Vary, Field(discriminator="kind")]
+@dataclass(frozen=True, kw_only=True)
+class LumiMaskTable:
+    """A certified-luminosity JSON as the event loop reads it: the file, the SHA-256 of its bytes, and
+    its (run, first, last) ranges sorted by run then first section, disjoint, both ends included."""
+
+    file: str
+    sha256: str
+    ranges: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LumiMask(Step):
+    """Keeps the events whose (run, luminosity section) one of `masks` certifies: the mask of the
+    event's sample (`by_sample[position in the dataset's samples]`, -1: none, all events kept).
+    Named after its cutflow row; a cut like a `Filter`, placed before every other."""
+
+    kind: Literal["lumi_mask"] = "lumi_mask"
+    run_column: str
+    lumi_column: str
+    sample_column: str  # each event's sample (its file's), read only when the samples' masks differ
+    masks: tuple[LumiMaskTable, ...]
+    by_sample: tuple[int, ...]
+    sample_names: tuple[str, ...]  # of the positions of `by_sample`, for --dry-run
+
+    @property
+    def reads_sample(self) -> bool:
+        return len(set(self.by_sample)) > 1
+
+    def expressions(self) -> tuple[str, ...]:
+        return (*((self.sample_column,) if self.reads_sample else ()), self.run_column, self.lumi_column)
+
+    def describe(self) -> list[str]:
+        lines = []
+        for i, mask in enumerate(self.masks):
+            runs = len({run for run, _, _ in mask.ranges})
+            names = [n for n, m in zip(self.sample_names, self.by_sample) if m == i]
+            lines.append(
+                f"  mask    {self.name}: ({self.run_column}, {self.lumi_column}) of {', '.join(names)} certified "
+                f"by {mask.file} (sha256 {mask.sha256[:12]}, {runs} runs, {len(mask.ranges)} ranges)"
+            )
+        return lines
+
+
+StepPlan = Annotated[Define | Filter | Vary | LumiMask, Field(discriminator="kind")]

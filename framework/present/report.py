@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.present.plotting import PlotData
-from framework.present.results import RunOutputs
+from framework.present.results import RunOutputs, SampleOutput
 from framework.present.tables import Table
 
 if TYPE_CHECKING:
@@ -61,6 +61,15 @@ def _plots_section(plots: list[PlotData], folder: str, formats: Sequence[str]) -
     return "".join(parts)
 
 
+def _lumi_mask(s: SampleOutput) -> str:
+    """The certified-luminosity JSON a data sample was masked with: its path and the start of its
+    SHA-256 (the whole of it as the cell's title); 'none' for data without a mask."""
+    mask = s.provenance.lumi_mask
+    if mask is None:
+        return "none" if s.provenance.is_data else ""
+    return f"<span title='sha256 {_e(mask.sha256)}'>{_e(mask.file)} (sha256 {_e(mask.sha256[:16])})</span>"
+
+
 def _provenance_section(outputs: RunOutputs) -> str:
     first = next(iter(outputs.samples.values())).provenance
     items = {
@@ -75,12 +84,14 @@ def _provenance_section(outputs: RunOutputs) -> str:
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
     samples = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(s.process)}</td><td>{s.provenance.events_read}</td>"
-        f"<td>{_e(s.provenance.era or '')}</td><td>{_e(', '.join(Path(f).name for f in s.provenance.files))}</td></tr>"
+        f"<td>{_e(s.provenance.era or '')}</td><td>{_e(', '.join(Path(f).name for f in s.provenance.files))}</td>"
+        f"<td>{_lumi_mask(s)}</td></tr>"
         for name, s in outputs.samples.items()
     )
     return (
         f"<section id='provenance'><h2>Provenance</h2><dl>{rows}</dl>"
-        "<table><thead><tr><th>sample</th><th>process</th><th>events read</th><th>era</th><th>files</th></tr></thead>"
+        "<table><thead><tr><th>sample</th><th>process</th><th>events read</th><th>era</th><th>files</th>"
+        "<th>lumi mask</th></tr></thead>"
         f"<tbody>{samples}</tbody></table></section>"
     )
 

@@ -41,6 +41,12 @@ class SampleSpec(Strict):
         description="Sum of generator weights of the whole sample, when known; or the name of a branch holding it.",
     )
     generate: GeneratorSpec | None = Field(None, description="Produce the files with the built-in generator.")
+    lumi_mask: str | None = Field(
+        None,
+        min_length=1,
+        description="Collision data only: a certified-luminosity JSON (CMS golden JSON, "
+        '{"run": [[first_lumi, last_lumi], ...]}), relative to this YAML file; replaces the era\'s mask.',
+    )
     split: dict[Name, Expression] | None = Field(
         None,
         description="Sub-processes by event filter, e.g. {ttbb: 'nGenB >= 2'}: each is its own output sample "
@@ -82,6 +88,13 @@ class SampleSpec(Strict):
 
 class EraSpec(Strict):
     lumi: float = Field(gt=0, description="Integrated luminosity in /pb.")
+    lumi_mask: str | None = Field(
+        None,
+        min_length=1,
+        description='A certified-luminosity JSON (CMS golden JSON, {"run": [[first_lumi, last_lumi], ...]}), '
+        "relative to this YAML file: the era's collision-data samples keep only the events of its luminosity "
+        "sections, before any cut (cutflow row 'lumi_mask'). Simulation is never masked.",
+    )
 
 
 class PreprocessSpec(Strict):

@@ -1,5 +1,5 @@
 // C++ helpers that configuration expressions call: collection views, weight arrays, casts
-// for varied columns, axis-value packing. Included by the interpreter
+// for varied columns, axis-value packing; and the certified-luminosity lookup of lumi masks. Included by the interpreter
 // before expressions are compiled and by every compiled step (framework/engine/compiled.py).
 #ifndef FRAMEWORK_HXX
 #define FRAMEWORK_HXX
@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace fw {
@@ -160,6 +163,72 @@ Packed pack_all(const Ps &...packs)
    ((out.values.insert(out.values.end(), packs.begin(), packs.end())), ...);
    return out;
 }
+
+// ---------------------------------------------------------------- certified luminosity
+
+// The luminosity sections a certification ("golden") JSON certifies, as (run, first, last) ranges with
+// both ends included, sorted by run then first section and disjoint (framework/config/lumimask.py checks
+// the JSON; checked again here). Built once per mask when the graph is built, shared by every thread; a
+// lookup is one binary search over the ranges, ordered by (run, first section).
+class LumiMask {
+public:
+   // `flat`: run, first and last section of each range, range after range.
+   LumiMask(const unsigned *flat, std::size_t size)
+   {
+      if (size % 3 != 0)
+         throw std::invalid_argument("fw::LumiMask: the ranges are not (run, first, last) triples");
+      fRanges.reserve(size / 3);
+      for (std::size_t i = 0; i < size; i += 3) {
+         const Range r{flat[i], flat[i + 1], flat[i + 2]};
+         const bool ordered = fRanges.empty() || fRanges.back().run < r.run ||
+                              (fRanges.back().run == r.run && fRanges.back().last < r.first);
+         if (r.first > r.last || !ordered)
+            throw std::invalid_argument("fw::LumiMask: a range of run " + std::to_string(r.run) +
+                                        " is reversed, overlapping or out of order");
+         fRanges.push_back(r);
+      }
+   }
+
+   bool Contains(unsigned long long run, unsigned long long lumi) const
+   {
+      // the first range starting after (run, lumi); the one before it is the only one that can hold it
+      const auto after = std::upper_bound(fRanges.begin(), fRanges.end(), std::make_pair(run, lumi),
+                                          [](const std::pair<unsigned long long, unsigned long long> &key,
+                                             const Range &r) {
+                                             return key.first < r.run || (key.first == r.run && key.second < r.first);
+                                          });
+      if (after == fRanges.begin())
+         return false;
+      const Range &r = *(after - 1);
+      return r.run == run && lumi <= r.last;
+   }
+
+   std::size_t Size() const { return fRanges.size(); }
+
+private:
+   struct Range {
+      unsigned long long run, first, last;
+   };
+   std::vector<Range> fRanges;
+};
+
+// The masks of a dataset's samples: an event's sample (its position in the dataset) picks its mask;
+// a sample without one (nullptr) keeps every event.
+class SampleLumiMasks {
+public:
+   explicit SampleLumiMasks(std::vector<std::shared_ptr<const LumiMask>> bySample) : fBySample(std::move(bySample)) {}
+
+   bool Pass(int sample, unsigned long long run, unsigned long long lumi) const
+   {
+      if (sample < 0 || static_cast<std::size_t>(sample) >= fBySample.size())
+         throw std::out_of_range("fw::SampleLumiMasks: no sample " + std::to_string(sample));
+      const auto &mask = fBySample[static_cast<std::size_t>(sample)];
+      return !mask || mask->Contains(run, lumi);
+   }
+
+private:
+   std::vector<std::shared_ptr<const LumiMask>> fBySample;
+};
 
 } // namespace fw
 
