@@ -23,7 +23,8 @@ from framework.plan.model import (
     HistogramPlan,
     SamplePlan,
 )
-from framework.plan.steps import Define, Filter, Step, Vary
+from framework.plan.skimmed import skim_read
+from framework.plan.steps import Define, Filter, Mask, Step, Vary
 from framework.plan.systematics import (
     CombinedEntry,
     Contribution,
@@ -47,21 +48,28 @@ def plan_dataset(
     spec = config.spec
     is_data = members[0].is_data
     label = f" (sample{'s' if len(members) > 1 else ''} {', '.join(m.name for m in members)})"
+    skim = skim_read(config, members, inputs)
+    if skim is not None:
+        label = label[:-1] + ", read from a skim)"
     r = ColumnResolver(config, inputs.columns, is_cpp_symbol, label)
     systematics = [] if is_data else list(chosen_systematics)
-    _check_new_names(config, inputs.columns, label)
-    sample_column = _add_sample_column(r, config, members, systematics)
+    check_new_names(config, inputs.columns - (skim.stored() if skim else frozenset()), label)
+    sample_column = add_sample_column(r, config, members, systematics)
     check_array_indices(config, systematics, inputs.array_sizes, set(inputs.columns), label)
-    contributions = [(n, contribution(config, n, _applies(config, n, members, sample_column))) for n in systematics]
-    shape_names = _add_variations(r, contributions, label)
+    contributions = [(n, contribution(config, n, applies(config, n, members, sample_column))) for n in systematics]
+    if skim is not None:
+        contributions = [(n, skim.contribution(n, c)) for n, c in contributions]
+    shape_names = add_variations(r, contributions, label)
+    mask = skim.mask(r, members[0].tree, shape_names) if skim is not None else None
     for i, cut in enumerate(spec.selection):
         r.require(cut.cut, config.locate("selection", i, "cut"))
     weight_entries, combined, constants = _add_weights(r, config, [c for _, c in contributions], is_data)
     histograms = _histograms(r, config)
     fills = _fills(r, histograms)
     r.check_unused()
-    steps: list[Define | Filter | Vary] = [
+    steps: list[Define | Filter | Mask | Vary] = [
         *r.steps(),
+        *([mask] if mask is not None else []),
         *(
             Filter(name=cut.name, expression=cut.cut, origin=config.locate("selection", i, "cut"))
             for i, cut in enumerate(spec.selection)
@@ -83,14 +91,16 @@ def plan_dataset(
         shape_variations=shape_names,
         histograms=tuple(histograms),
         fills=tuple(fills),
-        input_types=_input_types(inputs, steps, fills),
+        input_types=input_types(inputs, steps, fills),
         sample_column=sample_column,
         constants=constants,
     )
+    if skim is not None:
+        skim.check_definitions(dataset.input_types)
     return dataset, [k for _, c in contributions for k in c.corrections]
 
 
-def _add_sample_column(
+def add_sample_column(
     r: ColumnResolver, config: LoadedConfig, members: list[SamplePlan], systematics: list[str]
 ) -> str:
     """The column holding each event's sample: the file's sample, unless a split sample divides
@@ -104,7 +114,7 @@ def _add_sample_column(
     return SAMPLE_COLUMN
 
 
-def _input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPlan]) -> dict[str, str]:
+def input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPlan]) -> dict[str, str]:
     """The C++ types of the input columns the steps and fills read, by name."""
     expressions = [e for st in steps for e in st.expressions()]
     expressions += [e for f in fills for e in (*f.columns, f.weights_column, *(w.expression for w in f.filters))]
@@ -112,7 +122,7 @@ def _input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPl
     return {n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types}
 
 
-def _check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) -> None:
+def check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) -> None:
     """Defines, categories and collections make new columns, from collections that exist."""
     spec = config.spec
     for block in ("defines", "categories", "collections"):
@@ -136,7 +146,7 @@ def _check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) 
             )
 
 
-def _add_variations(r: ColumnResolver, contributions: list[tuple[str, Contribution]], label: str) -> tuple[str, ...]:
+def add_variations(r: ColumnResolver, contributions: list[tuple[str, Contribution]], label: str) -> tuple[str, ...]:
     """The systematics' helper columns and Vary steps; the names of the shape variations."""
     shape_names: list[str] = []
     for name, contrib in contributions:
@@ -165,7 +175,8 @@ def _add_variations(r: ColumnResolver, contributions: list[tuple[str, Contributi
                     condition=vary.condition,
                 )
             )
-            shape_names.append(name)
+            if name not in shape_names:  # a skim's stored columns of one systematic: a Vary per type
+                shape_names.append(name)
     return tuple(shape_names)
 
 
@@ -284,7 +295,7 @@ def _sample_expression(config: LoadedConfig, members: list[SamplePlan]) -> str:
     return expr
 
 
-def _applies(config: LoadedConfig, name: str, members: list[SamplePlan], sample_column: str) -> str | None:
+def applies(config: LoadedConfig, name: str, members: list[SamplePlan], sample_column: str) -> str | None:
     """C++ test of the sample index for the samples a systematic applies to; None for all."""
     rule = config.spec.systematics[name].applies_to
     if rule is None:

@@ -87,6 +87,19 @@ class FillPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SnapshotPlan:
+    """The events a dataset keeps, written by RDataFrame's Snapshot (`run-analysis skim`)."""
+
+    file: str  # name of the file in the skim folder
+    tree: str
+    columns: tuple[str, ...]
+    format: str  # rntuple | ttree
+    variations: tuple[str, ...] = ()  # shape systematics written with the events (varied columns and a mask)
+    derived: Mapping[str, str] = field(default_factory=dict)  # kept columns the graph defines -> their definition
+    definitions: Mapping[str, str] = field(default_factory=dict)  # each held systematic -> its definition
+
+
+@dataclass(frozen=True, kw_only=True)
 class DatasetPlan:
     """One RDataFrame: samples that share tree name, format, columns and data/MC status."""
 
@@ -107,6 +120,7 @@ class DatasetPlan:
     input_types: Mapping[str, str] = field(default_factory=dict)  # C++ types of the input columns the steps read
     sample_column: str = SAMPLE_COLUMN  # each event's sample: a define, or the file's sample where that is the same
     constants: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # columns equal for every event
+    snapshot: SnapshotPlan | None = None  # a skim: the events passing the steps, written to a file
 
     @property
     def systematic_entries(self) -> list[str]:
@@ -120,6 +134,11 @@ class DatasetPlan:
         lines += [line for step in self.steps for line in step.describe()]
         lines.append(f"  cutflow: {' -> '.join(self.cutflow)}")
         lines.append(f"  systematic axis ({len(self.systematic_entries)}): {', '.join(self.systematic_entries)}")
+        if self.snapshot is not None:
+            held = f", with the variations of {', '.join(self.snapshot.variations)}" if self.snapshot.variations else ""
+            lines.append(
+                f"  snapshot {self.snapshot.file} ({self.snapshot.format}{held}): {', '.join(self.snapshot.columns)}"
+            )
         for h in self.histograms:
             axes = ", ".join(a.describe() for a in h.axes)
             where = f"  where {' -> '.join(w.expression for w in h.where)}" if h.where else ""

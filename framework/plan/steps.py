@@ -1,8 +1,8 @@
 """Plan stage, graph steps: the nodes of a dataset's graph, in order, one frozen class per kind.
 
-A `Define` adds a column, a `Filter` keeps the events passing a C++ test, a `Vary` gives
-columns an up and a down value for a shape systematic. The build (`framework.engine.build`)
-turns each into its RDataFrame node.
+A `Define` adds a column, a `Filter` keeps the events passing a C++ test, a `Mask` keeps the
+events a skim stored, a `Vary` gives columns an up and a down value for a shape systematic. The
+build (`framework.engine.build`) turns each into its RDataFrame node.
 """
 
 from __future__ import annotations
@@ -65,6 +65,22 @@ class Filter(Step):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mask(Step):
+    """Keeps the events a skim wrote for the nominal (or, in a shape variation's copy of the graph, for that
+    variation: the skim stores an event when any of them passed its cuts). It comes before the selection
+    and is no cutflow row: the skim's events are the sample's events read."""
+
+    kind: Literal["mask"] = "mask"
+    expression: str
+
+    def expressions(self) -> tuple[str, ...]:
+        return (self.expression,)
+
+    def describe(self) -> list[str]:
+        return [f"  mask    {self.name} = {self.expression}"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Vary(Step):
     """Named after its systematic: replaces each of `columns` by its `ups` and `downs` expression."""
 
@@ -85,4 +101,4 @@ class Vary(Step):
         ]
 
 
-StepPlan = Annotated[Define | Filter | Vary, Field(discriminator="kind")]
+StepPlan = Annotated[Define | Filter | Mask | Vary, Field(discriminator="kind")]
