@@ -53,7 +53,7 @@ def plan_dataset(
         label = label[:-1] + ", read from a skim)"
     r = ColumnResolver(config, inputs.columns, is_cpp_symbol, label)
     systematics = [] if is_data else list(chosen_systematics)
-    check_new_names(config, inputs.columns - (skim.stored() if skim else frozenset()), label)
+    check_new_names(config, inputs.columns, label, skim.stored() if skim else frozenset())
     sample_column = add_sample_column(r, config, members, systematics)
     check_array_indices(config, systematics, inputs.array_sizes, set(inputs.columns), label)
     contributions = [(n, contribution(config, n, applies(config, n, members, sample_column))) for n in systematics]
@@ -66,7 +66,8 @@ def plan_dataset(
     weight_entries, combined, constants = _add_weights(r, config, [c for _, c in contributions], is_data)
     histograms = _histograms(r, config)
     fills = _fills(r, histograms)
-    r.check_unused()
+    if skim is None:  # (a skim may have dropped what unused definitions read)
+        r.check_unused()
     steps: list[Define | Filter | Mask | Vary] = [
         *r.steps(),
         *([mask] if mask is not None else []),
@@ -122,19 +123,24 @@ def input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPla
     return {n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types}
 
 
-def check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) -> None:
-    """Defines, categories and collections make new columns, from collections that exist."""
+def check_new_names(
+    config: LoadedConfig, columns: frozenset[str], label: str, stored: frozenset[str] = frozenset()
+) -> None:
+    """Defines, categories and collections make new columns, from collections that exist; a skim's
+    `stored` columns are what they made when it was written (read, not made again)."""
     spec = config.spec
     for block in ("defines", "categories", "collections"):
         for name in getattr(spec, block):
             column = name if block != "collections" else "n" + name
-            if column in columns:
+            if column in columns and column not in stored:
                 raise ConfigError(
                     f"{column!r} already exists in the input{label}; a {block[:-1]} cannot replace it",
                     config.locate(block, name),
                     "choose another name; to vary an input column use a 'kind: shape' systematic",
                 )
     for name, c in spec.collections.items():
+        if f"n{name}" in stored:
+            continue
         if c.from_ not in spec.collections and not any(col.startswith(c.from_ + "_") for col in columns):
             sources = set(spec.collections) | {col.split("_", 1)[0] for col in columns if "_" in col}
             raise ConfigError(

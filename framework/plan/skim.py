@@ -165,7 +165,7 @@ def _cuts(config: LoadedConfig, r: ColumnResolver) -> list[Filter]:
             cut = Filter(name=entry, expression=config.spec.selection[i].cut, origin=origin)
         else:
             names = referenced_names(entry)
-            if names == {entry} and not r.exists(entry) and did_you_mean(entry, steps):
+            if names == [entry] and not r.exists(entry) and did_you_mean(entry, steps):
                 raise ConfigError(
                     f"{entry!r} is no step of 'selection' and no column",
                     place,
