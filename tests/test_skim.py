@@ -7,7 +7,6 @@ Each file in bad_skims/ states the message (regex), line and key `run-analysis s
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -270,7 +269,6 @@ def test_cli_bad_skim_exits_nonzero_with_place(tmp_path, generated):
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     assert proc.returncode == 2, proc.stderr
     assert f"{config}:{_expectations(BAD / 'unknown_key.yaml')['line']}: skim.formt: unknown key 'formt'" in proc.stderr

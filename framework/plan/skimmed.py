@@ -39,7 +39,7 @@ def mask_branch(tree: str, bit: int) -> str:
 
 def mask_bit(tree: str, bit: int) -> str:
     """C++ test of one bit of the skim's mask (bit 0: the nominal)."""
-    return f"((({mask_branch(tree, bit)}) >> {bit % 64}) & 1) != 0"
+    return f"(({mask_branch(tree, bit)} >> {bit % 64}) & 1) != 0"
 
 
 # ---------------------------------------------------------------- definitions, as a skim records them
