@@ -396,9 +396,16 @@ def _build_dataset(
         if snapshot is None:
             raise ValueError(f"dataset {d.index} writes a skim: give its file")
         s = d.snapshot
-        result.snapshot = session.snapshot(
-            builder.node, s.tree, str(snapshot), s.columns, s.format == "rntuple", bool(s.variations)
-        )
+        try:
+            result.snapshot = session.snapshot(
+                builder.node, s.tree, str(snapshot), s.columns, s.format == "rntuple", bool(s.variations)
+            )
+        except SessionError as err:  # e.g. a kept define of a type ROOT cannot write (no dictionary)
+            raise ConfigError(
+                f"the skim cannot write its columns: {str(err).strip().splitlines()[-1]}",
+                s.origin,
+                "keep the columns it is made from instead",
+            ) from None
     by_name = {h.name: h for h in d.histograms}
     variations = shape_keys(d) if result.varied else []
     for fill in d.fills:

@@ -92,6 +92,7 @@ class SnapshotPlan:
 
     file: str  # name of the file in the skim folder
     tree: str
+    origin: Location  # the `skim:` block
     columns: tuple[str, ...]
     format: str  # rntuple | ttree
     variations: tuple[str, ...] = ()  # shape systematics written with the events (varied columns and a mask)

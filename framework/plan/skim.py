@@ -124,6 +124,7 @@ def _skim_dataset(
     snapshot = SnapshotPlan(
         file=skim_file(sample.name, part),
         tree=sample.tree,
+        origin=config.locate("skim", "keep"),
         columns=tuple(kept),
         format=_format(config, skim, held),
         variations=held,
