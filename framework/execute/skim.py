@@ -81,9 +81,15 @@ def execute_skim(options: RunOptions, timer: Timer | None = None, config: Loaded
     todo = [d for d in plan.datasets if options.force or not _up_to_date(folder, d, digests[d.index])]
     report = SkimReport(folder, plan, SamplesReport(folder), timer=timer)
     report.up_to_date = [d.snapshot.file for d in plan.datasets if d not in todo and d.snapshot]
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    if todo:
-        _skim(config, plan, todo, digests, folder, options, report)
+    try:
+        if todo:
+            _skim(config, plan, todo, digests, folder, options, report)
+    except BaseException:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # a failed skim leaves no folder it made
+        raise
     report.samples = write_samples_yaml(folder, config)
     return report
 
