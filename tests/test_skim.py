@@ -223,6 +223,24 @@ def test_skim_refuses_what_changed_since(original, skim, generated, kinematics_h
     assert info.value.location is not None and info.value.location.key == key
 
 
+def test_agc_runs_from_its_skim(generated, tmp_path):
+    """The AGC analysis with its own skim: block (its selection; jets, lepton counts; pt_scale and pt_res held)."""
+    agc = Path(__file__).resolve().parent.parent / "analyses" / "agc_ttbar" / "analysis.yaml"
+    (tmp_path / "samples.yaml").write_text(
+        f"lumi: 3378.0\nsamples:\n  ttbar: {{files: [{generated['ttbar']}], xsec: 729.84}}\n"
+    )
+    configs = {}
+    for name, samples in (("original", tmp_path / "samples.yaml"), ("on_skim", tmp_path / "skim" / "samples.yaml")):
+        configs[name] = tmp_path / f"{name}.yaml"
+        configs[name].write_text(f"schema: 1\nanalysis: agc\ninclude: [{agc}, {samples}]\n")
+    original = execute(RunOptions(config=configs["original"], output=tmp_path / "original"))
+    skim = execute_skim(RunOptions(config=configs["original"], output=tmp_path / "skim"))
+    assert skim.passed < 0.1 * skim.events
+    on_skim = execute(RunOptions(config=configs["on_skim"], output=tmp_path / "on_skim"))
+    assert "pt_resUp" in list(on_skim.result.samples[0].histograms["ht_4j1b"].axes["systematic"])
+    _assert_equal(on_skim, {s.sample.name: s for s in original.result.samples})
+
+
 def test_samples_update_leaves_skims_as_they_are(skim, tmp_path):
     copy = tmp_path / "samples.yaml"
     shutil.copy(skim.folder / "samples.yaml", copy)
