@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SKIM_FORMAT_VERSION = 1
 SAMPLES_FILE = "samples.yaml"
-PART = re.compile(r"^(?P<sample>.+?)(\.part-(?P<i>\d+)-of-(?P<n>\d+))?\.root$")
+PART = re.compile(r"^(?P<sample>.+?)(\.part-(?P<i>\d+)-of-(?P<n>\d+))?\.root$")  # names of `plan.skim.skim_file`
 DROPPED = ("generate", "events", "file_stats")  # of the original files: a skim's files are others
 
 
