@@ -54,8 +54,9 @@ class SkimReport:
         lines = []
         if self.written:
             lines.append(
-                f"{self.events} events read, {self.passed} pass the skim's cuts: {len(self.written)} file(s) in "
-                f"{self.folder}; {self.timer.setup_line()}, event loop {loop:.2f} s on {self.threads} thread(s)"
+                f"{self.events} events read, {self.passed} pass the skim's cuts in the nominal: "
+                f"{len(self.written)} file(s) in {self.folder}; {self.timer.setup_line()}, event loop {loop:.2f} s "
+                f"on {self.threads} thread(s)"
             )
         if self.up_to_date:
             lines.append(f"up to date (--force to make again): {', '.join(self.up_to_date)}")
