@@ -507,6 +507,14 @@ long long fw_snapshot(void *session, long long node, const char *tree, const cha
       options.fOutputFormat =
          rntuple ? ROOT::RDF::ESnapshotOutputFormat::kRNTuple : ROOT::RDF::ESnapshotOutputFormat::kTTree;
       options.fIncludeVariations = variations != 0;
+      // Clusters of about 5 MB compressed (ROOT's defaults, 30 MB for a TTree and 128 MB for an RNTuple,
+      // leave a skim in one cluster, which one thread reads: RDataFrame splits files by clusters). Only
+      // the option of the format: ROOT warns about the other's, and a ROOT warning here, in a call from
+      // ctypes without Python's lock, crashes the process in ROOT's Python warning handler.
+      if (rntuple)
+         options.fApproxZippedClusterSize = 5000000;
+      else
+         options.fAutoFlush = -5000000;
       s.snapshots.push_back(s.Node(node).Snapshot(tree, file, fw::Lines(columns), options));
       return static_cast<long long>(s.snapshots.size()) - 1;
    });
