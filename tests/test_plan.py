@@ -1,5 +1,6 @@
-"""The plan without ROOT: the plans of the demo, of a split sample and of shape systematics, against
-JSON snapshots in tests/snapshots/ (machine-dependent paths and digests replaced by placeholders).
+"""The plan without ROOT: the plans of the demo, of a split sample, of shape systematics, of a skim and
+of a run on a skim, against JSON snapshots in tests/snapshots/ (machine-dependent paths and digests
+replaced by placeholders).
 
 When a change of the plan is meant, write the snapshots again and read the diff:
 
@@ -22,6 +23,9 @@ from framework.config.load import load_config
 from framework.inputs.model import SampleInputs
 from framework.plan.make import make_plan
 from framework.plan.model import Plan, RunSelection
+from framework.plan.skim import make_skim_plan
+from framework.plan.skimmed import definition_digest, systematic_digest
+from framework.plan.systematics import declared_systematics
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -101,6 +105,54 @@ SHAPES = """
 """  # noqa: E501 (YAML: one flow mapping per line, as users write it)
 
 
+SKIM = (
+    SHAPES
+    + """
+    skim:
+      selection: ["nMuon >= 1"]
+      keep: [Muon_*, met_gev, genWeight]
+"""
+)
+
+# A skim of ttbar holding mu_scale (RDataFrame's names of the varied columns, a mask) and the define
+# met_gev; $MU_SCALE and $MET_GEV are the digests of their definitions.
+SKIMMED = """
+    analysis: skimmed
+    lumi: 10.0
+    samples:
+      ttbar:
+        files: [ttbar.root]
+        xsec: 832.0
+        sum_weights: 1234.5
+        skim:
+          config: config.yaml
+          config_hash: $CONFIG_HASH
+          selection: [nMuon >= 1]
+          events: 40000
+          format: ttree
+          variations: {mu_scale: {definition: $MU_SCALE, up: 2, down: 1}}
+          columns: {met_gev: $MET_GEV}
+    defines:
+      met_gev: double(MET_pt)
+    weight: genWeight
+    systematics:
+      mu_scale: {kind: shape, column: Muon_pt, up: "Muon_pt * 1.01", down: "Muon_pt * 0.99"}
+    histograms:
+      met: {axes: [{expr: met_gev, bins: 10, range: [0, 200]}]}
+      mu_pt: {axes: [{expr: Muon_pt, bins: 10, range: [0, 200]}]}
+"""
+SKIMMED_COLUMNS = {
+    **{c: t for c, t in NANOAOD.items() if c.startswith("Muon_") or c in ("nMuon", "genWeight")},
+    **{
+        f"{c}__mu_scale_{d}": t
+        for c, t in (("Muon_pt", RVEC.format("float")), ("met_gev", "double"))
+        for d in ("up", "down")
+    },
+    "met_gev": "double",
+    "R_rdf_mask_Events_0": "ULong64_t",
+}
+
+
 def _normalised(plan: Plan, folder: Path) -> str:
     """The plan's JSON with what depends on the machine replaced: the repository's and the test
     folder's paths, the config hash and the digests naming correction symbols (of the file's path)."""
@@ -131,7 +183,25 @@ def shapes_plan(folder: Path) -> Plan:
     return make_plan(load_config(_write(folder, SHAPES)), inputs, RunSelection(part=(2, 3)))
 
 
-PLANS = {"demo": demo_plan, "split": split_plan, "shapes": shapes_plan}
+def skim_plan(folder: Path) -> Plan:
+    inputs = {"zmumu": DEMO_INPUTS["zmumu"], "ttbar": DEMO_INPUTS["ttbar"]}
+    return make_skim_plan(load_config(_write(folder, SKIM)), inputs, RunSelection())
+
+
+def skimmed_plan(folder: Path) -> Plan:
+    config = load_config(_write(folder, SKIMMED.replace("$MU_SCALE", "x").replace("$MET_GEV", "x")))
+    digests = {
+        "$MU_SCALE": systematic_digest(config, declared_systematics(config)["mu_scale"]),
+        "$MET_GEV": definition_digest(config, "met_gev"),
+    }
+    text = SKIMMED
+    for placeholder, digest in digests.items():
+        text = text.replace(placeholder, str(digest))
+    inputs = SampleInputs(("ttbar.root",), (9000,), frozenset(SKIMMED_COLUMNS), "TTree", SKIMMED_COLUMNS)
+    return make_plan(load_config(_write(folder, text)), {"ttbar": inputs}, RunSelection())
+
+
+PLANS = {"demo": demo_plan, "split": split_plan, "shapes": shapes_plan, "skim": skim_plan, "skimmed": skimmed_plan}
 
 
 @pytest.mark.parametrize("name", PLANS)

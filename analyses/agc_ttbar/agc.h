@@ -2,7 +2,7 @@
 #ifndef ANALYSIS_AGC_H
 #define ANALYSIS_AGC_H
 
-#include <Math/ProbFuncMathCore.h>
+#include <Math/QuantFuncMathCore.h> // gaussian_quantile (the system compiler of the step cache needs it)
 #include <ROOT/RVec.hxx>
 
 namespace agc {

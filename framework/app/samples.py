@@ -46,11 +46,16 @@ class UpdateReport:
     path: Path
     scanned: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    skims: list[str] = field(default_factory=list)  # skimmed samples, left as they are
     changed: bool = False
 
     def summary(self) -> str:
         state = "updated" if self.changed else "unchanged"
-        return f"{self.path}: {state} ({len(self.scanned)} file(s) read, {len(self.reused)} unchanged file(s) reused)"
+        skims = f"; skims left as they are: {', '.join(self.skims)}" if self.skims else ""
+        return (
+            f"{self.path}: {state} ({len(self.scanned)} file(s) read, {len(self.reused)} unchanged file(s) reused"
+            f"{skims})"
+        )
 
 
 def _yaml() -> YAML:
@@ -234,6 +239,9 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
     expected: dict[str, dict[str, float | int]] = {}
     for position, (name, sample) in enumerate(samples.items()):
         place = Location(str(path), samples.lc.key(name)[0] + 1, f"samples.{name}")
+        if isinstance(sample, CommentedMap) and "skim" in sample:
+            report.skims.append(name)  # its sums are the original sample's (run-analysis skim wrote them)
+            continue
         if not isinstance(sample, CommentedMap) or sample.fa.flow_style():
             raise ConfigError(
                 f"sample {name!r} is written as a flow mapping {{...}}",

@@ -13,7 +13,7 @@ step joins the job that compiles it for the next run.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from pathlib import Path
@@ -43,7 +43,7 @@ from framework.plan.model import (
     FillPlan,
     Plan,
 )
-from framework.plan.steps import Define, Filter, LumiMask, Step, Vary
+from framework.plan.steps import Define, Filter, LumiMask, Mask, Step, Vary
 from framework.timing import Timer
 
 SPECIAL_COLUMNS = {"rdfslot_": "unsigned int", "rdfentry_": "ULong64_t"}
@@ -57,6 +57,7 @@ class BookedDataset:
     fills: list[int | None] = field(default_factory=list)  # per FillPlan; None: the last cutflow row
     cutflow: list[int | None] = field(default_factory=list)  # one per cutflow row; None: counted, not filled
     varied: bool = False
+    snapshot: int | None = None  # the skim's Snapshot, run with the fills
 
 
 @dataclass
@@ -76,8 +77,9 @@ class BookedGraph:
     interpreted: list[str] = field(default_factory=list)  # steps the interpreter compiled in this build
 
     def handles(self) -> list[int]:
-        """One fill per dataset graph, for RunGraphs."""
-        return [next(f for f in (*d.cutflow, *d.fills) if f is not None) for d in self.datasets]
+        """One fill per dataset graph that has one, for RunGraphs (which runs the snapshots too)."""
+        firsts = (next((f for f in (*d.cutflow, *d.fills) if f is not None), None) for d in self.datasets)
+        return [f for f in firsts if f is not None]
 
 
 def layouts_text(
@@ -196,7 +198,8 @@ class _DatasetBuilder:
         return expression, define_code(step.name, self._params(expression), expression)
 
     @_code.register(Filter)
-    def _(self, step: Filter) -> tuple[str, str]:
+    @_code.register(Mask)
+    def _(self, step: Filter | Mask) -> tuple[str, str]:
         expression = self._checked(step.expression, step)
         return expression, filter_code(step.name, self._params(expression), expression)
 
@@ -243,6 +246,11 @@ class _DatasetBuilder:
         self._prepared()
         address = self.graph.interpreter.function(self.graph.sources.source(expression))
         return self.graph.session.apply(node, address)
+
+    @_interpret.register(Mask)
+    def _(self, step: Mask, node: int, expression: str) -> int:
+        session = self._prepared()
+        return run_interpreted("the skim's mask", step.origin, lambda: session.filter(node, expression, step.name))
 
     @_interpret.register(Vary)
     def _(self, step: Vary, node: int, expression: str) -> int:
@@ -310,9 +318,15 @@ def _nslots(threads: int) -> int:
 
 
 def build_graph(
-    plan: Plan, threads: int, progress: bool = False, progress_file: Path | None = None, timer: Timer | None = None
+    plan: Plan,
+    threads: int,
+    progress: bool = False,
+    progress_file: Path | None = None,
+    timer: Timer | None = None,
+    snapshots: Mapping[int, Path] | None = None,
 ) -> BookedGraph:
-    """Book every result of the plan; nothing runs yet."""
+    """Book every result of the plan; nothing runs yet. `snapshots`: the file each dataset with a
+    `SnapshotPlan` (a skim) writes, by dataset index."""
     timer = timer or Timer()
     with timer.part("booking"):
         nslots = _nslots(threads)
@@ -323,7 +337,7 @@ def build_graph(
             plan, session, StepSources([Path(p) for p in plan.cpp], corrections), Interpreter(plan), timer
         )
         g.job.session = session_key() is not None and session_library() is None
-        booked = [_build_dataset(g, d, progress, progress_file) for d in plan.datasets]
+        booked = [_build_dataset(g, d, progress, progress_file, (snapshots or {}).get(d.index)) for d in plan.datasets]
         # VariationsFor compiles all pending JIT code: call it once everything is booked, so
         # that is one compilation rather than one per histogram.
         with timer.part("compile"):
@@ -362,7 +376,9 @@ def _opened_dataset(g: _GraphBuilder, d: DatasetPlan) -> int:
         ) from None
 
 
-def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None) -> BookedDataset:
+def _build_dataset(
+    g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_file: Path | None, snapshot: Path | None
+) -> BookedDataset:
     session = g.session
     node = _opened_dataset(g, d)
     if progress:
@@ -395,6 +411,20 @@ def _build_dataset(g: _GraphBuilder, d: DatasetPlan, progress: bool, progress_fi
             book_cutflow()
     if not result.cutflow:
         book_cutflow()
+    if d.snapshot is not None:
+        if snapshot is None:
+            raise ValueError(f"dataset {d.index} writes a skim: give its file")
+        s = d.snapshot
+        try:
+            result.snapshot = session.snapshot(
+                builder.node, s.tree, str(snapshot), s.columns, s.format == "rntuple", bool(s.variations)
+            )
+        except SessionError as err:  # e.g. a kept define of a type ROOT cannot write (no dictionary)
+            raise ConfigError(
+                f"the skim cannot write its columns: {str(err).strip().splitlines()[-1]}",
+                s.origin,
+                "keep the columns it is made from instead",
+            ) from None
     by_name = {h.name: h for h in d.histograms}
     variations = shape_keys(d) if result.varied else []
     for fill in d.fills:

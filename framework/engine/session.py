@@ -47,6 +47,7 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_read_ranges": ("RANGES", _LL, [_P, _LL, _S, _S, _c.POINTER(_LL), _c.POINTER(_LL)]),
     "fw_progress_bar": ("PROGRESS", _LL, [_P, _LL]),
     "fw_watch_progress": ("PROGRESS", _LL, [_P, _LL, _S, _c.c_ulonglong, _c.c_ulonglong]),
+    "fw_snapshot": ("SNAPSHOT", _LL, [_P, _LL, _S, _S, _S, _c.c_int, _c.c_int]),
 }
 
 
@@ -191,6 +192,14 @@ class Session:
         cells = np.ctypeslib.as_array(data, shape=(size.value,)).copy() if size.value else np.zeros(0)
         self._check(self._api.fill_release(self._ptr, fill, histogram))
         return cells
+
+    def snapshot(self, node: int, tree: str, file: str, columns: Sequence[str], rntuple: bool, variations: bool) -> int:
+        """Write the events of `node` into `file` during the loop (RDataFrame's Snapshot, booked lazily)."""
+        return self._check(
+            self._api.snapshot(
+                self._ptr, node, tree.encode(), file.encode(), _lines(columns), int(rntuple), int(variations)
+            )
+        )
 
     def progress_bar(self, node: int) -> None:
         self._check(self._api.progress_bar(self._ptr, node))

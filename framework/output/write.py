@@ -68,7 +68,7 @@ def _identity(path: str) -> tuple[int, int] | None:
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")  # .<name>.<pid>.<random>.tmp
 
 
-def _temporary(path: Path) -> tuple[int, Path]:
+def temporary(path: Path) -> tuple[int, Path]:
     """A new temporary file beside `path`, named after it and this process (see `remove_stale`)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     return fd, Path(tmp)
@@ -107,7 +107,7 @@ def check_writable(outdir: Path) -> None:
 
 def _write_zip_temp(path: Path, members: dict[str, Any], histograms: dict[str, Any]) -> Path:
     """Write beside `path` under a temporary name (removed if writing fails); the caller renames it."""
-    fd, tmp = _temporary(path)
+    fd, tmp = temporary(path)
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -138,7 +138,7 @@ def write_files(
         for name, (members, histograms) in files.items():
             temporaries[outdir / name] = _write_zip_temp(outdir / name, members, histograms)
         summary_name, content = summary
-        fd, tmp = _temporary(outdir / summary_name)
+        fd, tmp = temporary(outdir / summary_name)
         temporaries[outdir / summary_name] = tmp
         with os.fdopen(fd, "w") as stream:
             json.dump(content, stream, indent=2)

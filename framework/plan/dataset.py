@@ -25,7 +25,8 @@ from framework.plan.model import (
     HistogramPlan,
     SamplePlan,
 )
-from framework.plan.steps import Define, Filter, LumiMask, LumiMaskTable, Step, Vary
+from framework.plan.skimmed import skim_read
+from framework.plan.steps import Define, Filter, LumiMask, LumiMaskTable, Mask, Step, Vary
 from framework.plan.systematics import (
     CombinedEntry,
     Contribution,
@@ -51,26 +52,34 @@ def plan_dataset(
     spec = config.spec
     is_data = members[0].is_data
     label = f" (sample{'s' if len(members) > 1 else ''} {', '.join(m.name for m in members)})"
+    skim = skim_read(config, members, inputs)
+    if skim is not None:
+        label = label[:-1] + ", read from a skim)"
     r = ColumnResolver(config, inputs.columns, is_cpp_symbol, label)
     systematics = [] if is_data else list(chosen_systematics)
-    _check_new_names(config, inputs.columns, label)
-    sample_column = _add_sample_column(r, config, members, systematics)
+    check_new_names(config, inputs.columns, label, skim.stored() if skim else frozenset())
+    sample_column = add_sample_column(r, config, members, systematics)
     declared = list(dict.fromkeys(m.declared for m in systematics))
     check_array_indices(config, declared, inputs.array_sizes, set(inputs.columns), label)
     contributions = [
-        (m.name, contribution(config, m, _applies(config, m.declared, members, sample_column))) for m in systematics
+        (m.name, contribution(config, m, applies(config, m.declared, members, sample_column))) for m in systematics
     ]
-    shape_names = _add_variations(r, contributions, label)
+    if skim is not None:
+        contributions = [(m.name, skim.contribution(m, c)) for m, (_, c) in zip(systematics, contributions)]
+    shape_names = add_variations(r, contributions, label)
+    skim_mask = skim.mask(r, members[0].tree, shape_names) if skim is not None else None
     for i, cut in enumerate(spec.selection):
         r.require(cut.cut, config.locate("selection", i, "cut"))
     weight_entries, combined, constants = _add_weights(r, config, [c for _, c in contributions], is_data)
     histograms = _histograms(r, config)
     fills = _fills(r, histograms)
-    r.check_unused()
-    mask = _lumi_mask(config, members, inputs, lumi_masks or {})
-    steps: list[Define | Filter | Vary | LumiMask] = [
+    if skim is None:  # (a skim may have dropped what unused definitions read)
+        r.check_unused()
+    mask = lumi_mask_step(config, members, inputs, lumi_masks or {})
+    steps: list[Define | Filter | Mask | Vary | LumiMask] = [
         *r.steps(),
         *((mask,) if mask is not None else ()),
+        *((skim_mask,) if skim_mask is not None else ()),
         *(
             Filter(name=cut.name, expression=cut.cut, origin=config.locate("selection", i, "cut"))
             for i, cut in enumerate(spec.selection)
@@ -93,14 +102,16 @@ def plan_dataset(
         one_sided=tuple(m.name for m in systematics if m.one_sided),
         histograms=tuple(histograms),
         fills=tuple(fills),
-        input_types=_input_types(inputs, steps, fills),
+        input_types=input_types(inputs, steps, fills),
         sample_column=sample_column,
         constants=constants,
     )
+    if skim is not None:
+        skim.check_definitions(dataset.input_types)
     return dataset, [k for _, c in contributions for k in c.corrections]
 
 
-def _add_sample_column(
+def add_sample_column(
     r: ColumnResolver, config: LoadedConfig, members: list[SamplePlan], systematics: list[Member]
 ) -> str:
     """The column holding each event's sample: the file's sample, unless a split sample divides
@@ -114,7 +125,7 @@ def _add_sample_column(
     return SAMPLE_COLUMN
 
 
-def _lumi_mask(
+def lumi_mask_step(
     config: LoadedConfig, members: list[SamplePlan], inputs: SampleInputs, lumi_masks: Mapping[str, LumiMaskFile]
 ) -> LumiMask | None:
     """The step keeping the certified luminosity sections of the members' masks (None: no member has
@@ -162,7 +173,7 @@ def _is_integer_type(ctype: str) -> bool:
     return bool(INTEGER_TYPES.match(ctype.strip()))
 
 
-def _input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPlan]) -> dict[str, str]:
+def input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPlan]) -> dict[str, str]:
     """The C++ types of the input columns the steps and fills read, by name."""
     expressions = [e for st in steps for e in st.expressions()]
     expressions += [e for f in fills for e in (*f.columns, f.weights_column, *(w.expression for w in f.filters))]
@@ -170,19 +181,24 @@ def _input_types(inputs: SampleInputs, steps: Sequence[Step], fills: list[FillPl
     return {n: inputs.column_types[n] for n in sorted(read) if n in inputs.column_types}
 
 
-def _check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) -> None:
-    """Defines, categories and collections make new columns, from collections that exist."""
+def check_new_names(
+    config: LoadedConfig, columns: frozenset[str], label: str, stored: frozenset[str] = frozenset()
+) -> None:
+    """Defines, categories and collections make new columns, from collections that exist; a skim's
+    `stored` columns are what they made when it was written (read, not made again)."""
     spec = config.spec
     for block in ("defines", "categories", "collections"):
         for name in getattr(spec, block):
             column = name if block != "collections" else "n" + name
-            if column in columns:
+            if column in columns and column not in stored:
                 raise ConfigError(
                     f"{column!r} already exists in the input{label}; a {block[:-1]} cannot replace it",
                     config.locate(block, name),
                     "choose another name; to vary an input column use a 'kind: shape' systematic",
                 )
     for name, c in spec.collections.items():
+        if f"n{name}" in stored:
+            continue
         if c.from_ not in spec.collections and not any(col.startswith(c.from_ + "_") for col in columns):
             sources = set(spec.collections) | {col.split("_", 1)[0] for col in columns if "_" in col}
             raise ConfigError(
@@ -194,7 +210,7 @@ def _check_new_names(config: LoadedConfig, columns: frozenset[str], label: str) 
             )
 
 
-def _add_variations(r: ColumnResolver, contributions: list[tuple[str, Contribution]], label: str) -> tuple[str, ...]:
+def add_variations(r: ColumnResolver, contributions: list[tuple[str, Contribution]], label: str) -> tuple[str, ...]:
     """The systematics' helper columns and Vary steps; the names of the shape variations."""
     shape_names: list[str] = []
     for name, contrib in contributions:
@@ -224,7 +240,8 @@ def _add_variations(r: ColumnResolver, contributions: list[tuple[str, Contributi
                     condition=vary.condition,
                 )
             )
-            shape_names.append(name)
+            if name not in shape_names:  # a skim's stored columns of one systematic: a Vary per type
+                shape_names.append(name)
     return tuple(shape_names)
 
 
@@ -343,7 +360,7 @@ def _sample_expression(config: LoadedConfig, members: list[SamplePlan]) -> str:
     return expr
 
 
-def _applies(config: LoadedConfig, name: str, members: list[SamplePlan], sample_column: str) -> str | None:
+def applies(config: LoadedConfig, name: str, members: list[SamplePlan], sample_column: str) -> str | None:
     """C++ test of the sample index for the samples a systematic applies to; None for all."""
     rule = config.spec.systematics[name].applies_to
     if rule is None:

@@ -12,6 +12,7 @@ from framework.inputs.model import SampleInputs
 from framework.plan.dataset import plan_dataset
 from framework.plan.model import DatasetPlan, Plan, RunSelection, SamplePlan
 from framework.plan.select import reading, select_samples, select_systematics
+from framework.plan.skimmed import skim_key
 from framework.plan.systematics import CorrectionPlan, declared_systematics
 
 Reading = tuple[tuple[str, ...], tuple[int, ...], tuple[tuple[int, int], ...] | None, int | None]
@@ -37,17 +38,18 @@ def make_plan(
         raise ConfigError(f"part {i}/{n} reads no event: the selected samples have fewer than {n} entries")
 
     # one dataset per tree, format, data/MC status and columns (with their types)
-    groups: dict[tuple[str, str, bool, frozenset[str], frozenset[tuple[str, str]]], list[str]] = {}
+    # (a skim's samples, also by what the skim holds: their datasets read it alike)
+    groups: dict[tuple[str, str, bool, frozenset[str], frozenset[tuple[str, str]], str], list[str]] = {}
     for name in names:
         s, found = spec.samples[name], inputs[name]
-        key = (s.tree, found.format, s.is_data, found.columns, frozenset(found.column_types.items()))
+        key = (s.tree, found.format, s.is_data, found.columns, frozenset(found.column_types.items()), skim_key(s))
         groups.setdefault(key, []).append(name)
 
     samples: list[SamplePlan] = []
     datasets: list[DatasetPlan] = []
     corrections: list[CorrectionPlan] = []
     masks = sample_lumi_masks(config)
-    for index, ((tree, fmt, _, columns, _), members) in enumerate(groups.items()):
+    for index, ((tree, fmt, _, columns, _, _), members) in enumerate(groups.items()):
         plans = [p for name in members for p in _sample_plans(config, name, inputs[name], read[name], tree, index)]
         samples.extend(plans)
         sizes: dict[str, int] = {}
@@ -82,27 +84,34 @@ def _sample_plans(
 ) -> list[SamplePlan]:
     """The sample, or the sub-processes of a split sample, as the dataset reads them."""
     s = config.spec.samples[name]
-    files, entries, ranges, limit = read
     return [
-        SamplePlan(
-            name=output,
-            process=(s.process or name) if output == name else output,
-            is_data=s.is_data,
-            era=s.era,
-            tree=tree,
-            files=list(files),
-            entries=entries,
-            xsec=found.metadata.get(s.xsec, None) if isinstance(s.xsec, str) else s.xsec,
-            lumi=None if s.is_data else lumi_of(config.spec, s.era),
-            sum_weights=found.metadata.get(s.sum_weights, None) if isinstance(s.sum_weights, str) else s.sum_weights,
-            entry_limit=limit,
-            dataset=dataset,
-            parent=None if output == name else name,
-            skipped_files=tuple(found.skipped),
-            ranges=ranges,
-        )
-        for output in split_names(name, s.split) or [name]
+        sample_plan(config, name, found, read, tree, dataset, output) for output in split_names(name, s.split) or [name]
     ]
+
+
+def sample_plan(
+    config: LoadedConfig, name: str, found: SampleInputs, read: Reading, tree: str, dataset: int, output: str
+) -> SamplePlan:
+    """Sample `name` as a dataset reads it, as the output sample `output` (itself, or a sub-process)."""
+    s = config.spec.samples[name]
+    files, entries, ranges, limit = read
+    return SamplePlan(
+        name=output,
+        process=(s.process or name) if output == name else output,
+        is_data=s.is_data,
+        era=s.era,
+        tree=tree,
+        files=list(files),
+        entries=entries,
+        xsec=found.metadata.get(s.xsec, None) if isinstance(s.xsec, str) else s.xsec,
+        lumi=None if s.is_data else lumi_of(config.spec, s.era),
+        sum_weights=found.metadata.get(s.sum_weights, None) if isinstance(s.sum_weights, str) else s.sum_weights,
+        entry_limit=limit,
+        dataset=dataset,
+        parent=None if output == name else name,
+        skipped_files=tuple(found.skipped),
+        ranges=ranges,
+    )
 
 
 def _check_files_agree(config: LoadedConfig, name: str, found: SampleInputs, dataset: DatasetPlan) -> None:

@@ -87,6 +87,20 @@ class FillPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SnapshotPlan:
+    """The events a dataset keeps, written by RDataFrame's Snapshot (`run-analysis skim`)."""
+
+    file: str  # name of the file in the skim folder
+    tree: str
+    origin: Location  # the `skim:` block
+    columns: tuple[str, ...]
+    format: str  # rntuple | ttree
+    variations: tuple[str, ...] = ()  # shape systematics written with the events (varied columns and a mask)
+    derived: Mapping[str, str] = field(default_factory=dict)  # kept columns the graph defines -> their definition
+    definitions: Mapping[str, str] = field(default_factory=dict)  # each held systematic -> its definition
+
+
+@dataclass(frozen=True, kw_only=True)
 class DatasetPlan:
     """One RDataFrame: samples that share tree name, format, columns and data/MC status."""
 
@@ -108,6 +122,7 @@ class DatasetPlan:
     sample_column: str = SAMPLE_COLUMN  # each event's sample: a define, or the file's sample where that is the same
     constants: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # columns equal for every event
     one_sided: tuple[str, ...] = ()  # systematics with an up variation only (weight or shape)
+    snapshot: SnapshotPlan | None = None  # a skim: the events passing the steps, written to a file
 
     def directions(self, systematic: str) -> tuple[str, ...]:
         """("up",) for a one-sided systematic, else ("up", "down")."""
@@ -125,6 +140,11 @@ class DatasetPlan:
         lines += [line for step in self.steps for line in step.describe()]
         lines.append(f"  cutflow: {' -> '.join(self.cutflow)}")
         lines.append(f"  systematic axis ({len(self.systematic_entries)}): {', '.join(self.systematic_entries)}")
+        if self.snapshot is not None:
+            held = f", with the variations of {', '.join(self.snapshot.variations)}" if self.snapshot.variations else ""
+            lines.append(
+                f"  snapshot {self.snapshot.file} ({self.snapshot.format}{held}): {', '.join(self.snapshot.columns)}"
+            )
         for h in self.histograms:
             axes = ", ".join(a.describe() for a in h.axes)
             where = f"  where {' -> '.join(w.expression for w in h.where)}" if h.where else ""

@@ -1,9 +1,9 @@
 """Plan stage, graph steps: the nodes of a dataset's graph, in order, one frozen class per kind.
 
-A `Define` adds a column, a `Filter` keeps the events passing a C++ test, a `Vary` gives
-columns an up and a down value (or an up value only) for a shape systematic, a `LumiMask` keeps the
-collision events of certified luminosity sections. The build (`framework.engine.build`) turns each into its
-RDataFrame node.
+A `Define` adds a column, a `Filter` keeps the events passing a C++ test, a `Mask` keeps the
+events a skim stored, a `Vary` gives columns an up and a down value (or an up value only) for a shape
+systematic, a `LumiMask` keeps the collision events of certified luminosity sections. The build
+(`framework.engine.build`) turns each into its RDataFrame node.
 """
 
 from __future__ import annotations
@@ -63,6 +63,22 @@ class Filter(Step):
 
     def describe(self) -> list[str]:
         return [f"  filter  {self.name} = {self.expression}"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mask(Step):
+    """Keeps the events a skim wrote for the nominal (or, in a shape variation's copy of the graph, for that
+    variation: the skim stores an event when any of them passed its cuts). It comes before the selection
+    and is no cutflow row: the skim's events are the sample's events read."""
+
+    kind: Literal["mask"] = "mask"
+    expression: str
+
+    def expressions(self) -> tuple[str, ...]:
+        return (self.expression,)
+
+    def describe(self) -> list[str]:
+        return [f"  mask    {self.name} = {self.expression}"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,4 +151,4 @@ class LumiMask(Step):
         return lines
 
 
-StepPlan = Annotated[Define | Filter | Vary | LumiMask, Field(discriminator="kind")]
+StepPlan = Annotated[Define | Filter | Mask | Vary | LumiMask, Field(discriminator="kind")]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from framework.app.cli import cache, export, fit, merge, plot, run, samples, schema, status, submit
+from framework.app.cli import cache, export, fit, merge, plot, run, samples, schema, skim, status, submit
 from framework.errors import FrameworkError
 
-OTHER_COMMANDS = (plot, export, fit, submit, status, merge, samples, schema, cache)  # in the order `--help` lists them
+# in the order `--help` lists them
+OTHER_COMMANDS = (skim, plot, export, fit, submit, status, merge, samples, schema, cache)
 BY_NAME = {command.COMMAND.split()[0]: command for command in OTHER_COMMANDS}
 
 FRAMEWORK_LOG = logging.getLogger("framework")

@@ -20,6 +20,7 @@ from framework.config.schema.presentation import (
     SliceValue,
 )
 from framework.config.schema.samples import EraSpec, PreprocessSpec, SampleSpec
+from framework.config.schema.skim import SkimSpec
 from framework.config.schema.systematics import Systematic
 from framework.extensions.tnp.schema import TnpSpec
 
@@ -71,6 +72,9 @@ class AnalysisSpec(Strict):
     report: bool = Field(False, description="Also make the plots, tables and report page in OUT/report after a run.")
     preprocess: dict[Name, PreprocessSpec] = Field(
         default_factory=dict, description="Stages that write the files samples read, run before the analysis."
+    )
+    skim: SkimSpec | None = Field(
+        None, description="What 'run-analysis skim' writes: the events passing a selection, with the columns kept."
     )
 
     @model_validator(mode="after")

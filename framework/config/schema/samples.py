@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from framework.config.schema.base import Expression, Name, Strict, check_identifier
+from framework.config.schema.skim import SkimOrigin
 from framework.testing.spec import GeneratorSpec
 
 
@@ -62,6 +63,9 @@ class SampleSpec(Strict):
     file_stats: dict[str, FileStats] | None = Field(
         None, description="Computed per file (also the cache: size and mtime_ns say when to read a file again)."
     )
+    skim: SkimOrigin | None = Field(
+        None, description="Written by 'run-analysis skim': the files are a skim of the sample (see the README)."
+    )
 
     @field_validator("era", mode="before")
     @classmethod
@@ -83,6 +87,11 @@ class SampleSpec(Strict):
             raise ValueError("a simulated sample needs 'xsec' (pb); set 'is_data: true' for collision data")
         if self.is_data and (self.xsec is not None or self.sum_weights is not None or self.sum_weights2 is not None):
             raise ValueError("a data sample takes no 'xsec', 'sum_weights' or 'sum_weights2'")
+        if self.skim is not None and not self.is_data and not isinstance(self.sum_weights, float):
+            raise ValueError(
+                "a skimmed simulated sample needs 'sum_weights' of the original sample (the skim's events are "
+                "not all of the sample's): run-analysis skim writes it"
+            )
         return self
 
 

@@ -79,6 +79,7 @@ struct Session {
    std::vector<ROOT::RDF::RNode> roots; // one per dataset
    std::vector<BookedFill> fills;
    std::vector<ROOT::RDF::RResultPtr<ULong64_t>> counters; // progress only
+   std::vector<ROOT::RDF::RResultPtr<ROOT::RDF::RInterface<ROOT::Detail::RDF::RLoopManager>>> snapshots; // skims
    std::string error;
 
    int Add(ROOT::RDF::RNode node)
@@ -233,14 +234,16 @@ long long fw_jit(void *session)
    });
 }
 
-// One event loop for every dataset (RunGraphs), through one fill of each; `loop` gets the
-// seconds RDataFrame itself reports for its loop.
+// One event loop for every dataset (RunGraphs), through one fill of each and every snapshot; `loop`
+// gets the seconds RDataFrame itself reports for its loop.
 long long fw_run(void *session, const long long *fills, long long count, double *loop)
 {
    return Guard(session, [&](Session &s) {
       std::vector<ROOT::RDF::RResultHandle> handles;
       for (long long i = 0; i < count; ++i)
          handles.emplace_back(s.GetFill(fills[i]).nominal);
+      for (auto &snapshot : s.snapshots)
+         handles.emplace_back(snapshot);
       auto &channel = ROOT::Detail::RDF::RDFLogChannel();
       const auto verbosity = channel.SetVerbosity(ROOT::ELogLevel::kInfo);
       auto owned = std::make_unique<fw::LoopLog>();
@@ -480,6 +483,41 @@ long long fw_constant(void *session, long long node, const char *name, const dou
    return Guard(session, [&](Session &s) {
       const ROOT::RVecD constant(values, values + count);
       return s.Add(s.Node(node).DefinePerSample(name, [constant](unsigned, const ROOT::RDF::RSampleInfo &) { return constant; }));
+   });
+}
+
+} // extern "C"
+#endif
+#endif
+
+// ---------------------------------------------------------------- snapshots (skims)
+#if defined(FW_SESSION_ALL) || defined(FW_SESSION_SNAPSHOT)
+#ifndef FW_SESSION_SNAPSHOT_DONE
+#define FW_SESSION_SNAPSHOT_DONE
+extern "C" {
+
+// Write the events of `node` with `columns` (one per line) into `tree` of `file`, during the loop: an
+// RNTuple or a TTree; with `variations`, also the shape variations of the columns and the mask of the
+// variations each event passed (ROOT 6.40: a TTree written by one thread only).
+long long fw_snapshot(void *session, long long node, const char *tree, const char *file, const char *columns,
+                      int rntuple, int variations)
+{
+   return Guard(session, [&](Session &s) {
+      ROOT::RDF::RSnapshotOptions options;
+      options.fLazy = true;
+      options.fOutputFormat =
+         rntuple ? ROOT::RDF::ESnapshotOutputFormat::kRNTuple : ROOT::RDF::ESnapshotOutputFormat::kTTree;
+      options.fIncludeVariations = variations != 0;
+      // Clusters of about 5 MB compressed (ROOT's defaults, 30 MB for a TTree and 128 MB for an RNTuple,
+      // leave a skim in one cluster, which one thread reads: RDataFrame splits files by clusters). Only
+      // the option of the format: ROOT warns about the other's, and a ROOT warning here, in a call from
+      // ctypes without Python's lock, crashes the process in ROOT's Python warning handler.
+      if (rntuple)
+         options.fApproxZippedClusterSize = 5000000;
+      else
+         options.fAutoFlush = -5000000;
+      s.snapshots.push_back(s.Node(node).Snapshot(tree, file, fw::Lines(columns), options));
+      return static_cast<long long>(s.snapshots.size()) - 1;
    });
 }
 
