@@ -225,3 +225,47 @@ def test_data_without_run_columns_are_refused_before_the_loop(shared_data, tmp_p
         execute(RunOptions(config=config, output=tmp_path / "out"))
     assert e.value.location is not None and (e.value.location.line, e.value.location.key) == (3, "eras.2012.lumi_mask")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_skim_of_masked_data_keeps_the_mask_and_the_histograms(runs, tmp_path):
+    """Data are skimmed through their lumi mask; the skim's samples YAML names the same mask (from the
+    skim's folder), so a run on the skim masks again and records it, with the original's histograms."""
+    from framework.execute.skim import execute_skim
+
+    masks = _write_masks(tmp_path)
+    body = """selection:
+  - {name: two_muons, cut: "nMuon >= 2"}
+histograms:
+  mu_pt: {axes: [{expr: Muon_pt, bins: 20, range: [0, 100]}]}
+skim: {selection: [two_muons], keep: [nMuon, Muon_pt]}
+"""
+    (tmp_path / "samples.yaml").write_text(
+        f"""eras:
+  A: {{lumi: 10.0, lumi_mask: masks/golden_A.json}}
+samples:
+  data_A: {{files: ["{runs["A"]}"], is_data: true, era: A}}
+  data_B: {{files: ["{runs["B"]}"], is_data: true, era: A, lumi_mask: masks/golden_B.json}}
+"""
+    )
+    original = tmp_path / "config.yaml"
+    original.write_text(f"analysis: lumiskim\ninclude: [samples.yaml]\n{body}")
+    execute_skim(RunOptions(config=original, output=tmp_path / "skims" / "lumi"))
+    on_skim = tmp_path / "on_skim.yaml"
+    on_skim.write_text(f"analysis: lumiskim\ninclude: [skims/lumi/samples.yaml]\n{body}")
+    report = execute(RunOptions(config=on_skim, output=tmp_path / "out_skim"))
+    reference = execute(RunOptions(config=original, output=tmp_path / "out"))
+    assert report is not None and reference is not None
+    for skimmed, full in zip(report.result.samples, reference.result.samples, strict=True):
+        # the skim holds the certified events passing the cut: the mask, applied again, keeps them all
+        passed = full.cutflow[-1].events
+        assert [(r.cut, r.events) for r in skimmed.cutflow] == [
+            ("all", passed),
+            ("lumi_mask", passed),
+            ("two_muons", passed),
+        ]
+        assert [r.cut for r in full.cutflow] == ["all", "lumi_mask", "two_muons"] and passed < full.cutflow[1].events
+        h, expected = skimmed.histograms["mu_pt"], full.histograms["mu_pt"]
+        assert h.values(flow=True).tolist() == expected.values(flow=True).tolist()
+    for name, mask in (("data_A", masks["A"]), ("data_B", masks["B"])):
+        with zipfile.ZipFile(tmp_path / "out_skim" / f"{name}.hist.zip") as z:
+            assert json.loads(z.read("provenance.json"))["lumi_mask"]["file"] == str(mask)
