@@ -57,6 +57,11 @@ class InputError(FrameworkError):
     """An input file or tree is missing or unreadable."""
 
 
+class RemoteInputError(InputError):
+    """A remote input file could not be opened or read (its server down, or gone during the run):
+    trying again may succeed (--retries)."""
+
+
 class ExecutionError(FrameworkError):
     """The event loop or writing the outputs failed."""
 

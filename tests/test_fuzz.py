@@ -99,7 +99,7 @@ samples:
 def test_samples_update_never_corrupts_a_file(text, tmp_path, generated, monkeypatch):
     from framework.app import samples
 
-    monkeypatch.setattr(samples, "_scan", lambda path, tree, weight, is_data, place: (100, 50.0, 30.0))
+    monkeypatch.setattr(samples, "_scan", lambda *args: (100, 50.0, 30.0))
     monkeypatch.setattr(samples, "_scan_splits", lambda *args: {})
     path = tmp_path / "samples.yaml"
     original = text.replace("FILE", str(generated["ttbar"])).encode("utf-8", "surrogatepass")

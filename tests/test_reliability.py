@@ -225,7 +225,7 @@ def no_scanning(monkeypatch):
     """`samples update` without ROOT: fixed figures per file."""
     from framework.app import samples
 
-    monkeypatch.setattr(samples, "_scan", lambda path, tree, weight, is_data, place: (100, 50.0, 30.0))
+    monkeypatch.setattr(samples, "_scan", lambda *args: (100, 50.0, 30.0))
     monkeypatch.setattr(samples, "_scan_splits", lambda *args: {})
 
 

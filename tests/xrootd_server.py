@@ -29,14 +29,6 @@ import pytest
 
 URL_ROOT = "/served"  # the URL path of the served folder; must not exist locally (see above)
 START_SECONDS = 20
-# The client's waits on a dead server, bounded (defaults: 5 connection tries over 120 s each).
-# Read once, when ROOT's XRootD client starts: set before the first root:// URL is opened.
-CLIENT_TIMEOUTS = {
-    "XRD_CONNECTIONRETRY": "1",
-    "XRD_CONNECTIONWINDOW": "2",
-    "XRD_REQUESTTIMEOUT": "10",
-    "XRD_STREAMTIMEOUT": "10",
-}
 
 
 def free_port() -> int:
@@ -62,6 +54,7 @@ class XRootDServer:
     folder: Path  # what is served under URL_ROOT
     log: Path
     process: subprocess.Popen[bytes]
+    command: list[str]  # what started it
 
     def opened(self) -> list[str]:
         """URL paths of the files opened through the server so far, in order."""
@@ -70,6 +63,15 @@ class XRootDServer:
 
     def stop(self) -> None:
         _stop(self.process)
+
+    def start_again(self) -> None:
+        """The same server (port, folder, log) once more, after it ended (killed: xrootd binds its
+        port again at once); returns once it reports its start."""
+        if self.process.poll() is None:
+            raise RuntimeError("xrootd still runs: stop it first")
+        begun = self.log.stat().st_size
+        self.process = _popen(self.command, self.log.parent)
+        _started(self.process, self.log.parent, begun)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -83,12 +85,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
-def _started(process: subprocess.Popen[bytes], admin: Path) -> Path:
-    """The server's log once it reports its start; fails on a failed start or after START_SECONDS."""
+def _popen(command: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _started(process: subprocess.Popen[bytes], admin: Path, begun: int = 0) -> Path:
+    """The server's log (under `admin`) once it reports its start after byte `begun`; fails on a
+    failed start or after START_SECONDS."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         logs = sorted(admin.rglob("log"))
-        text = logs[0].read_text(errors="replace") if logs else ""
+        text = logs[0].read_bytes()[begun:].decode(errors="replace") if logs else ""
         if "initialization completed" in text and re.search(r"xrootd \S+ initialization completed", text):
             return logs[0]
         if "initialization failed" in text or process.poll() is not None:
@@ -105,7 +112,7 @@ def xrootd_server() -> Iterator[XRootDServer]:
     if Path(URL_ROOT).exists():
         pytest.fail(f"{URL_ROOT} exists on this machine: a root:// URL of it could be read without the server")
     base = Path(tempfile.mkdtemp(prefix="rdf-xrootd-"))
-    process = None
+    server = None
     try:
         base.chmod(0o755)
         local_root, admin = base / "root", base / "admin"  # URL path P is local_root/P on disk
@@ -129,14 +136,14 @@ def xrootd_server() -> Iterator[XRootDServer]:
         config.chmod(0o644)
         port = free_port()
         command = [program, *as_user, "-p", str(port), "-n", "test", "-l", str(admin / "log"), "-a", str(admin)]
-        process = subprocess.Popen(
-            [*command, "-c", str(config)], cwd=admin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        server = XRootDServer(f"root://127.0.0.1:{port}/{URL_ROOT}", folder, _started(process, admin), process)
+        command += ["-c", str(config)]
+        process = _popen(command, admin)
+        server = XRootDServer(f"root://127.0.0.1:{port}/{URL_ROOT}", folder, admin / "log", process, command)
+        server.log = _started(process, admin)
         yield server
     finally:
-        if process is not None:
-            _stop(process)
+        if server is not None:
+            server.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -25,8 +25,10 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from framework.engine.rootenv import root
-from framework.errors import ConfigError, ExecutionError, InputError, Location
-from framework.inputs.files import expand_entry
+from framework.errors import ConfigError, ExecutionError, FrameworkError, InputError, Location, RemoteInputError
+from framework.inputs.files import can_open, expand_entry, open_file
+from framework.inputs.locations import kind_of
+from framework.inputs.retries import retried
 
 RUNS_COLUMNS = ("genEventCount", "genEventSumw", "genEventSumw2")
 
@@ -81,14 +83,14 @@ def _scan_splits(path: str, tree: str, weight: str, split: dict[str, str]) -> di
     return {key: (int(c.GetValue()), float(w.GetValue())) for key, (c, w) in zip(keys, results, strict=True)}
 
 
-def _scan(path: str, tree: str, generator_weight: str, is_data: bool, place: Location) -> tuple[int, float, float]:
+def _scan(
+    path: str, tree: str, generator_weight: str, is_data: bool, sample: str, place: Location
+) -> tuple[int, float, float]:
     """Events, sum of weights and of squared weights of one file."""
     r = root()
     if r.IsImplicitMTEnabled():
         r.DisableImplicitMT()  # sums in file order: the same file always gives the same figures
-    handle = r.TFile.Open(path) if "://" in path or Path(path).is_file() else None
-    if not handle or handle.IsZombie():
-        raise InputError(f"cannot open {path}", place)
+    handle = open_file(path, sample, place, retries=0)
     try:
         if not handle.GetKey(tree):
             raise InputError(f"file {path} has no tree {tree!r}", place, "set 'tree:' for this sample")
@@ -108,6 +110,41 @@ def _scan(path: str, tree: str, generator_weight: str, is_data: bool, place: Loc
     weighted = df.Define("__w", f"double({generator_weight})").Define("__w2", "__w * __w")
     sumw, sumw2 = weighted.Sum["double"]("__w"), weighted.Sum["double"]("__w2")
     return int(count.GetValue()), float(sumw.GetValue()), float(sumw2.GetValue())
+
+
+def _read(
+    path: str,
+    tree: str,
+    generator_weight: str,
+    is_data: bool,
+    split: dict[str, str],
+    sample: str,
+    place: Location,
+    retries: int,
+) -> tuple[tuple[int, float, float], dict[str, tuple[int, float]]]:
+    """`_scan` and `_scan_splits` of one file. A remote file that cannot be opened, or that fails
+    while read and cannot be opened any more (its server gone), is read again `retries` times."""
+
+    def attempt() -> tuple[tuple[int, float, float], dict[str, tuple[int, float]]]:
+        try:
+            return (
+                _scan(path, tree, generator_weight, is_data, sample, place),
+                _scan_splits(path, tree, "1.0" if is_data else generator_weight, split),
+            )
+        except FrameworkError:
+            raise
+        except Exception:
+            # ROOT fails with a C++ exception, or a TypeError from a constructor that threw: told
+            # from a bug by the file being out of reach now
+            if not kind_of(path).remote or can_open(path):
+                raise
+            raise RemoteInputError(
+                f"sample {sample!r}: lost {path} while reading it: it cannot be opened any more",
+                place,
+                "is its server up?",
+            ) from None
+
+    return retried(attempt, retries)
 
 
 def _mapping_indent(text: str) -> int:
@@ -221,8 +258,9 @@ def _write_through(path: Path, text: str, newline: str) -> None:
         raise
 
 
-def update_samples_file(path: Path, generator_weight: str = "genWeight") -> UpdateReport:
-    """Compute and write back the figures of every sample in a samples YAML file."""
+def update_samples_file(path: Path, generator_weight: str = "genWeight", retries: int = 0) -> UpdateReport:
+    """Compute and write back the figures of every sample in a samples YAML file. A remote file that
+    cannot be opened or read is tried again `retries` times, 1, 2, 4 ... s apart."""
     text, newline = _read_text(path)
     doc, samples = _load_samples(path, text)
     _refuse_shared_nodes(path, samples)
@@ -248,7 +286,7 @@ def update_samples_file(path: Path, generator_weight: str = "genWeight") -> Upda
                 place,
                 "write it as a block (one key per line) so the computed fields can be added below it",
             )
-        figures = _figures(path.parent, sample, generator_weight, place, report)
+        figures = _figures(path.parent, name, sample, generator_weight, place, report, retries)
         is_data = bool(sample.get("is_data", False))
         totals = expected[name] = _totals(figures, is_data)
         begin = samples.lc.key(name)[0] + 1
@@ -324,7 +362,13 @@ def _write_checked(
 
 
 def _figures(
-    base: Path, sample: CommentedMap, generator_weight: str, place: Location, report: UpdateReport
+    base: Path,
+    name: str,
+    sample: CommentedMap,
+    generator_weight: str,
+    place: Location,
+    report: UpdateReport,
+    retries: int,
 ) -> dict[str, FileFigures]:
     """Per-file figures of one sample: from the cache when size and mtime are unchanged."""
     is_data = bool(sample.get("is_data", False))
@@ -333,7 +377,7 @@ def _figures(
     cached = sample.get("file_stats") or {}
     figures: dict[str, FileFigures] = {}
     for entry in sample.get("files", []):
-        for file in expand_entry(base, str(entry), str(place.key).split(".")[-1], place):
+        for file in expand_entry(base, str(entry), name, place):
             key = file if "://" in file else os.path.relpath(file, base)
             stat = os.stat(file) if "://" not in file else None
             size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
@@ -356,8 +400,7 @@ def _figures(
                 )
                 report.reused.append(key)
                 continue
-            events, sumw, sumw2 = _scan(file, tree, generator_weight, is_data, place)
-            splits = _scan_splits(file, tree, "1.0" if is_data else generator_weight, split)
+            (events, sumw, sumw2), splits = _read(file, tree, generator_weight, is_data, split, name, place, retries)
             figures[key] = FileFigures(events, sumw, sumw2, size, mtime, splits)
             report.scanned.append(key)
     return figures

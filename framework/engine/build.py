@@ -32,7 +32,8 @@ from framework.engine.stepsource import (
     lumi_mask_code,
     vary_code,
 )
-from framework.errors import ConfigError, InputError, Location
+from framework.errors import ConfigError, InputError, Location, RemoteInputError
+from framework.inputs.locations import kind_of
 from framework.plan.axes import AxisPlan
 from framework.plan.model import (
     CUTFLOW_WEIGHTS,
@@ -58,6 +59,7 @@ class BookedDataset:
     cutflow: list[int | None] = field(default_factory=list)  # one per cutflow row; None: counted, not filled
     varied: bool = False
     snapshot: int | None = None  # the skim's Snapshot, run with the fills
+    files_counted: bool = False  # the loop counts the entries it reads from each file (`counts_files`)
 
 
 @dataclass
@@ -359,20 +361,29 @@ def _is_last_cutflow_row(d: DatasetPlan, fill: FillPlan, axes: Sequence[Sequence
 UNOPENED_FILE = re.compile(r'could not open file "([^"]+)"')
 
 
+def counts_files(d: DatasetPlan) -> bool:
+    """Whether the loop counts the entries it reads from each file of the dataset, to be checked after
+    it: where a file's server can go away mid-loop (remote files). Local files are not counted: the
+    count costs each event an action."""
+    return any(kind_of(f).remote for f in d.files)
+
+
 def _opened_dataset(g: _GraphBuilder, d: DatasetPlan) -> int:
     """The dataset's source node. A file read when the run began and gone now (a remote server
     stopped since) is named with its sample rather than as RDataFrame's bare message."""
     try:
-        return g.session.dataset(d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN, DATASET_COLUMN, d.index)
+        return g.session.dataset(
+            d.tree, d.files, d.file_samples, FILE_SAMPLE_COLUMN, DATASET_COLUMN, d.index, counts_files(d)
+        )
     except SessionError as err:
         found = UNOPENED_FILE.search(str(err))
         if found is None or found.group(1) not in d.files:
             raise
         url = found.group(1)
-        sample = g.plan.sample(d.samples[d.file_samples[d.files.index(url)]])
-        raise InputError(
+        sample = g.plan.file_sample(d, url)
+        raise (RemoteInputError if kind_of(url).remote else InputError)(
             f"sample {sample.parent or sample.name!r}: cannot open {url}, which was readable when the run began",
-            hint="is the server still up? nothing was written; run again when it is",
+            hint="is the server still up? nothing was written",
         ) from None
 
 
@@ -389,7 +400,7 @@ def _build_dataset(
     if ranges is not None:
         node = session.read_ranges(node, d.tree, d.files, ranges)
     builder = _DatasetBuilder(g, d, node)
-    result = BookedDataset(d, varied=bool(d.shape_variations))
+    result = BookedDataset(d, varied=bool(d.shape_variations), files_counted=counts_files(d))
 
     # Collision data's first row is the number of events read (weight 1), known without a fill;
     # unless a split divides the files' events between samples.

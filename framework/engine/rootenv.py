@@ -21,10 +21,27 @@ FILL_HEADER = CPP / "fill.hxx"
 CORRECTIONS_HEADER = CPP / "corrections.hxx"
 
 
+# ROOT's XRootD client, left to its defaults, waits about ten minutes on a server killed during the event
+# loop (5 connection attempts 120 s apart; measured with ROOT 6.40: still waiting after 300 s), 30 minutes
+# on one that stops answering, and then fails every request to that server at once for 30 minutes (a server
+# back in time is not asked again). Trying again is --retries' job (announced, 1, 2, 4 ... s apart), so the
+# client tries once and gives up soon. Its settings are read once, when it starts (the first root:// URL);
+# values in the environment win.
+XROOTD_CLIENT = {
+    "XRD_CONNECTIONRETRY": "1",  # one connection attempt (a refused one fails at once)
+    "XRD_CONNECTIONWINDOW": "10",  # seconds for that attempt when the host does not answer
+    "XRD_REQUESTTIMEOUT": "60",  # seconds for an answer: a frozen server, or a large read on a slow link
+    "XRD_TIMEOUTRESOLUTION": "1",  # timeouts checked every second (default 15 s, added to each timeout)
+    "XRD_STREAMERRORWINDOW": "0",  # a server that failed is asked again on the next try
+}
+
+
 @functools.cache
 def root() -> Any:
     """Import ROOT once, quietly: its wheel warns that it is a pre-release on import."""
     os.environ.setdefault("EXTRA_CLING_ARGS", "-O2")
+    for name, value in XROOTD_CLIENT.items():
+        os.environ.setdefault(name, value)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"(?s).*alpha stage", category=UserWarning)
         import ROOT

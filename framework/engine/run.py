@@ -19,7 +19,8 @@ from boost_histogram.view import WeightedSumView
 
 from framework.engine.build import BookedDataset, BookedGraph, shape_keys
 from framework.engine.session import SessionError
-from framework.errors import ExecutionError
+from framework.errors import ExecutionError, InputError, RemoteInputError
+from framework.inputs.locations import kind_of
 from framework.output.format import CutflowRow
 from framework.output.normalise import normalisation, normalise
 from framework.plan.model import CUTFLOW_ENTRIES, DatasetPlan, HistogramPlan, Plan, SamplePlan
@@ -45,15 +46,64 @@ class RunResult:
 
 
 def run_event_loop(booked: BookedGraph, plan: Plan) -> tuple[float, float]:
-    """Run every graph in one go (JIT compiled before, in the build). Returns the wall time of
-    the call and the time RDataFrame reports for the loop itself (the rest is its start)."""
+    """Run every graph in one go (JIT compiled before, in the build), and check that every file
+    was read to its end. Returns the wall time of the call and the time RDataFrame reports for
+    the loop itself (the rest is its start)."""
     start = time.perf_counter()
     try:
         loop = booked.session.run(booked.handles())
-    except SessionError as err:  # a C++ exception thrown by user code inside the loop
-        raise _loop_error(booked, plan, str(err)) from None
+    except SessionError as err:  # a C++ exception inside the loop: ROOT's on a file it cannot read, or user code's
+        raise _lost_file(booked, plan, str(err)) or _loop_error(booked, plan, str(err)) from None
     wall = time.perf_counter() - start
+    _check_entries_read(plan, booked)
     return wall, min(loop, wall) if loop > 0 else wall
+
+
+def _files_read(booked: BookedGraph) -> list[tuple[DatasetPlan, str, int]]:
+    """Each file the loop counted (`build.counts_files`), with its dataset and the entries the loop
+    read from it (after a failed loop, up to where it stopped)."""
+    return [
+        (d.plan, f, read)
+        for position, d in enumerate(booked.datasets)
+        if d.files_counted
+        for f, read in zip(d.plan.files, booked.session.file_entries(position, len(d.plan.files)), strict=True)
+    ]
+
+
+def _lost_file(booked: BookedGraph, plan: Plan, text: str) -> RemoteInputError | None:
+    """The loop's exception `text` as a remote file lost while read (its server gone), when ROOT
+    reported errors during the loop (user code's exceptions come without): the first remote file
+    those messages or the exception name, else the first one the loop had not read to its end. The
+    reason given is ROOT's first message (the XRootD client's: "[FATAL] Socket error ...")."""
+    messages = booked.session.loop_errors()
+    if not messages:
+        return None
+    remote = [(d, f, read) for d, f, read in _files_read(booked) if kind_of(f).remote]
+    named = [(d, f) for d, f, _ in remote if f in text or any(f in m for m in messages)]
+    unfinished = [(d, f) for d, f, read in remote if read < plan.file_sample(d, f).entries_of(f)]
+    if not named + unfinished:
+        return None
+    d, f = (named + unfinished)[0]
+    sample = plan.file_sample(d, f)
+    return RemoteInputError(
+        f"sample {sample.parent or sample.name!r}: lost {f} while reading it: {messages[0]}",
+        hint="is its server up? nothing was written",
+    )
+
+
+def _check_entries_read(plan: Plan, booked: BookedGraph) -> None:
+    """Every counted file was read to its end, as the inputs stage counted it: a file read short (a
+    server gone without ROOT raising) or changed since is an error, not histograms missing events."""
+    for d, f, read in _files_read(booked):
+        sample = plan.file_sample(d, f)
+        entries = sample.entries_of(f)
+        if read != entries:
+            remote = kind_of(f).remote
+            raise (RemoteInputError if remote else InputError)(
+                f"sample {sample.parent or sample.name!r}: read {read} of the {entries} entries {f} had "
+                "when the run began",
+                hint=f"{'did its server go away, or ' if remote else ''}was the file replaced? nothing was written",
+            )
 
 
 INDEX_ERROR = re.compile(
@@ -64,9 +114,9 @@ INDEX_ERROR = re.compile(
 
 def _entry_place(plan: Plan, d: DatasetPlan, entry: int) -> str:
     """'sample X, file F, entry N' of the dataset's entry number `entry` (files in order)."""
-    for f, position in zip(d.files, d.file_samples):
-        sample = plan.sample(d.samples[position])
-        count = sample.entries[sample.files.index(f)]
+    for f in d.files:
+        sample = plan.file_sample(d, f)
+        count = sample.entries_of(f)
         if entry < count:
             return f"sample {sample.parent or sample.name!r}, file {f}, entry {entry}"
         entry -= count

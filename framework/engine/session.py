@@ -29,7 +29,9 @@ SIGNATURES: dict[str, tuple[str, Any, list[Any]]] = {
     "fw_session_new": ("CORE", _P, [_c.c_uint]),
     "fw_session_free": ("CORE", None, [_P]),
     "fw_error": ("CORE", _S, [_P]),
-    "fw_dataset": ("CORE", _LL, [_P, _S, _S, _c.POINTER(_c.c_int), _S, _S, _c.c_int]),
+    "fw_loop_errors": ("CORE", _S, [_P]),
+    "fw_file_entries": ("CORE", _LL, [_P, _LL, _c.POINTER(_c.c_ulonglong), _LL]),
+    "fw_dataset": ("CORE", _LL, [_P, _S, _S, _c.POINTER(_c.c_int), _S, _S, _c.c_int, _c.c_int]),
     "fw_apply": ("CORE", _LL, [_P, _LL, _P]),
     "fw_column_type": ("CORE", _LL, [_P, _LL, _S, _S, _c.c_ulong]),
     "fw_fill_entries": ("CORE", _LL, [_P, _LL, _LL]),
@@ -131,11 +133,20 @@ class Session:
         sample_column: str,
         dataset_column: str,
         index: int,
+        count_entries: bool,
     ) -> int:
+        """A dataset's first node; with `count_entries`, the loop counts the entries it reads from each file."""
         samples = (ctypes.c_int * len(file_samples))(*file_samples)
         return self._check(
             self._api.dataset(
-                self._ptr, tree.encode(), _lines(files), samples, sample_column.encode(), dataset_column.encode(), index
+                self._ptr,
+                tree.encode(),
+                _lines(files),
+                samples,
+                sample_column.encode(),
+                dataset_column.encode(),
+                index,
+                count_entries,
             )
         )
 
@@ -209,6 +220,17 @@ class Session:
 
     def jit(self) -> None:
         self._check(self._api.jit(self._ptr))
+
+    def file_entries(self, dataset: int, nfiles: int) -> list[int]:
+        """After a loop: entries read from each file of the `dataset`-th dataset made, one made with
+        `count_entries` (after a failed loop, up to where it stopped)."""
+        entries = (ctypes.c_ulonglong * nfiles)()
+        self._check(self._api.file_entries(self._ptr, dataset, entries, nfiles))
+        return list(entries)
+
+    def loop_errors(self) -> list[str]:
+        """ROOT's error messages during the last loop ("location: message")."""
+        return self._api.loop_errors(self._ptr).decode(errors="replace").splitlines()
 
     def run(self, fills: Sequence[int]) -> float:
         """The event loop; returns the seconds RDataFrame reports for the loop itself."""

@@ -24,6 +24,7 @@ from framework.execute.folders import output_folder
 from framework.inputs.files import inspect_inputs
 from framework.inputs.model import SampleInputs
 from framework.inputs.preprocess import run_preprocessing
+from framework.inputs.retries import retried
 from framework.output.format import LumiMaskRecord, RunProvenance, read_provenance
 from framework.output.write import check_writable, output_name, write_outputs
 from framework.plan.make import make_plan
@@ -49,7 +50,7 @@ class RunOptions:
     force: bool = False  # recompute samples whose complete output already exists
     skip_bad_files: bool = False  # leave out unreadable input files (reported) instead of stopping
     progress_file: Path | None = None  # JSON of the stage and events done, rewritten as the run goes (notebooks)
-    retries: int = 0  # times to try again to open a remote file
+    retries: int = 0  # times to try again a remote file that cannot be opened or read (a new graph each time)
     compile: str = field(default_factory=default_mode)  # steps not in the cache: background | now | off
     histogram_memory: int = DEFAULT_HISTOGRAM_MEMORY  # bytes the event loop's histograms may take
 
@@ -247,8 +248,7 @@ def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) ->
     check_writable(output_folder(options.output, plan.analysis))
     with timer.part("root"):
         root()
-    booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
-    wall, loop = run_event_loop(booked, plan)
+    booked, wall, loop = retried(lambda: _built_and_run(plan, options, timer), options.retries)
     timer.add("loop", loop)
     timer.add("booking", wall - loop)  # readers made and tasks started, before the first event
     report_progress(
@@ -258,6 +258,18 @@ def execute_plan(plan: Plan, options: RunOptions, timer: Timer | None = None) ->
         written, result = _write(options, plan, booked, timer)
     note = submit(booked.job, options.compile)
     return RunReport(plan, result, written, timer, booked.interpreted, note, booked.job)
+
+
+def _built_and_run(plan: Plan, options: RunOptions, timer: Timer) -> tuple[BookedGraph, float, float]:
+    """A new graph of the plan and its event loop: the booked graph, the loop's wall time and its own.
+    A graph whose loop failed is freed (a remote file lost: --retries builds a new one)."""
+    booked = build_graph(plan, options.threads, options.progress, options.progress_file, timer)
+    try:
+        wall, loop = run_event_loop(booked, plan)
+    except FrameworkError:
+        booked.session.close()
+        raise
+    return booked, wall, loop
 
 
 def _write(options: RunOptions, plan: Plan, booked: BookedGraph, timer: Timer) -> tuple[list[Path], RunResult]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ from framework import cache
 from framework.config.load import LoadedConfig
 from framework.config.schema.systematics import WeightSystematic
 from framework.engine.rootenv import root
-from framework.errors import InputError, Location, did_you_mean
+from framework.errors import InputError, Location, RemoteInputError, did_you_mean
 from framework.inputs.locations import URL, kind_of
 from framework.inputs.model import SampleInputs
+from framework.inputs.retries import retried
 from framework.plan.systematics import literal_subscripts
 
 log = logging.getLogger(__name__)
@@ -91,34 +91,52 @@ def resolve_files(config: LoadedConfig, sample: str) -> list[str]:
     return files
 
 
+def _opened_quietly(path: str) -> Any:
+    """ROOT's open TFile of `path`, or None; ROOT's own message is not shown (the caller's names the sample)."""
+    r = root()
+    level = r.gErrorIgnoreLevel
+    r.gErrorIgnoreLevel = r.kFatal
+    try:
+        handle = r.TFile.Open(path)
+    except OSError:
+        handle = None
+    finally:
+        r.gErrorIgnoreLevel = level
+    return handle if handle and not handle.IsZombie() else None
+
+
+def can_open(path: str) -> bool:
+    """Whether ROOT opens `path` now."""
+    handle = _opened_quietly(path)
+    if handle is not None:
+        handle.Close()
+    return handle is not None
+
+
+def open_file(path: str, sample: str, place: Location, retries: int, hint: str = "is it a complete ROOT file?") -> Any:
+    """The open TFile of one input file of `sample`. A remote file that cannot be opened is tried
+    again `retries` times, 1, 2, 4 ... seconds apart; `hint` is for a local one."""
+    remote = kind_of(path).remote
+
+    def attempt() -> Any:
+        handle = _opened_quietly(path)
+        if handle is None:
+            message = f"sample {sample!r}: cannot open {path}"
+            if remote:
+                raise RemoteInputError(message, place, "is the server up and the file there?")
+            raise InputError(message, place, hint)
+        return handle
+
+    return retried(attempt, retries)
+
+
 def _open(
     path: str, sample: str, tree: str, place: Location, retries: int = 0, files_place: Location | None = None
 ) -> tuple[int, str]:
-    """Entries and format ('TTree' or 'RNTuple') of `tree` in one file. A remote file that
-    cannot be opened is tried again `retries` times, 1, 2, 4 ... seconds apart."""
+    """Entries and format ('TTree' or 'RNTuple') of `tree` in one file."""
     r = root()
-    remote = kind_of(path).remote
-    handle = None
-    for attempt in range(retries + 1 if remote else 1):
-        level = r.gErrorIgnoreLevel
-        r.gErrorIgnoreLevel = r.kFatal
-        try:
-            handle = r.TFile.Open(path)
-        except OSError:
-            handle = None
-        finally:
-            r.gErrorIgnoreLevel = level
-        if handle and not handle.IsZombie():
-            break
-        if attempt < retries and remote:
-            time.sleep(2**attempt)
-    if not handle or handle.IsZombie():
-        hint = (
-            f"is the server up and the file there? (tried {retries + 1} time(s); --retries N tries again)"
-            if remote
-            else "is it a complete ROOT file? --skip-bad-files reports unreadable files and goes on without them"
-        )
-        raise InputError(f"sample {sample!r}: cannot open {path}", files_place or place, hint)
+    hint = "is it a complete ROOT file? --skip-bad-files reports unreadable files and goes on without them"
+    handle = open_file(path, sample, files_place or place, retries, hint)
     try:
         key = handle.GetKey(tree)
         if not key:

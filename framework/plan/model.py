@@ -65,6 +65,10 @@ class SamplePlan:
     def events_to_read(self) -> int:
         return sum(end - begin for begin, end in self.ranges) if self.ranges is not None else sum(self.entries)
 
+    def entries_of(self, path: str) -> int:
+        """Entries of one of the sample's files when the run began."""
+        return self.entries[self.files.index(path)]
+
 
 @dataclass(frozen=True, kw_only=True)
 class HistogramPlan:
@@ -178,6 +182,10 @@ class Plan:
 
     def sample(self, name: str) -> SamplePlan:
         return next(s for s in self.samples if s.name == name)
+
+    def file_sample(self, d: DatasetPlan, path: str) -> SamplePlan:
+        """The sample one file of dataset `d` is read for."""
+        return self.sample(d.samples[d.file_samples[d.files.index(path)]])
 
     def describe(self) -> str:
         """Human-readable plan for --dry-run."""

@@ -54,7 +54,8 @@ def parser(epilog: str = "") -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="try N more times to open a remote (root://, https://) file, 1, 2, 4 ... s apart",
+        help="try N more times, 1, 2, 4 ... s apart, to open a remote (root://, https://) file, and to run the "
+        "event loop again when one is lost while it reads (its server gone)",
     )
     _add_execution_arguments(p)
     return p

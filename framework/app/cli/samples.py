@@ -19,9 +19,16 @@ def main(argv: list[str]) -> int:
     update = sub.add_parser("update", help=DESCRIPTION)
     update.add_argument("files", type=Path, nargs="+", metavar="FILE.yaml")
     update.add_argument("--generator-weight", default="genWeight", help="expression summed (default genWeight)")
+    update.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="try N more times, 1, 2, 4 ... s apart, to open and read a remote (root://, https://) file",
+    )
     args = p.parse_args(argv)
     for path in args.files:
         if not path.is_file():
             raise FrameworkError(f"samples file {str(path)!r} does not exist")
-        print(update_samples_file(path, args.generator_weight).summary())
+        print(update_samples_file(path, args.generator_weight, args.retries).summary())
     return 0
