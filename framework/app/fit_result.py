@@ -66,6 +66,7 @@ class FitResult:
     asimov_channels: list[str]  # channels fitted to Asimov data instead of the observed
     # per channel: edges, data, per-bin yields of every sample and the total's uncertainty, pre- and post-fit
     distributions: dict[str, dict[str, Any]]
+    one_sided_mirrored: list[str]  # one-sided systematics whose Down template is the mirror 2 nominal - Up
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: str | Path) -> FitResult:
