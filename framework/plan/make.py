@@ -13,7 +13,7 @@ from framework.plan.dataset import plan_dataset
 from framework.plan.model import DatasetPlan, Plan, RunSelection, SamplePlan
 from framework.plan.select import reading, select_samples, select_systematics
 from framework.plan.skimmed import skim_key
-from framework.plan.systematics import CorrectionPlan, declared_systematics
+from framework.plan.systematics import CorrectionPlan, Member, declared_systematics
 
 Reading = tuple[tuple[str, ...], tuple[int, ...], tuple[tuple[int, int], ...] | None, int | None]
 
@@ -64,14 +64,27 @@ def make_plan(
         corrections.extend(c for c in needed if c not in corrections)
     order = [out for n in names for out in (split_names(n, spec.samples[n].split) or [n])]
     samples.sort(key=lambda s: order.index(s.name))
+    return assembled_plan(config, selection, cpp_files, samples, datasets, chosen, corrections)
+
+
+def assembled_plan(
+    config: LoadedConfig,
+    selection: RunSelection,
+    cpp_files: Sequence[Path],
+    samples: Sequence[SamplePlan],
+    datasets: Sequence[DatasetPlan],
+    chosen: Sequence[Member],
+    corrections: Sequence[CorrectionPlan],
+) -> Plan:
+    """The plan of a run (or a skim) of `datasets` with the systematics `chosen`."""
     return Plan(
-        analysis=spec.analysis,
+        analysis=config.spec.analysis,
         config=str(config.path),
         config_hash=config.config_hash(),
         cpp=tuple(str(p) for p in cpp_files),
         samples=tuple(samples),
         datasets=tuple(datasets),
-        systematics=systematics,
+        systematics=[m.name for m in chosen],
         one_sided=tuple(m.name for m in chosen if m.one_sided),
         max_events=selection.max_events,
         corrections=tuple(corrections),

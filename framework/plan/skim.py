@@ -28,7 +28,7 @@ from framework.plan.dataset import (
     input_types,
     lumi_mask_step,
 )
-from framework.plan.make import sample_plan
+from framework.plan.make import assembled_plan, sample_plan
 from framework.plan.model import CUTFLOW_WEIGHTS, DatasetPlan, Plan, RunSelection, SamplePlan, SnapshotPlan
 from framework.plan.select import reading, select_samples, select_systematics
 from framework.plan.skimmed import definition_digest, systematic_digest
@@ -62,8 +62,8 @@ def make_skim_plan(
     """The skim of every selected sample (of its part `selection.part`): one dataset each."""
     skim_spec(config)
     spec = config.spec
-    systematics = select_systematics(config, selection.systematics)
     declared = declared_systematics(config)
+    chosen = [declared[n] for n in select_systematics(config, selection.systematics)]
     samples: list[SamplePlan] = []
     datasets: list[DatasetPlan] = []
     corrections: list[CorrectionPlan] = []
@@ -79,9 +79,7 @@ def make_skim_plan(
         if not read[0]:
             continue
         sample = sample_plan(config, name, inputs[name], read, spec.samples[name].tree, len(datasets), name)
-        dataset, needed, missing = _skim_dataset(
-            config, sample, inputs[name], [declared[n] for n in systematics], is_cpp_symbol, selection.part
-        )
+        dataset, needed, missing = _skim_dataset(config, sample, inputs[name], chosen, is_cpp_symbol, selection.part)
         unmatched.append(missing)
         samples.append(sample)
         datasets.append(dataset)
@@ -90,18 +88,7 @@ def make_skim_plan(
         i, n = selection.part or (1, 1)
         raise ConfigError(f"part {i}/{n} reads no event: the selected samples have fewer than {n} entries")
     _check_matched(config, unmatched)
-    return Plan(
-        analysis=spec.analysis,
-        config=str(config.path),
-        config_hash=config.config_hash(),
-        cpp=tuple(str(p) for p in cpp_files),
-        samples=tuple(samples),
-        datasets=tuple(datasets),
-        systematics=systematics,
-        max_events=selection.max_events,
-        corrections=tuple(corrections),
-        part=selection.part,
-    )
+    return assembled_plan(config, selection, cpp_files, samples, datasets, chosen, corrections)
 
 
 def _skim_dataset(

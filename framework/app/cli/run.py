@@ -20,6 +20,13 @@ if TYPE_CHECKING:
     from framework.execute.pipeline import RunOptions
 
 
+def add_selection_arguments(p: argparse.ArgumentParser, systematics_help: str) -> None:
+    """--samples, --eras, --systematics: what a run (or a skim) takes of the configuration."""
+    p.add_argument("--samples", nargs="+", default=[], metavar="NAME", help="sample names or glob patterns")
+    p.add_argument("--eras", nargs="+", default=[], metavar="ERA", help="only samples of these eras")
+    p.add_argument("--systematics", default="all", metavar="SEL", help=systematics_help)
+
+
 def parser(epilog: str = "") -> argparse.ArgumentParser:
     """The run's arguments; `epilog` lists the other commands."""
     p = argparse.ArgumentParser(
@@ -30,14 +37,7 @@ def parser(epilog: str = "") -> argparse.ArgumentParser:
     )
     p.add_argument("config", type=Path, help="the analysis YAML, e.g. analyses/demo/config.yaml")
     p.add_argument("-o", "--output", type=Path, help="output folder (default: results/<analysis>)")
-    p.add_argument("--samples", nargs="+", default=[], metavar="NAME", help="sample names or glob patterns")
-    p.add_argument("--eras", nargs="+", default=[], metavar="ERA", help="only samples of these eras")
-    p.add_argument(
-        "--systematics",
-        default="all",
-        metavar="SEL",
-        help="'all' (default), 'none', or comma-separated names/patterns, e.g. 'jes*,scale'",
-    )
+    add_selection_arguments(p, "'all' (default), 'none', or comma-separated names/patterns, e.g. 'jes*,scale'")
     p.add_argument("-j", "--threads", type=int, default=2, help="event-loop threads (default 2)")
     p.add_argument("--max-events", type=int, metavar="N", help="read at most N events per sample (quick tests)")
     p.add_argument(

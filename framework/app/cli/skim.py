@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from framework.app.cli.run import _part
+from framework.app.cli.run import _part, add_selection_arguments
 from framework.engine.compiled import MODES
 
 COMMAND = "skim CONFIG [-o SKIMDIR]"
@@ -21,13 +21,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run-analysis skim", allow_abbrev=False, description=DESCRIPTION)
     p.add_argument("config", type=Path, help="the analysis YAML, with a skim: block")
     p.add_argument("-o", "--output", type=Path, help="the skim folder (default: skims/<analysis>)")
-    p.add_argument("--samples", nargs="+", default=[], metavar="NAME", help="sample names or glob patterns")
-    p.add_argument("--eras", nargs="+", default=[], metavar="ERA", help="only samples of these eras")
-    p.add_argument(
-        "--systematics",
-        default="all",
-        metavar="SEL",
-        help="shape systematics whose variations the skim holds: 'all' (default), 'none', or names/patterns",
+    add_selection_arguments(
+        p, "shape systematics whose variations the skim holds: 'all' (default), 'none', or names/patterns"
     )
     p.add_argument(
         "-j", "--threads", type=int, default=2, help="threads (default 2; one when shape variations are written)"
