@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from framework.config.yamlsource import round_trip_yaml
 from framework.engine.rootenv import root
 from framework.errors import ConfigError, ExecutionError, FrameworkError, InputError, Location, RemoteInputError
 from framework.inputs.files import can_open, expand_entry, open_file
@@ -58,13 +58,6 @@ class UpdateReport:
             f"{self.path}: {state} ({len(self.scanned)} file(s) read, {len(self.reused)} unchanged file(s) reused"
             f"{skims})"
         )
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    return yaml
 
 
 def _scan_splits(path: str, tree: str, weight: str, split: dict[str, str]) -> dict[str, tuple[int, float]]:
@@ -321,7 +314,7 @@ def _read_text(path: Path) -> tuple[str, str]:
 
 def _load_samples(path: Path, text: str) -> tuple[CommentedMap, CommentedMap]:
     """The document in round-trip form, with the file's indentation, and its `samples:` mapping."""
-    yaml = _yaml()
+    yaml = round_trip_yaml()
     try:
         _, sequence_indent, dash_offset = load_yaml_guess_indent(text)
         yaml.indent(mapping=_mapping_indent(text), sequence=sequence_indent or 2, offset=dash_offset or 0)
@@ -348,7 +341,7 @@ def _write_checked(
 ) -> None:
     """Write `updated` only if, read back, it holds the computed fields and differs from `doc` in nothing else."""
     try:
-        reloaded = _yaml().load(updated)
+        reloaded = round_trip_yaml().load(updated)
     except YAMLError:
         reloaded = None
     written = (reloaded or {}).get("samples") or {}

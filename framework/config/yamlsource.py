@@ -251,3 +251,12 @@ def read_config_tree(path: Path) -> tuple[dict[str, Any], SourceMap]:
     data, places = load(path, None, ())
     source.places = places
     return data, source
+
+
+def round_trip_yaml() -> YAML:
+    """A reader and writer of YAML that keeps comments, quotes and long lines as written, for the
+    files the framework edits (`samples update`) or rewrites from the user's (a skim's samples)."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml

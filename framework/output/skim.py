@@ -30,6 +30,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from framework.config.load import LoadedConfig
 from framework.config.schema.skim import SkimOrigin
+from framework.config.yamlsource import round_trip_yaml
 from framework.output.format import Frozen
 from framework.output.write import current_umask
 
@@ -157,9 +158,7 @@ def _incomplete(records: list[SkimRecord]) -> str:
 
 
 def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
+    yaml = round_trip_yaml()
     yaml.indent(mapping=2, sequence=2, offset=0)
     return yaml
 
