@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
+from ruamel.yaml import YAML
 
 from framework.errors import InputError
 from framework.execute.pipeline import RunOptions, execute
@@ -264,3 +266,49 @@ def test_slurm_file_keeps_its_resources_and_adds_the_config_directives(config, t
     sbatch = [ln for ln in jobs.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
     for line in ("--array=0-3", "--cpus-per-task=4", "--mem=2048M", "--time=120", "--requeue", "--qos=short", "-A cms"):
         assert f"#SBATCH {line}" in sbatch
+
+
+def test_skim_jobs_run_locally_list_every_sample_and_are_complete(config, tmp_path):
+    """`submit --skim`: one job per sample and file chunk running `run-analysis skim --part I/N`; the jobs write
+    the skim folder's samples.yaml; a job is done when its skim file and its record for its part are there."""
+    from framework.app.cli.merge import main as merge_main
+    from framework.config.load import load_config
+    from framework.errors import ConfigError
+    from framework.execute.submit import JOBS_FILE, KINDS, JobSet, job_states, write_jobs
+    from framework.output.skim import SAMPLES_FILE, record_path
+
+    text = config.read_text().replace(f"{config.parent}/data_*.root", f"{config.parent}/data_0.root")
+    skimmed = config.parent / "skim_jobs.yaml"
+    skimmed.write_text(text + "skim:\n  selection: [one_muon]\n  keep: [GoodMuon, MET_pt]\n")
+    loaded, skims = load_config(skimmed), tmp_path / "skims"
+    with pytest.raises(ConfigError, match="the configuration has no 'skim:' block"):
+        write_jobs(load_config(config), RunSelection(), "slurm", tmp_path / "x", skims, kind=KINDS["skim"])
+    with pytest.raises(InputError, match="one job set per sample, not per era"):
+        write_jobs(loaded, RunSelection(), "slurm", tmp_path / "x", skims, "era", kind=KINDS["skim"])
+    assert not (tmp_path / "x").exists()
+    selection = RunSelection(systematics="none")
+    jobs = write_jobs(loaded, selection, "slurm", tmp_path / "jobs", skims, "sample", 2, KINDS["skim"])
+    assert [(job.samples, job.part) for job in jobs.jobs] == [
+        (("zmumu",), (1, 2)),
+        (("zmumu",), (2, 2)),
+        (("data",), (1, 1)),
+    ]
+    assert json.loads((jobs.folder / JOBS_FILE).read_text())["kind"] == "skim"
+    assert all(c[1] == "skim" and "--progress-file" not in c for c in jobs.commands)
+    for k in range(len(jobs.commands)):
+        proc = subprocess.run(
+            ["bash", str(jobs.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    listed = YAML(typ="safe").load((skims / SAMPLES_FILE).read_text())["samples"]
+    assert listed["zmumu"]["files"] == ["zmumu.part-1-of-2.root", "zmumu.part-2-of-2.root"]
+    assert listed["data"]["files"] == ["data.part-1-of-1.root"]
+    loaded_jobs = JobSet.load(jobs.folder)
+    assert loaded_jobs.kind is KINDS["skim"]
+    assert all(loaded_jobs.is_complete(k) for k in range(3))
+    assert [s.state.value for s in job_states(loaded_jobs)] == ["done"] * 3
+    with pytest.raises(InputError, match="job folder of skim jobs: their outputs are not merged"):
+        merge_main([str(jobs.folder)])
+    record_path(skims, "data.part-1-of-1.root").unlink()
+    assert [loaded_jobs.is_complete(k) for k in range(3)] == [True, True, False]
+    assert job_states(loaded_jobs)[2].state.value != "done"

@@ -1,5 +1,7 @@
 """`run-analysis submit CONFIG.yaml`: job files for HTCondor or Slurm, one job per sample/era and file chunk;
 `run-analysis status JOBDIR`: what became of each job; `submit --resubmit JOBDIR`: the failed and held ones again.
+`submit --skim` writes jobs of `run-analysis skim` instead (one sample and file chunk each): a job set's kind
+(`RunJobs`, `SkimJobs`, recorded in jobs.json) says what its jobs run, write and when they are done.
 
 The framework writes the jobs; the site's scheduler runs them. Each job is one
 `run-analysis CONFIG --samples X | --eras E --part I/N -o OUT` command, listed in
@@ -17,9 +19,10 @@ import shlex
 import shutil
 import sys
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from framework.config.load import LoadedConfig
 from framework.errors import ExecutionError, FrameworkError, InputError
@@ -27,9 +30,11 @@ from framework.execute.schedulers import SCHEDULERS, JobArray, JobState, Schedul
 from framework.inputs.files import resolve_files
 from framework.inputs.locations import kind_of
 from framework.output.format import read_provenance
+from framework.output.skim import read_record, record_path
 from framework.output.write import output_name
 from framework.plan.model import RunSelection
 from framework.plan.select import select_samples
+from framework.plan.skim import skim_file, skim_spec
 
 BACKENDS = tuple(SCHEDULERS)
 JOBS_FILE = "jobs.json"
@@ -44,20 +49,93 @@ class Job:
     part: tuple[int, int]
     command: tuple[str, ...]
 
-    def outputs(self, output: Path) -> list[Path]:
-        return [output / output_name(sample, self.part) for sample in self.samples]
 
-    def is_complete(self, output: Path) -> bool:
+class JobKind(ABC):
+    """What the jobs of a job set run (`run-analysis` or `run-analysis skim`), what they write and when a job is
+    done; named in jobs.json by `name`."""
+
+    name: ClassVar[str]
+    subcommand: ClassVar[tuple[str, ...]]  # after `run-analysis`
+    reports_progress: ClassVar[bool]  # its command takes --progress-file
+    merged: ClassVar[bool]  # its outputs are added together by `run-analysis merge`
+
+    def check(self, config: LoadedConfig, per: str) -> None:
+        """Refuse a job set of this kind that could not do its work (before anything is written)."""
+
+    @abstractmethod
+    def outputs(self, job: Job, output: Path) -> list[Path]:
+        """The files job `job` writes into `output` (those a scheduler without shared file system copies back)."""
+
+    @abstractmethod
+    def is_complete(self, job: Job, output: Path) -> bool:
+        """Job `job` is done: its outputs are in `output`, made as its part."""
+
+
+class RunJobs(JobKind):
+    """Jobs of `run-analysis`: a part file per sample, added together by `run-analysis merge`."""
+
+    name = "run"
+    subcommand = ()
+    reports_progress = True
+    merged = True
+
+    def outputs(self, job: Job, output: Path) -> list[Path]:
+        return [output / output_name(sample, job.part) for sample in job.samples]
+
+    def is_complete(self, job: Job, output: Path) -> bool:
         """Every part file of the job is in `output` and was made as this part (an interrupted run leaves
         only hidden temporaries, so a file under the final name is whole)."""
-        for path in self.outputs(output):
+        for path in self.outputs(job, output):
             try:
                 part = read_provenance(path).part
             except (OSError, ValueError, KeyError):
                 return False
-            if part is None or tuple(part) != self.part:
+            if part is None or tuple(part) != job.part:
                 return False
         return True
+
+
+class SkimJobs(JobKind):
+    """Jobs of `run-analysis skim`, one sample each: a skim file and its record per job; each job writes the
+    skim folder's samples.yaml again (under a lock), so there is nothing to merge."""
+
+    name = "skim"
+    subcommand = ("skim",)
+    reports_progress = False  # `run-analysis skim` has no --progress-file
+    merged = False
+
+    def check(self, config: LoadedConfig, per: str) -> None:
+        skim_spec(config)  # a config without skim: is refused as `run-analysis skim` refuses it
+        if per != "sample":
+            raise InputError(
+                f"submit --skim makes one job set per sample, not per {per}: a skim is written per sample",
+                hint="leave out --per (or give --per sample)",
+            )
+        if not config.spec.batch.shared_filesystem:
+            raise InputError(
+                "submit --skim needs batch.shared_filesystem: true: each skim job writes the skim folder's "
+                "samples.yaml from the records already there",
+                hint="skim where the jobs share the skim folder, or run `run-analysis skim` there",
+            )
+
+    def outputs(self, job: Job, output: Path) -> list[Path]:
+        files = [output / skim_file(sample, job.part) for sample in job.samples]
+        return [path for file in files for path in (file, record_path(output, file.name))]
+
+    def is_complete(self, job: Job, output: Path) -> bool:
+        """Each sample's skim file is in `output` with its record, made for this part (the file is renamed into
+        place before its record is written, so a record beside its file means both are whole)."""
+        for sample in job.samples:
+            file = skim_file(sample, job.part)
+            record = read_record(record_path(output, file))
+            if record is None or record.part is None or tuple(record.part) != job.part:
+                return False
+            if record.sample != sample or not (output / file).is_file():
+                return False
+        return True
+
+
+KINDS: dict[str, JobKind] = {kind.name: kind for kind in (RunJobs(), SkimJobs())}
 
 
 @dataclass(frozen=True)
@@ -68,6 +146,10 @@ class JobSet:
     scheduler: Scheduler
     output: Path
     jobs: tuple[Job, ...]
+    kind: JobKind = KINDS["run"]
+
+    def is_complete(self, job: int) -> bool:
+        return self.kind.is_complete(self.jobs[job], self.output)
 
     @property
     def commands(self) -> list[list[str]]:
@@ -80,6 +162,7 @@ class JobSet:
     def save(self) -> None:
         record = {
             "backend": self.scheduler.name,
+            "kind": self.kind.name,
             "output": str(self.output),
             "jobs": [{"samples": j.samples, "part": j.part, "command": j.command} for j in self.jobs],
         }
@@ -90,7 +173,8 @@ class JobSet:
         try:
             record = json.loads((folder / JOBS_FILE).read_text())
             jobs = tuple(Job(tuple(j["samples"]), tuple(j["part"]), tuple(j["command"])) for j in record["jobs"])
-            return cls(folder.resolve(), SCHEDULERS[record["backend"]], Path(record["output"]), jobs)
+            kind = KINDS[record.get("kind", "run")]  # folders written before skim jobs are of runs
+            return cls(folder.resolve(), SCHEDULERS[record["backend"]], Path(record["output"]), jobs, kind)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise InputError(
                 f"{folder} is not a job folder ({JOBS_FILE}: {err})",
@@ -106,6 +190,7 @@ def _jobs(
     output: Path,
     systematics: str,
     progress: Path | None,
+    kind: JobKind,
 ) -> tuple[Job, ...]:
     """The jobs over `files` (each selected sample's files); with a `progress` folder each job keeps its
     events read in `progress/job_K.json` as it runs."""
@@ -113,7 +198,7 @@ def _jobs(
     for name in files:
         key = name if per == "sample" else config.spec.samples[name].era
         groups.setdefault(key, []).append(name)
-    base = [_run_analysis(), str(config.path), "-o", str(output), "--systematics", systematics]
+    base = [_run_analysis(), *kind.subcommand, str(config.path), "-o", str(output), "--systematics", systematics]
     jobs: list[Job] = []
     for key, members in groups.items():
         most_files = max(len(files[name]) for name in members)
@@ -121,7 +206,7 @@ def _jobs(
         which = ["--samples", *members] if key is None or per == "sample" else ["--eras", key, "--samples", *members]
         for i in range(1, n + 1):
             command = (*base, *which, "--part", f"{i}/{n}", "-j", str(config.spec.batch.threads))
-            if progress is not None:
+            if progress is not None and kind.reports_progress:
                 command = (*command, "--progress-file", str(progress_file(progress.parent, len(jobs))))
             jobs.append(Job(tuple(members), (i, n), command))
     return tuple(jobs)
@@ -141,7 +226,9 @@ def write_jobs(
     output: Path,
     per: str = "sample",
     files_per_job: int | None = None,
+    kind: JobKind = KINDS["run"],
 ) -> JobSet:
+    kind.check(config, per)
     batch = config.spec.batch
     output = output.resolve()
     files = {name: resolve_files(config, name) for name in select_samples(config, selection)}
@@ -151,7 +238,8 @@ def write_jobs(
         folder.resolve(),
         SCHEDULERS[backend],
         output,
-        _jobs(config, files, per, files_per_job or batch.files_per_job, output, selection.systematics, progress),
+        _jobs(config, files, per, files_per_job or batch.files_per_job, output, selection.systematics, progress, kind),
+        kind,
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
@@ -176,7 +264,7 @@ def write_jobs(
     script.chmod(0o755)
     if not batch.shared_filesystem:
         output.mkdir(parents=True, exist_ok=True)  # the scheduler copies the part files into it
-    outputs = tuple(tuple(path.name for path in job.outputs(output)) for job in jobs.jobs)
+    outputs = tuple(tuple(path.name for path in kind.outputs(job, output)) for job in jobs.jobs)
     remote = any(kind_of(path).remote for paths in files.values() for path in paths)
     array = JobArray(jobs.folder, script.resolve(), batch, config.spec.analysis, output, outputs, remote)
     jobs.submit_file.write_text(jobs.scheduler.submit_file_text(array))
@@ -229,7 +317,7 @@ def job_states(jobs: JobSet) -> list[JobStatus]:
     latest: dict[int, str] = {}
     for submission in _submissions(jobs):  # in order: a job's latest submission is the one that counts
         latest |= jobs.scheduler.task_ids(submission["id"], submission["jobs"])
-    complete = [job.is_complete(jobs.output) for job in jobs.jobs]
+    complete = [jobs.is_complete(k) for k in range(len(jobs.jobs))]
     asked = {task for k, task in latest.items() if not complete[k]}
     reported = jobs.scheduler.task_states(asked) if asked else {}
     states = []

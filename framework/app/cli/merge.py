@@ -13,6 +13,7 @@ DESCRIPTION = (
 
 
 def main(argv: list[str]) -> int:
+    from framework.errors import InputError
     from framework.execute.submit import JOBS_FILE, JobSet
     from framework.output.merge import merge_outputs
 
@@ -25,6 +26,12 @@ def main(argv: list[str]) -> int:
         print(report.summary())
         return 1 if report.missing else 0
     jobs = JobSet.load(args.outdir)
+    if not jobs.kind.merged:
+        raise InputError(
+            f"{args.outdir} is a job folder of {jobs.kind.name} jobs: their outputs are not merged",
+            hint=f"skim jobs list their samples in {jobs.output}/samples.yaml themselves; "
+            f"see which are done with: run-analysis status {args.outdir}",
+        )
     report = merge_outputs(jobs.output, args.output, {s: job.part[1] for job in jobs.jobs for s in job.samples})
     print(report.summary())
     for k, job in enumerate(jobs.jobs):

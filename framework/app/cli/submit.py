@@ -1,5 +1,5 @@
-"""`run-analysis submit`: HTCondor or Slurm job files for a config, queued on request; `--resubmit JOBDIR`
-queues again the jobs that failed or are held (`framework.execute.submit`)."""
+"""`run-analysis submit`: HTCondor or Slurm job files for a config (of runs, or with `--skim` of skims), queued
+on request; `--resubmit JOBDIR` queues again the jobs that failed or are held (`framework.execute.submit`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", nargs="+", default=[], metavar="NAME")
     p.add_argument("--eras", nargs="+", default=[], metavar="ERA")
     p.add_argument("--systematics", default="all", metavar="SEL")
-    p.add_argument("-o", "--output", type=Path, help="where the jobs write (default: results/<analysis>/parts)")
+    p.add_argument(
+        "--skim",
+        action="store_true",
+        help="jobs of `run-analysis skim` (one sample and file chunk each) instead of runs: see run-analysis skim",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="where the jobs write (default: results/<analysis>/parts; with --skim: skims/<analysis>)",
+    )
     p.add_argument("--jobs-dir", type=Path, help="where the job files go (default: jobs/<analysis>)")
     p.add_argument("--submit", action="store_true", help="also hand them to condor_submit / sbatch")
     p.add_argument(
@@ -44,20 +54,22 @@ def main(argv: list[str]) -> int:
 
 def _write(args: argparse.Namespace) -> int:
     from framework.config.load import load_config
-    from framework.execute.folders import output_folder
-    from framework.execute.submit import submit_jobs, write_jobs
+    from framework.execute.folders import output_folder, skim_folder
+    from framework.execute.submit import KINDS, submit_jobs, write_jobs
     from framework.plan.model import RunSelection
 
     config = load_config(args.config)
     name = config.spec.analysis
+    default_output = skim_folder(None, name) if args.skim else output_folder(None, name) / "parts"
     jobs = write_jobs(
         config,
         RunSelection(tuple(args.samples), tuple(args.eras), args.systematics),
         args.backend,
         args.jobs_dir or Path("jobs") / name,
-        args.output or output_folder(None, name) / "parts",
+        args.output or default_output,
         args.per,
         args.files_per_job,
+        KINDS["skim" if args.skim else "run"],
     )
     print(f"{len(jobs.jobs)} job(s) in {jobs.folder}: submit file {jobs.submit_file}")
     if args.submit:
