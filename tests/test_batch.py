@@ -279,7 +279,7 @@ def test_skim_jobs_run_locally_list_every_sample_and_are_complete(config, tmp_pa
 
     text = config.read_text().replace(f"{config.parent}/data_*.root", f"{config.parent}/data_0.root")
     skimmed = config.parent / "skim_jobs.yaml"
-    skimmed.write_text(text + "skim:\n  selection: [one_muon]\n  keep: [GoodMuon, MET_pt]\n")
+    skimmed.write_text(text + "skim:\n  selection: [one_muon]\n  keep: [GoodMuon, MET_pt, genWeight]\n")
     loaded, skims = load_config(skimmed), tmp_path / "skims"
     with pytest.raises(ConfigError, match="the configuration has no 'skim:' block"):
         write_jobs(load_config(config), RunSelection(), "slurm", tmp_path / "x", skims, kind=KINDS["skim"])

@@ -10,6 +10,7 @@ variations and keeps every event that passes the cuts in the nominal or in any v
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from framework.plan.select import reading, select_samples, select_systematics
 from framework.plan.skimmed import definition_digest, systematic_digest
 from framework.plan.steps import Define, Filter, LumiMask, Step, Vary
 from framework.plan.systematics import CorrectionPlan, Member, contribution, declared_systematics, varies_columns
+
+log = logging.getLogger(__name__)
 
 
 def skim_file(sample: str, part: tuple[int, int] | None) -> str:
@@ -68,7 +71,8 @@ def make_skim_plan(
     datasets: list[DatasetPlan] = []
     corrections: list[CorrectionPlan] = []
     unmatched: list[dict[int, str]] = []
-    for name in select_samples(config, selection):
+    selected = select_samples(config, selection)
+    for name in selected:
         if spec.samples[name].skim is not None:
             raise ConfigError(
                 f"sample {name!r} is a skim already",
@@ -87,7 +91,7 @@ def make_skim_plan(
     if not datasets:
         i, n = selection.part or (1, 1)
         raise ConfigError(f"part {i}/{n} reads no event: the selected samples have fewer than {n} entries")
-    _check_matched(config, unmatched)
+    _check_matched(config, unmatched, every_sample=set(selected) == set(spec.samples))
     return assembled_plan(config, selection, cpp_files, samples, datasets, chosen, corrections)
 
 
@@ -200,11 +204,15 @@ def _kept(config: LoadedConfig, r: ColumnResolver, inputs: SampleInputs) -> tupl
     return sorted(c for c in kept if r.exists(c)), unmatched
 
 
-def _check_matched(config: LoadedConfig, unmatched: list[dict[int, str]]) -> None:
+def _check_matched(config: LoadedConfig, unmatched: list[dict[int, str]], every_sample: bool) -> None:
     """An entry of `skim.keep` must match a column of some sample (collision data has no generator
-    weights, simulation no trigger of its own ...)."""
+    weights, simulation no trigger of its own ...); a skim of some samples only (a batch job's) cannot
+    tell, so it warns."""
     for i in sorted(set.intersection(*(set(u) for u in unmatched))):
         entry = skim_spec(config).keep[i]
+        if not every_sample:
+            log.warning("skim.keep entry %r matches no column of the samples skimmed here", entry)
+            continue
         raise ConfigError(
             f"skim.keep entry {entry!r} matches no input column, define or collection of any sample",
             config.locate("skim", "keep", i),
