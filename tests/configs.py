@@ -4,6 +4,7 @@ data, and the blocks that go with them. Bodies are plain YAML (single braces).""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,18 @@ def threaded_histograms(config: Path, output: Path) -> dict[str, dict[str, Any]]
 
     report = execute(RunOptions(config=config, output=output, threads=2))
     return {s.sample.name: s.histograms for s in report.result.samples}
+
+
+def run_jobs_at_once(folder: Path, count: int, timeout: float = 300) -> None:
+    """`run_job.sh K` of a job folder for K = 0..count-1, all at once (as a batch system would; the
+    folder's outputs and samples YAML must bear it), each ending with exit code 0."""
+    procs = [
+        subprocess.Popen(["bash", str(folder / "run_job.sh"), str(k)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for k in range(count)
+    ]
+    failed = []
+    for k, proc in enumerate(procs):
+        _, err = proc.communicate(timeout=timeout)
+        if proc.returncode != 0:
+            failed.append(f"job {k}: exit code {proc.returncode}\n{err.decode(errors='replace')[-2000:]}")
+    assert not failed, "\n".join(failed)

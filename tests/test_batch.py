@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
+from configs import GOOD_MUON, MUON_SYSTEMATICS, run_jobs_at_once, zmumu_and_data  # tests/ is on the path
 from ruamel.yaml import YAML
 
 from framework.errors import InputError
@@ -113,11 +113,7 @@ def test_job_files_for_both_backends_run_locally_then_merge(config, tmp_path):
     assert condor.submit_file.read_text().strip().endswith("queue 2")
     sbatch = [ln for ln in slurm.submit_file.read_text().splitlines() if ln.startswith("#SBATCH")]
     assert "#SBATCH --array=0-3" in sbatch and "#SBATCH --mem=2048M" in sbatch and "#SBATCH --time=120" in sbatch
-    for k in range(len(slurm.commands)):  # both backends' arrays run the same run_job.sh K
-        proc = subprocess.run(
-            ["bash", str(slurm.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    run_jobs_at_once(slurm.folder, len(slurm.commands))  # both backends' arrays run the same run_job.sh K
     # one summary per job: jobs of two samples with the same part number do not overwrite each other's
     assert sorted(p.name for p in out.glob("run.*")) == [
         f"run.{sample}.part-{i}-of-2.json" for sample in ("data", "zmumu") for i in (1, 2)
@@ -295,11 +291,7 @@ def test_skim_jobs_run_locally_list_every_sample_and_are_complete(config, tmp_pa
     ]
     assert json.loads((jobs.folder / JOBS_FILE).read_text())["kind"] == "skim"
     assert all(c[1] == "skim" and "--progress-file" not in c for c in jobs.commands)
-    for k in range(len(jobs.commands)):
-        proc = subprocess.run(
-            ["bash", str(jobs.folder / "run_job.sh"), str(k)], capture_output=True, text=True, check=False
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    run_jobs_at_once(jobs.folder, len(jobs.commands))  # their samples YAML rewritten under a lock
     listed = YAML(typ="safe").load((skims / SAMPLES_FILE).read_text())["samples"]
     assert listed["zmumu"]["files"] == ["zmumu.part-1-of-2.root", "zmumu.part-2-of-2.root"]
     assert listed["data"]["files"] == ["data.part-1-of-1.root"]
