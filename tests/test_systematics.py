@@ -37,6 +37,7 @@ def test_one_pass_equals_one_vary_per_variation(tmp_path):
             str(tmp_path),
             "--json",
             str(out),
+            "--equality-only",
         ],
         capture_output=True,
         text=True,
