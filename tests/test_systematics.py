@@ -30,7 +30,7 @@ def test_one_pass_equals_one_vary_per_variation(tmp_path):
             sys.executable,
             str(REPO / "benchmarks" / "systematics.py"),
             "--events",
-            "4000",
+            "1000",
             "--threads",
             "2",
             "--cache",
