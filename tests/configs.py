@@ -6,8 +6,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+CLUSTER_SECONDS = 180  # the longest a run on a local Dask or Spark cluster may take before the test fails
 
 # Muons of the generated samples, loosely selected
 GOOD_MUON = 'collections:\n  GoodMuon: {from: Muon, where: "Muon_pt > 20 && abs(Muon_eta) < 2.4"}\n'
@@ -70,3 +75,12 @@ def run_jobs_at_once(folder: Path, count: int, timeout: float = 300) -> None:
         if proc.returncode != 0:
             failed.append(f"job {k}: exit code {proc.returncode}\n{err.decode(errors='replace')[-2000:]}")
     assert not failed, "\n".join(failed)
+
+
+def bounded(run: Callable[[], T]) -> T:
+    """`run()`, failing the test after CLUSTER_SECONDS instead of waiting for ever on a lost cluster."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(run).result(timeout=CLUSTER_SECONDS)
+    finally:
+        pool.shutdown(wait=False)

@@ -9,14 +9,13 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from configs import GOOD_MUON, MUON_SYSTEMATICS, zmumu_and_data  # tests/ is on the path
+from configs import GOOD_MUON, MUON_SYSTEMATICS, bounded, zmumu_and_data  # tests/ is on the path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from framework.execute.executors import DaskExecutor, execute_in_tasks, execute_on_dask, execute_on_spark
@@ -27,7 +26,6 @@ HISTOGRAMS = """
 histograms:
   pt: {axes: [{expr: GoodMuon_pt, bins: 20, range: [0, 200]}]}
 """
-SECONDS = 180  # the longest a run on the cluster may take before the test fails
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +49,6 @@ def analysis(generated, tmp_path_factory) -> tuple[Path, RunReport]:
         )
     )
     return config, execute(RunOptions(config=config, output=folder / "threads"))
-
-
-def bounded(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """`run()`, failing the test after SECONDS instead of waiting for ever on a lost cluster."""
-    pool = ThreadPoolExecutor(1)
-    try:
-        return pool.submit(run).result(timeout=SECONDS)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def assert_equal_to_threads(done: dict[str, Any], outdir: Path, threads: RunReport) -> None:

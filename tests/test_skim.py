@@ -17,13 +17,18 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from configs import bounded  # tests/ is on the path
 from ruamel.yaml import YAML
 
 from framework.app.samples import update_samples_file
-from framework.errors import ConfigError, FrameworkError
+from framework.config.load import load_config
+from framework.errors import ConfigError, ExecutionError, FrameworkError
+from framework.execute.executors import DaskExecutor, run_task
 from framework.execute.pipeline import RunOptions, execute, prepare
-from framework.execute.skim import execute_skim
+from framework.execute.skim import _skim_tasks, execute_skim, execute_skim_in_tasks
+from framework.output.skim import read_record, record_path
 from framework.plan.model import RunSelection
+from framework.timing import Timer
 
 BAD = Path(__file__).parent / "bad_skims"
 JES = 1.05
@@ -190,6 +195,36 @@ def test_parts_in_rntuple_equal_the_original(original, generated, kinematics_hea
         ConfigError, match=r"shape systematic 'jes' is not in the skim of sample 'ttbar' \(.*samples.yaml\)"
     ):
         prepare(RunOptions(config=skimmed, output=tmp_path / "out"))
+
+
+def test_skim_in_dask_tasks_equals_threaded_skim(original, skim, tmp_path):
+    """The skim as tasks on a local Dask cluster of two workers, each writing its file into the skim
+    folder: the threaded skim's events, variations, records (so either one's files are up to date for
+    the other) and samples YAML."""
+    config, _ = original
+    out = tmp_path / "skim"
+    report = bounded(lambda: execute_skim_in_tasks(RunOptions(config=config, output=out), 1, DaskExecutor(None, 2, 0)))
+    assert sorted(p.name for p in report.written) == ["data.root", "ttbar.root", "zmumu.root"]
+    assert (report.events, report.passed) == (skim.events, skim.passed)
+    assert len({t.worker for t in report.tasks}) == 2
+    for name in ("ttbar", "zmumu", "data"):
+        assert read_record(record_path(out, f"{name}.root")) == read_record(record_path(skim.folder, f"{name}.root"))
+        ours, theirs = (uproot.open(f / f"{name}.root")["Events"].arrays() for f in (out, skim.folder))
+        assert ours.fields == theirs.fields and ak.all([ak.all(ours[f] == theirs[f]) for f in ours.fields])
+    assert YAML(typ="safe").load((out / "samples.yaml").read_text()) == YAML(typ="safe").load(
+        (skim.folder / "samples.yaml").read_text()
+    )
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_skim_task_needs_the_skim_folder_on_its_worker(original, tmp_path):
+    """A worker that does not see the skim folder (no shared file system) fails the task, saying so."""
+    config, _ = original
+    options = RunOptions(config=config, output=tmp_path, selection=RunSelection(samples=("zmumu",)))
+    (task,), _ = _skim_tasks(options, load_config(config), 1, tmp_path / "elsewhere", Timer())
+    err = run_task(task)
+    assert isinstance(err, ExecutionError) and "skim folder" in str(err) and "share" in err.hint
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_force_makes_the_skim_again(original, tmp_path):

@@ -11,8 +11,10 @@ and the client writes each part into its parts folder as it arrives. A task whos
 runs again elsewhere (`--task-retries`); each task's output arrives once however often it ran, so
 nothing is counted twice. The client loads the configuration, inspects the inputs and
 makes every task's plan (plain data) once; a task only builds, runs and writes that plan.
-Worker processes live on between tasks: ROOT, the session and the compiled steps a worker
-loaded (from the cache, `framework.engine.compiled`) serve its next tasks. Tasks run one thread each:
+A skim's task (`framework.execute.skim`) writes its file into the skim folder itself, as a batch
+job does: event files are too large to send back, so its workers share that folder's file system
+with the client. Worker processes live on between tasks: ROOT, the session and the compiled steps a
+worker loaded (from the cache, `framework.engine.compiled`) serve its next tasks. Tasks run one thread each:
 workers are the parallelism. Dask schedules; nothing is scheduled by hand. A local cluster
 of worker processes by default, or any scheduler address (dask-jobqueue, a site cluster)
 with `--scheduler`.
@@ -28,7 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,7 +53,7 @@ from framework.plan.model import Plan
 @dataclass(frozen=True)
 class TaskOutput:
     """What a task sends back: its result and its part's files, {name: bytes as written} (compressed
-    already), for the client to write."""
+    already), for the client to write (none for a task that writes its files in place)."""
 
     result: TaskResult
     files: dict[str, bytes]
@@ -59,13 +61,44 @@ class TaskOutput:
 
 @dataclass(frozen=True)
 class Task:
-    """One sample's chunk `part` of `parts` of its files, planned by the client."""
+    """One sample's chunk `part` of `parts` of its files, planned by the client; what a worker does
+    with it is its kind's `perform`."""
 
     plan: Plan
     options: RunOptions  # threads and compile mode of the task; its output folder is the worker's own
     sample: str
     part: int
     parts: int
+
+    def perform(self, scratch: Path, progress_file: Path | None) -> TaskOutput:
+        """Build, run and write the plan; `scratch` is the worker's folder for this task (removed after it)."""
+        raise NotImplementedError
+
+    def result(self, events: int, loop_seconds: float, interpreted: int, missed: Job, **extra: Any) -> TaskResult:
+        return TaskResult(
+            sample=self.sample,
+            part=self.part,
+            events=events,
+            seconds=0.0,  # set by `run_task`, which times the whole task
+            loop_seconds=loop_seconds,
+            interpreted=interpreted,
+            missed=missed.to_json(),
+            worker=os.getpid(),
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class RunTask(Task):
+    """A run's part: written into the worker's scratch folder and sent back as bytes (workers on
+    HTCondor pools or batch-launched Dask share no file system with the client)."""
+
+    def perform(self, scratch: Path, progress_file: Path | None) -> TaskOutput:
+        # compile "off": the client submits one job for all tasks
+        report = execute_plan(self.plan, replace(self.options, output=scratch, progress_file=progress_file))
+        files = {path.name: path.read_bytes() for path in report.outputs}
+        result = self.result(report.events, report.loop_seconds, len(report.interpreted), report.missed)
+        return TaskOutput(result, files)
 
 
 SEND_EVERY = 0.5  # seconds between two progress events of a task: each one goes through the scheduler
@@ -74,8 +107,7 @@ SEND_EVERY = 0.5  # seconds between two progress events of a task: each one goes
 def run_task(
     task: Task, progress_topic: str | None = None, send_every: float = SEND_EVERY
 ) -> TaskOutput | FrameworkError:
-    """What a worker does with a task: build, run and write its plan (a batch part) into a temporary
-    folder of its own (removed after the task), and send the part's files back. This framework's
+    """What a worker does with a task: perform it with a temporary folder of its own. This framework's
     errors are returned, not raised: they recur on every try, so the executor retries only the
     others (a file server gone, a full disk). On a Dask worker, with `progress_topic`, the task's
     events done so far go to the client every `send_every` seconds as it runs."""
@@ -84,24 +116,10 @@ def run_task(
         progress_file = Path(folder) / "progress.json" if progress_topic else None
         try:
             with _events_sent(task, progress_file, progress_topic, send_every):
-                # compile "off": the client submits one job for all tasks
-                report = execute_plan(
-                    task.plan, replace(task.options, output=Path(folder), progress_file=progress_file)
-                )
+                output = task.perform(Path(folder), progress_file)
         except FrameworkError as err:
             return err
-        files = {path.name: path.read_bytes() for path in report.outputs}
-    result = TaskResult(
-        sample=task.sample,
-        part=task.part,
-        events=report.events,
-        seconds=time.perf_counter() - start,
-        loop_seconds=report.loop_seconds,
-        interpreted=len(report.interpreted),
-        missed=report.missed.to_json(),
-        worker=os.getpid(),
-    )
-    return TaskOutput(result, files)
+    return replace(output, result=output.result.model_copy(update={"seconds": time.perf_counter() - start}))
 
 
 @contextmanager
@@ -136,7 +154,7 @@ def _events_sent(task: Task, progress_file: Path | None, topic: str | None, ever
         sender.join()
 
 
-def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int) -> list[Task]:
+def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int) -> list[RunTask]:
     """Every task's plan, made here once: the workers load no configuration and inspect no file."""
     inspected = inspect(options, config=config)
     task_options = replace(options, force=True, progress=False, progress_file=None, threads=1, compile="off")
@@ -145,7 +163,7 @@ def _tasks(options: RunOptions, config: LoadedConfig, files_per_task: int) -> li
         n = max(1, math.ceil(len(inspected.inputs[name].files) / files_per_task))
         for i in range(1, n + 1):
             plan = inspected.plan(replace(options.selection, samples=(name,), part=(i, n)))
-            tasks.append(Task(plan, task_options, name, i, n))
+            tasks.append(RunTask(plan, task_options, name, i, n))
     return tasks
 
 
@@ -170,7 +188,7 @@ class Executor:
     def start(self) -> None:
         return None
 
-    def run(self, tasks: list[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
+    def run(self, tasks: Sequence[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
         """Each task's output as it finishes; `progress` is told of running tasks' events where the
         executor can send them (the caller reports finished tasks)."""
         raise NotImplementedError
@@ -250,7 +268,7 @@ class DaskExecutor(Executor):
             for address in self.client.scheduler_info()["workers"]
         ]
 
-    def run(self, tasks: list[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
+    def run(self, tasks: Sequence[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
         from dask.distributed import as_completed
 
         # a topic of this run's own: runs sharing a scheduler do not see each other's events
@@ -314,7 +332,7 @@ class SparkExecutor(Executor):
         )
         self.spark.sparkContext.setLogLevel("ERROR")
 
-    def run(self, tasks: list[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
+    def run(self, tasks: Sequence[Task], progress: TaskProgress) -> Iterable[TaskOutput | FrameworkError]:
         # no channel from a running Spark task to the driver (an accumulator is read after tasks end), and
         # collect() returns once all are done: progress counts the events of finished tasks, at the end
         yield from self.spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
@@ -342,7 +360,7 @@ def execute_in_tasks(
             started = time.perf_counter()
             tasks = _tasks(options, config, files_per_task)
             planned = time.perf_counter()
-            done = _run_tasks(executor, tasks, Path(parts), options)
+            done = run_tasks(executor, tasks, Path(parts), options)
             execution = time.perf_counter() - planned
             merge_start = time.perf_counter()
             report = merge_outputs(Path(parts), outdir)
@@ -357,7 +375,7 @@ def execute_in_tasks(
     return {
         "outputs": report.merged,
         "events": sum(d.events for d in done),
-        "compile_note": submit(_missed_by_tasks(done), options.compile),
+        "compile_note": submit(missed_by_tasks(done), options.compile),
         "start_seconds": started - start,
         "planning_seconds": planned - started,
         "execution_seconds": execution,
@@ -366,7 +384,7 @@ def execute_in_tasks(
     }
 
 
-def _run_tasks(executor: Executor, tasks: list[Task], parts: Path, options: RunOptions) -> list[TaskResult]:
+def run_tasks(executor: Executor, tasks: Sequence[Task], parts: Path, options: RunOptions) -> list[TaskResult]:
     """Every task's result; its files written into `parts` as each arrives, and the events done shown
     (`options.progress`, `options.progress_file`) as the tasks run."""
     total = sum(events_to_read(t.plan) for t in tasks)
@@ -389,7 +407,7 @@ def _run_tasks(executor: Executor, tasks: list[Task], parts: Path, options: RunO
     return done
 
 
-def _missed_by_tasks(done: list[TaskResult]) -> Job:
+def missed_by_tasks(done: list[TaskResult]) -> Job:
     """One compile job for what the tasks' caches lacked."""
     missed = Job()
     for d in done:

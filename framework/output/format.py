@@ -130,6 +130,8 @@ class TaskResult(Frozen):
     interpreted: int  # steps its worker's interpreter compiled (not found in the cache)
     missed: str  # the compile job of those steps (`Job.to_json`)
     worker: int  # process id
+    passed: int | None = None  # a skim task: events passing the skim's cuts in the nominal
+    file: str | None = None  # a skim task: the skim file it put in the skim folder
 
 
 CUTFLOW = TypeAdapter(list[CutflowRow])  # `cutflow.json`

@@ -61,8 +61,10 @@ def make_skim_plan(
     selection: RunSelection,
     is_cpp_symbol: Callable[[str], bool] = lambda name: False,
     cpp_files: Sequence[Path] = (),
+    check_keep: bool = True,
 ) -> Plan:
-    """The skim of every selected sample (of its part `selection.part`): one dataset each."""
+    """The skim of every selected sample (of its part `selection.part`): one dataset each.
+    `check_keep` False: the caller checked `skim.keep` already (on a plan of all its samples)."""
     skim_spec(config)
     spec = config.spec
     declared = declared_systematics(config)
@@ -91,7 +93,8 @@ def make_skim_plan(
     if not datasets:
         i, n = selection.part or (1, 1)
         raise ConfigError(f"part {i}/{n} reads no event: the selected samples have fewer than {n} entries")
-    _check_matched(config, unmatched, every_sample=set(selected) == set(spec.samples))
+    if check_keep:
+        _check_matched(config, unmatched, every_sample=set(selected) == set(spec.samples))
     return assembled_plan(config, selection, cpp_files, samples, datasets, chosen, corrections)
 
 

@@ -17,6 +17,7 @@ from framework.timing import Timer, process_age
 if TYPE_CHECKING:
     from framework.config.load import LoadedConfig
     from framework.execute.clusters import ClusterOptions
+    from framework.execute.executors import Executor
     from framework.execute.pipeline import RunOptions
 
 
@@ -63,24 +64,7 @@ def parser(epilog: str = "") -> argparse.ArgumentParser:
 
 def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Where and how the run executes, and what it writes besides its outputs."""
-    p.add_argument(
-        "--executor", choices=("threads", "dask", "spark"), default="threads", help="where the event loop runs"
-    )
-    p.add_argument("--master", metavar="URL", help="Spark master (default: local[WORKERS])")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
-    p.add_argument(
-        "--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)"
-    )
-    p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
-    p.add_argument(
-        "--task-retries",
-        type=int,
-        default=2,
-        metavar="N",
-        help="run a Dask or Spark task again up to N times when its worker is lost (preempted, killed) or it fails "
-        "(default 2)",
-    )
-    _add_cluster_arguments(p)
+    add_task_arguments(p)
     p.add_argument("--plan-json", type=Path, metavar="FILE", help="also write the plan as JSON to FILE")
     p.add_argument(
         "--compile",
@@ -122,6 +106,28 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="progress bar during the event loop (default: when the output is a terminal)",
     )
+
+
+def add_task_arguments(p: argparse.ArgumentParser) -> None:
+    """Threads, or tasks on Dask or Spark: where a run (or a skim) executes."""
+    p.add_argument(
+        "--executor", choices=("threads", "dask", "spark"), default="threads", help="where the event loop runs"
+    )
+    p.add_argument("--master", metavar="URL", help="Spark master (default: local[WORKERS])")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="worker processes of the local Dask or Spark cluster (default 2)"
+    )
+    p.add_argument("--files-per-task", type=int, default=1, help="input files per Dask task (default 1)")
+    p.add_argument(
+        "--task-retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="run a Dask or Spark task again up to N times when its worker is lost (preempted, killed) or it fails "
+        "(default 2)",
+    )
+    _add_cluster_arguments(p)
 
 
 def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -188,6 +194,27 @@ def _options(args: argparse.Namespace, argv: list[str]) -> RunOptions:
     )
 
 
+def check_task_arguments(args: argparse.Namespace) -> None:
+    """Before anything is loaded: task arguments that do not go together."""
+    if args.cluster and (args.executor != "dask" or args.scheduler):
+        raise FrameworkError(
+            "--cluster starts Dask workers as batch jobs: it goes with --executor dask, without --scheduler",
+            hint=f"{parser().prog} CONFIG --executor dask --cluster slurm",
+        )
+    if args.files_per_task < 1:
+        raise FrameworkError("--files-per-task must be at least 1")
+
+
+def task_executor(args: argparse.Namespace, config: LoadedConfig) -> Executor:
+    """The Dask or Spark executor of `--executor` and its arguments."""
+    from framework.execute.executors import DaskExecutor, SparkExecutor
+
+    if args.executor == "dask":
+        jobs = _cluster_options(args, config) if args.cluster else None
+        return DaskExecutor(args.scheduler, args.workers, args.task_retries, jobs)
+    return SparkExecutor(args.master, args.workers, args.task_retries)
+
+
 def _cluster_options(args: argparse.Namespace, config: LoadedConfig) -> ClusterOptions:
     from framework.execute.clusters import ClusterOptions
 
@@ -224,11 +251,7 @@ def main(argv: list[str], warm: bool = False, epilog: str = "") -> int:
         from framework.app.watch import watch
 
         return watch(args.config, [a for a in argv if a != "--watch"])
-    if args.cluster and (args.executor != "dask" or args.scheduler):
-        raise FrameworkError(
-            "--cluster starts Dask workers as batch jobs: it goes with --executor dask, without --scheduler",
-            hint="run-analysis CONFIG --executor dask --cluster slurm",
-        )
+    check_task_arguments(args)
     options = _options(args, argv)
     config = load(options, timer)  # the one parse of the run: every stage below is handed it
     if args.dry_run or args.plan_json:
@@ -238,7 +261,7 @@ def main(argv: list[str], warm: bool = False, epilog: str = "") -> int:
         if args.dry_run:
             print(plan.describe())
             return 0
-    if args.executor in ("dask", "spark"):
+    if args.executor != "threads":
         _run_in_tasks(args, options, config)
     else:
         _run_in_threads(args, options, config, timer)
@@ -259,17 +282,9 @@ def _run_in_threads(args: argparse.Namespace, options: RunOptions, config: Loade
 
 
 def _run_in_tasks(args: argparse.Namespace, options: RunOptions, config: LoadedConfig) -> None:
-    from framework.execute.executors import execute_on_dask, execute_on_spark
+    from framework.execute.executors import execute_in_tasks
 
-    if args.executor == "dask":
-        jobs = _cluster_options(args, config) if args.cluster else None
-        done = execute_on_dask(
-            options, args.scheduler, args.workers, args.files_per_task, config, jobs, task_retries=args.task_retries
-        )
-    else:
-        done = execute_on_spark(
-            options, args.master, args.workers, args.files_per_task, config, task_retries=args.task_retries
-        )
+    done = execute_in_tasks(options, args.files_per_task, task_executor(args, config), config)
     print(
         f"{done['events']} events in {len(done['tasks'])} {args.executor.capitalize()} tasks: workers started "
         f"{done['start_seconds']:.2f} s, planning {done['planning_seconds']:.2f} s, execution "

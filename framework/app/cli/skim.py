@@ -7,7 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from framework.app.cli.run import _part, add_selection_arguments
+from framework.app.cli.run import (
+    _part,
+    add_selection_arguments,
+    add_task_arguments,
+    check_task_arguments,
+    task_executor,
+)
 from framework.engine.compiled import MODES
 
 COMMAND = "skim CONFIG [-o SKIMDIR]"
@@ -28,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
         "-j", "--threads", type=int, default=2, help="threads (default 2; one when shape variations are written)"
     )
     p.add_argument("--max-events", type=int, metavar="N", help="skim at most N events per sample")
-    p.add_argument("--part", type=_part, metavar="I/N", help="only the I-th of N file chunks of each sample (batch)")
+    p.add_argument(
+        "--part", type=_part, metavar="I/N", help="only the I-th of N file chunks of each sample (batch jobs)"
+    )
     p.add_argument("--force", action="store_true", help="make again the skim files that are up to date")
     p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable input files (listed) and go on")
     p.add_argument("--retries", type=int, default=0, metavar="N", help="try N more times to open a remote file")
@@ -37,16 +45,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar during the event loop"
     )
+    add_task_arguments(p)  # a task writes its file into SKIMDIR itself: its workers must see that folder
     return p
 
 
 def main(argv: list[str]) -> int:
     from framework.execute.pipeline import RunOptions, inspect, load
-    from framework.execute.skim import execute_skim
+    from framework.execute.skim import execute_skim, execute_skim_in_tasks
     from framework.plan.model import RunSelection
     from framework.plan.skim import make_skim_plan
 
     args = parser().parse_args(argv)
+    check_task_arguments(args)
     options = RunOptions(
         config=args.config,
         output=args.output,
@@ -65,5 +75,9 @@ def main(argv: list[str]) -> int:
         plan = make_skim_plan(config, inspected.inputs, options.selection, inspected.symbols, inspected.cpp_files)
         print(plan.describe())
         return 0
-    print(execute_skim(options, config=config).summary())
+    if args.executor == "threads":
+        report = execute_skim(options, config=config)
+    else:
+        report = execute_skim_in_tasks(options, args.files_per_task, task_executor(args, config), config)
+    print(report.summary())
     return 0
