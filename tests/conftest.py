@@ -151,3 +151,11 @@ def run_config(tmp_path: Path) -> RunConfig:
 @pytest.fixture(scope="session")
 def kinematics_header() -> Path:
     return REPO / "cpp" / "kinematics.h"
+
+
+@pytest.fixture(scope="session")
+def agc_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunReport]:
+    """The AGC example (analyses/agc_ttbar/config.yaml, its generated samples) run once for the session:
+    its output folder and report."""
+    out = tmp_path_factory.mktemp("agc") / "out"
+    return out, execute(RunOptions(config=REPO / "analyses" / "agc_ttbar" / "config.yaml", output=out, threads=2))

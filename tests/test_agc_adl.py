@@ -158,8 +158,8 @@ def test_agc_cutflow_on_real_nanoaod(shared_data, tmp_path):
     assert [r["events"] for r in rows] == [200, int(ak.sum(one)), int(ak.sum(one & (jets >= 4)))]
 
 
-def test_agc_demo_config_runs_on_generated_samples(tmp_path):
-    report = execute(RunOptions(config=REPO / "analyses" / "agc_ttbar" / "config.yaml", output=tmp_path, threads=2))
+def test_agc_demo_config_runs_on_generated_samples(agc_run):
+    _, report = agc_run
     by_name = {s.sample.name: s for s in report.result.samples}
     assert set(by_name) == {"ttbar", "single_top_s_chan", "single_top_t_chan", "single_top_tW", "wjets"}
     wjets = by_name["wjets"].histograms["ht_4j1b"]

@@ -633,7 +633,7 @@ def _twice_nll_rise(spec: dict, mu: float) -> float:
     return float(fixed - lowest)
 
 
-def test_demo_and_agc_fits(demo, tmp_path):
+def test_demo_and_agc_fits(demo, agc_run, tmp_path):
     """`run-analysis fit` on the demo and on the AGC example (no data: the Asimov data set, so mu = 1 and the
     observed numbers are the expected ones). The interval of mu is where the profile likelihood rises by 1,
     checked with fits made here; on the AGC, MINUIT's Hesse matrix misses it (its numerical second derivatives
@@ -646,8 +646,7 @@ def test_demo_and_agc_fits(demo, tmp_path):
     assert result["z_obs"] > 50 and result["cls_limit_obs"] > result["mu"] + result["mu_err_up"]
     assert set(result["distributions"]) == {"ljets", "mumu_ht"}
 
-    agc = tmp_path / "agc"
-    assert main([str(AGC), "-o", str(agc)]) == 0
+    agc, _ = agc_run
     assert main(["fit", str(AGC), "-i", str(agc), "-o", str(tmp_path / "agc_fit")]) == 0
     result = json.loads((tmp_path / "agc_fit" / "fit.json").read_text())
     assert result["asimov_channels"] == ["ht_4j1b", "m_bjj_4j2b"]
