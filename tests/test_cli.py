@@ -9,8 +9,10 @@ import zipfile
 from pathlib import Path
 
 import hist
+import pytest
 import uhi.io.zip
 
+from framework.app.cli import main
 from framework.config.schema.analysis import json_schema_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +58,27 @@ def test_help_lists_every_command():
     assert proc.returncode == 0
     for text in ("--dry-run", "--systematics", "--samples", "--max-events", "run-analysis schema"):
         assert text in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["skim", "--executor", "dask", "--part", "1/2"], "--part goes with batch jobs, not --executor dask"),
+        (["--executor", "spark", "--part", "2/2"], "--part goes with batch jobs, not --executor spark"),
+        (["skim", "--executor", "dask", "--files-per-task", "0"], "--files-per-task 0: must be at least 1"),
+        (["skim", "--cluster", "slurm"], "--cluster starts Dask workers as batch jobs"),
+    ],
+    ids=["skim_part", "run_part", "files_per_task", "cluster_without_dask"],
+)
+def test_task_arguments_that_do_not_go_together(argv, message, tmp_path, caplog):
+    """Refused before the configuration is read or a worker started: exit 2, nothing written."""
+    if argv[0] == "skim":
+        argv = ["skim", str(DEMO), *argv[1:]]
+    else:
+        argv = [str(DEMO), *argv]
+    assert main([*argv, "-o", str(tmp_path / "out")]) == 2
+    assert message in caplog.text
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_config_is_an_error(tmp_path):

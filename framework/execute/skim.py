@@ -31,7 +31,7 @@ from framework.engine.compiled import Job, submit
 from framework.engine.rootenv import FRAMEWORK_HEADER, file_digest
 from framework.engine.run import SampleResult, collect_results, run_event_loop
 from framework.engine.snapshot import take_variation_bits
-from framework.errors import ExecutionError, FrameworkError
+from framework.errors import ExecutionError
 from framework.execute.executors import Executor, Task, TaskOutput, missed_by_tasks, run_tasks
 from framework.execute.folders import skim_folder
 from framework.execute.pipeline import RunOptions, inspect, load
@@ -146,8 +146,6 @@ def execute_skim_in_tasks(
     """The skim as tasks (sample x chunk of `files_per_task` files; a sample of one chunk makes
     `<sample>.root`, else `<sample>.part-I-of-N.root`) on `executor`, whose workers write into the
     skim folder. What is up to date is not made again; the samples YAML is written at the end."""
-    if options.selection.part is not None:
-        raise FrameworkError("--part is for batch jobs: Dask and Spark split each sample themselves (--files-per-task)")
     timer = Timer()
     config = config or load(options, timer)
     skim_spec(config)

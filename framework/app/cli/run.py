@@ -202,7 +202,12 @@ def check_task_arguments(args: argparse.Namespace) -> None:
             hint=f"{parser().prog} CONFIG --executor dask --cluster slurm",
         )
     if args.files_per_task < 1:
-        raise FrameworkError("--files-per-task must be at least 1")
+        raise FrameworkError(f"--files-per-task {args.files_per_task}: must be at least 1")
+    if args.part and args.executor != "threads":
+        raise FrameworkError(
+            f"--part goes with batch jobs, not --executor {args.executor}: the tasks split each sample themselves",
+            hint="--files-per-task N sets how many files each task reads",
+        )
 
 
 def task_executor(args: argparse.Namespace, config: LoadedConfig) -> Executor:
