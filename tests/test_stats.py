@@ -26,6 +26,7 @@ from framework.app.cli import main
 from framework.present.commands import prepare_presentation
 from framework.stats.declare import make_model_plan
 from framework.stats.fit import significance
+from framework.stats.limits import Limits
 from framework.stats.minimise import SMOOTH, pyhf_session
 from framework.stats.model import Channel, NormSys, Sample, StatModel, build_model
 from framework.stats.workspace import workspace
@@ -656,3 +657,31 @@ def test_demo_and_agc_fits(demo, agc_run, tmp_path):
     for mu in (result["mu"] - result["mu_err_down"], result["mu"] + result["mu_err_up"]):
         assert _twice_nll_rise(spec, mu) == pytest.approx(1.0, abs=0.02)
     assert not result["hesse_reliable"] and result["mu_err_hesse"] < 0.5 * result["mu_err"]
+
+
+class _LinearAsimov(Limits):
+    """Limits whose Asimov data have sqrt(qtilde_mu) = mu / SIGMA (the asymptotic textbook case), times
+    `1 + noise * sin(1e4 mu)`: no fit, so the expected limits' search itself is tested."""
+
+    SIGMA = 0.1
+
+    def __init__(self, noise: float) -> None:
+        self.pyhf, self.noise, self.asimov_sqrt_q = pyhf, noise, {}
+
+    def _asimov(self, mu: float) -> float:
+        if mu not in self.asimov_sqrt_q:
+            self.asimov_sqrt_q[mu] = mu / self.SIGMA * (1 + self.noise * np.sin(1e4 * mu))
+        return self.asimov_sqrt_q[mu]
+
+
+def test_expected_limits_equal_the_asymptotic_formula_or_say_they_are_approximate(caplog):
+    """With sqrt(qtilde_mu) = mu / sigma the expected limit of band n is sigma (Phi^-1(1 - 0.05 Phi(n)) + n)
+    (Cowan et al., eq. 89 with CLs); with noisy fits that the search cannot meet to 1e-3, a warning."""
+    from scipy.stats import norm
+
+    limits = _LinearAsimov(noise=0.0).expected(0.05)
+    formula = [_LinearAsimov.SIGMA * (norm.ppf(1 - 0.05 * norm.cdf(n)) + n) for n in (-2, -1, 0, 1, 2)]
+    np.testing.assert_allclose(limits, formula, rtol=2e-3)
+    assert "approximate" not in caplog.text
+    _LinearAsimov(noise=0.05).expected(0.05)
+    assert re.search(r"the expected limit at [+-]\d sigma is approximate: sqrt\(qtilde\) .* was sought", caplog.text)

@@ -260,8 +260,11 @@ def _fit(spec: dict[str, Any], stat_only: dict[str, Any], channels: Sequence[Cha
             )
         z_obs, z_exp = _significance(pyhf, data, model)
         limits = Limits(pyhf, model, data, best)
-        limit_obs = limits.observed(max(float(best[poi]), 0.0) + 2 * float(errors[poi]))
+        # expected first: its Asimov fits, at the small mu of the expected limits, bound sqrt(qtilde) of
+        # the Asimov data at the observed limit's mu, where a fit is hard when the signal is large
+        # (the demo's fit: 40 s with the observed limit first, 9 s so)
         limit_band = limits.expected(2 * float(errors[poi]))
+        limit_obs = limits.observed(max(float(best[poi]), 0.0) + 2 * float(errors[poi]))
         return {
             "mu": float(best[poi]),
             "mu_err": (up + down) / 2,  # of the profile likelihood's interval

@@ -13,6 +13,7 @@ which keeps them away from signals that dwarf the background (fits MINUIT cannot
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from framework.stats.minimise import robustly, twice_nll
 LEVEL = 0.05  # CLs upper limits at 95% confidence
 SATURATED = 8.0  # sqrt(qtilde_mu) of the Asimov data beyond which CLs do not depend on it
 BANDS = (-2, -1, 0, 1, 2)
+
+log = logging.getLogger(__name__)
 
 
 class Limits:
@@ -129,5 +132,14 @@ class Limits:
                 if abs(self._asimov(mu) - needed) <= 1e-3 * needed:
                     break
                 mu = self._predicted(needed)
+            else:
+                log.warning(
+                    "the expected limit at %+d sigma is approximate: sqrt(qtilde) of the Asimov data is %.4g at "
+                    "mu = %.4g, where %.4g was sought",
+                    band,
+                    self._asimov(mu),
+                    mu,
+                    needed,
+                )
             limits.append(mu)
         return limits
