@@ -109,8 +109,33 @@ def test_jobs_run_on_slurm_and_merge_to_the_threaded_run(config, threaded, tmp_p
     assert_merged_equal_threaded(parts, threaded)
 
 
+PAUSE_ONCE = """#include <chrono>
+#include <thread>
+namespace slow {
+// true, after a pause at the first call in the process: a job still runs when it is cancelled
+inline bool pause_once(int) {
+    static bool paused = false;
+    if (!paused) {
+        paused = true;
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+    }
+    return true;
+}
+}
+"""
+
+
 def test_cancelled_job_fails_merge_refuses_then_resubmitted(config, threaded, tmp_path, slurm_env):
-    jobdir, parts = submit(config, tmp_path, slurm_env, "--per", "era")  # no eras: 2 jobs, each both samples
+    # the config with a first cut that passes every event after a pause of 3 s in each job: without
+    # it a job may end between the poll that sees it running and scancel
+    (tmp_path / "pause_once.h").write_text(PAUSE_ONCE)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(
+        config.read_text()
+        .replace("selection:\n", 'selection:\n  - {name: pause, cut: "slow::pause_once(nMuon)"}\n')
+        .replace("samples:", f"cpp: [{tmp_path / 'pause_once.h'}]\nsamples:", 1)
+    )
+    jobdir, parts = submit(slow, tmp_path, slurm_env, "--per", "era")  # no eras: 2 jobs, each both samples
     states = wait_for(jobdir, lambda states: states[0].state is JobState.RUNNING, "job 0 to start")
     slurm_env.run("scancel", states[0].task_id)
     states = wait_for(jobdir, settled, "the jobs to end")
