@@ -41,7 +41,7 @@ from framework.engine.build import events_to_read
 from framework.engine.compiled import Job, submit
 from framework.errors import ExecutionError, FrameworkError
 from framework.execute.clusters import ClusterOptions
-from framework.execute.folders import output_folder
+from framework.execute.folders import made, output_folder
 from framework.execute.pipeline import RunOptions, execute_plan, inspect, load
 from framework.execute.progress import TaskProgress
 from framework.output.format import TaskResult
@@ -352,26 +352,21 @@ def execute_in_tasks(
     config = config or load(options)
     outdir = output_folder(options.output, config.spec.analysis)
     check_writable(outdir)
-    created = not outdir.exists()
-    outdir.mkdir(parents=True, exist_ok=True)  # the client writes the tasks' parts inside it
-    executor.start()
-    try:
-        with tempfile.TemporaryDirectory(prefix=".parts-", dir=outdir) as parts:
-            started = time.perf_counter()
-            tasks = _tasks(options, config, files_per_task)
-            planned = time.perf_counter()
-            done = run_tasks(executor, tasks, Path(parts), options)
-            execution = time.perf_counter() - planned
-            merge_start = time.perf_counter()
-            report = merge_outputs(Path(parts), outdir)
-            if report.missing:
-                raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
-    except BaseException:
-        if created and not any(outdir.iterdir()):
-            outdir.rmdir()  # a failed run leaves no folder it made
-        raise
-    finally:
-        executor.stop()
+    with made(outdir):  # the client writes the tasks' parts inside it
+        executor.start()
+        try:
+            with tempfile.TemporaryDirectory(prefix=".parts-", dir=outdir) as parts:
+                started = time.perf_counter()
+                tasks = _tasks(options, config, files_per_task)
+                planned = time.perf_counter()
+                done = run_tasks(executor, tasks, Path(parts), options)
+                execution = time.perf_counter() - planned
+                merge_start = time.perf_counter()
+                report = merge_outputs(Path(parts), outdir)
+                if report.missing:
+                    raise ExecutionError(f"parts missing after the {executor.name} run: {report.missing}")
+        finally:
+            executor.stop()
     return {
         "outputs": report.merged,
         "events": sum(d.events for d in done),

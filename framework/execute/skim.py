@@ -19,8 +19,6 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -33,7 +31,7 @@ from framework.engine.run import SampleResult, collect_results, run_event_loop
 from framework.engine.snapshot import take_variation_bits
 from framework.errors import ExecutionError
 from framework.execute.executors import Executor, Task, TaskOutput, missed_by_tasks, run_tasks
-from framework.execute.folders import skim_folder
+from framework.execute.folders import made, skim_folder
 from framework.execute.pipeline import RunOptions, inspect, load
 from framework.output.format import TaskResult
 from framework.output.skim import SamplesReport, SkimRecord, commit_skim, read_record, record_path, write_samples_yaml
@@ -96,7 +94,7 @@ def execute_skim(options: RunOptions, timer: Timer | None = None, config: Loaded
     # ROOT 6.40 writes variations with the events in one thread only ("Multi-threaded snapshot with
     # variations is not supported yet")
     report.threads = 1 if any(d.snapshot and d.snapshot.variations for d in todo) else options.threads
-    with _made(folder):
+    with made(folder):
         if todo:
             done = _skim(str(config.path), plan, todo, digests, folder, replace(options, threads=report.threads), timer)
             report.written = [folder / r.file for r in done.records]
@@ -154,7 +152,7 @@ def execute_skim_in_tasks(
     executor.start()  # the workers start while the client plans
     try:
         tasks, report = _skim_tasks(options, config, files_per_task, folder, timer)
-        with _made(folder):
+        with made(folder):
             if tasks:
                 start = time.perf_counter()
                 report.tasks = run_tasks(executor, tasks, folder, options)
@@ -197,19 +195,6 @@ def _skim_tasks(
                 task = SkimTask(plan, task_options, name, i, n, folder=folder, digest=digest, config=str(config.path))
                 tasks.append(task)
     return tasks, report
-
-
-@contextmanager
-def _made(folder: Path) -> Iterator[None]:
-    """The skim folder, made if missing; removed again if what writes into it fails before any file."""
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except BaseException:
-        if created and not any(folder.iterdir()):
-            folder.rmdir()  # a failed skim leaves no folder it made
-        raise
 
 
 def skim_digest(plan: Plan, d: DatasetPlan, cpp_hash: str) -> str:

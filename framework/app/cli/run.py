@@ -199,7 +199,7 @@ def check_task_arguments(args: argparse.Namespace) -> None:
     if args.cluster and (args.executor != "dask" or args.scheduler):
         raise FrameworkError(
             "--cluster starts Dask workers as batch jobs: it goes with --executor dask, without --scheduler",
-            hint=f"{parser().prog} CONFIG --executor dask --cluster slurm",
+            hint="run-analysis CONFIG --executor dask --cluster slurm",
         )
     if args.files_per_task < 1:
         raise FrameworkError(f"--files-per-task {args.files_per_task}: must be at least 1")
